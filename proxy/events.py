@@ -1,0 +1,169 @@
+"""Typed, frozen events for the request lifecycle and for runtime changes.
+
+The proxy core publishes these on the `EventBus` (proxy/bus.py); every front end (the dashboard,
+the headless `MODEL_RESOLUTION` printer, the JSONL log, the statistics) is only a subscriber.
+Exactly one terminal event (`RequestFinished` or `RequestFailed`) is published per request, carrying
+the complete `RequestRecord`, so no request is ever missing from a log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .usage import EMPTY, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream try (the failover chain of a request has one per provider tried)."""
+
+    provider: str
+    upstream_model: str
+    status: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """What task-aware routing did for a request (proxy.routing)."""
+
+    route: str | None = None
+    backend: str | None = None  # "llm", "local", "pinned", …
+    latency_ms: float | None = None
+    raw: str | None = None  # the router's answer, truncated
+    reason: str | None = None  # why routing was skipped / pinned / failed
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """Everything known about one request once it ended. One log row, one dashboard row."""
+
+    request_id: str
+    started_at: float  # wall clock, epoch seconds
+    client_api: str
+    path: str
+    client_model: str
+    stream: bool
+    status: int
+    latency_ms: float
+    provider: str | None = None
+    upstream_model: str | None = None
+    upstream_api: str | None = None
+    upstream_url: str | None = None
+    alias: str | None = None
+    alias_target: str | None = None
+    via: str | None = None
+    route: RouteInfo | None = None
+    ttft_ms: float | None = None
+    usage: Usage = EMPTY
+    error: str | None = None
+    error_code: str | None = None
+    notes: tuple[str, ...] = ()
+    session_id: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    request_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # redacted
+    request_body: bytes | None = field(default=None, repr=False)
+    upstream_body: bytes | None = field(default=None, repr=False)  # what was sent upstream, if rewritten
+    response_body: bytes | None = field(default=None, repr=False)  # capped capture
+    metadata: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and 200 <= self.status < 400
+
+    @property
+    def translation(self) -> str:
+        if not self.upstream_api or self.upstream_api == self.client_api:
+            return self.client_api
+        return f"{self.client_api}→{self.upstream_api}"
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        out = self.usage.output_tokens
+        if not out or self.ttft_ms is None:
+            return None
+        gen_ms = self.latency_ms - self.ttft_ms
+        return out / (gen_ms / 1000) if gen_ms > 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    request_id: str
+    started_at: float
+    client_api: str
+    path: str
+    client_model: str
+    stream: bool
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResolved:
+    request_id: str
+    client_model: str
+    provider: str
+    upstream_model: str
+    upstream_api: str
+    alias_target: str | None = None
+    route: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FirstToken:
+    request_id: str
+    ttft_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    request_id: str
+    attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed:
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AliasChanged:
+    alias: str
+    old_target: str | None
+    new_target: str
+    source: str = "runtime"  # dashboard | admin | reload
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReloaded:
+    path: str
+    ok: bool
+    error: str | None = None
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCooling:
+    provider: str
+    until: float  # epoch seconds
+    reason: str
+
+
+Event = (
+    RequestStarted
+    | ModelResolved
+    | FirstToken
+    | AttemptFailed
+    | RequestFinished
+    | RequestFailed
+    | AliasChanged
+    | ConfigReloaded
+    | ProviderCooling
+)
+TERMINAL = (RequestFinished, RequestFailed)

@@ -1,0 +1,128 @@
+"""Model resolution: what the client asked for → which provider and upstream model id serve it.
+
+Seed semantics (shared/seed, plano.md §3.1–3.2): exact alias lookup → provider lookup (name, full
+`provider/id`, bare id, `provider/*` wildcard) → the `default: true` provider when the request has *no*
+model → otherwise `ModelNotFound`. Task-aware routing (proxy.routing) runs after this and may replace
+the provider. Aliases live in `AliasTable`, which the dashboard and the admin API retarget while serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from .config import Alias, Config, Provider
+
+
+class ModelNotFound(LookupError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"Model '{model}' not found in configured providers")
+        self.model = model
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How one request's model was decided. `upstream_model` is the id sent to the provider."""
+
+    client_model: str  # what the client sent ("" when absent)
+    provider: Provider
+    upstream_model: str
+    alias: str | None = None  # alias name, when the client model was an alias
+    alias_target: str | None = None
+    via: str = "explicit"  # explicit | alias | default | wildcard | route
+    route: str | None = None
+
+
+def find_provider(model: str, providers: Sequence[Provider]) -> Provider | None:
+    """Plano's lookup order: name or bare id, then full `provider/id`, then the bare part, then a wildcard."""
+    if not model:
+        return None
+    for p in providers:
+        if p.name == model or (not p.wildcard and (p.model_id == model or p.model == model)):
+            return p
+    if "/" in model:
+        prefix, rest = model.split("/", 1)
+        for p in providers:
+            if not p.wildcard and p.model_id == rest:
+                return p
+        from .providers import canonical_prefix
+
+        cp = canonical_prefix(prefix)
+        for p in providers:
+            if p.wildcard and p.prefix == cp:
+                return p
+    else:
+        wild = [p for p in providers if p.wildcard]
+        if len(wild) == 1:  # a bare id matches a wildcard only when that is unambiguous
+            return wild[0]
+    return None
+
+
+def upstream_model_for(model: str, provider: Provider) -> str:
+    """The model id sent upstream: the provider's own id, or for a wildcard what the client asked."""
+    if not provider.wildcard:
+        return provider.model_id
+    prefix = provider.model.split("/", 1)[0]
+    for p in (prefix + "/", provider.prefix + "/"):
+        if model.startswith(p):
+            return model[len(p) :]
+    return model
+
+
+class AliasTable:
+    """Runtime alias → target map. Retargeting is synchronous and visible to the next request."""
+
+    def __init__(self, aliases: Iterable[Alias]) -> None:
+        self._aliases: dict[str, Alias] = {a.name: a for a in aliases}
+        self._listeners: list[Callable[[str, str | None, str], None]] = []
+
+    def get(self, name: str) -> Alias | None:
+        return self._aliases.get(name)
+
+    def items(self) -> list[Alias]:
+        return list(self._aliases.values())
+
+    def on_change(self, callback: Callable[[str, str | None, str], None]) -> None:
+        self._listeners.append(callback)
+
+    def set(self, name: str, target: str) -> str | None:
+        old = self._aliases.get(name)
+        self._aliases[name] = Alias(name, target, old.fallbacks if old else ())
+        for cb in self._listeners:
+            cb(name, old.target if old else None, target)
+        return old.target if old else None
+
+    def replace_all(self, aliases: Iterable[Alias]) -> None:
+        self._aliases = {a.name: a for a in aliases}
+
+
+class Resolver:
+    def __init__(self, config: Config, aliases: AliasTable) -> None:
+        self.config = config
+        self.aliases = aliases
+        self._default = config.default_provider
+
+    def resolve(self, model: str | None) -> Resolution:
+        client_model = model or ""
+        if not client_model:
+            if self._default is None:
+                raise ModelNotFound("")
+            return Resolution("", self._default, self._default.model_id, via="default")
+        alias = self.aliases.get(client_model)
+        target = alias.target if alias else client_model
+        provider = find_provider(target, self.config.providers)
+        if provider is None:
+            raise ModelNotFound(client_model if alias is None else f"{client_model}' -> '{target}")
+        via = "alias" if alias else ("wildcard" if provider.wildcard else "explicit")
+        return Resolution(
+            client_model,
+            provider,
+            upstream_model_for(target, provider),
+            alias=alias.name if alias else None,
+            alias_target=alias.target if alias else None,
+            via=via,
+        )
+
+    def model_choices(self) -> list[str]:
+        """Every concrete model a user can point an alias at (for pickers and error hints)."""
+        return [p.model for p in self.config.providers if not p.wildcard and not p.internal]

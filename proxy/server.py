@@ -1,0 +1,234 @@
+"""`ProxyServer`: the aiohttp application, its routes and its lifetime.
+
+Used as an async context manager by the composition root (plano_tui/cli.py) and by tests:
+
+    async with ProxyServer(state, host="127.0.0.1", port=0) as server:
+        ...  # server.url, server.port
+
+One shared `ClientSession` lives in the app's `cleanup_ctx`. Handler cancellation is on, so a client
+that disconnects cancels its upstream request. Shutdown drains in-flight requests for
+`options.drain_s`, then cancels them (each ends its stream with a terminal error event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from .handler import LlmHandler
+from .providers import Api
+from .state import ProxyState
+
+SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
+STATE_KEY = web.AppKey("state", ProxyState)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def is_loopback(request: web.Request) -> bool:
+    peer = request.remote or ""
+    try:
+        return ipaddress.ip_address(peer.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class ProxyServer:
+    def __init__(self, state: ProxyState, host: str = "127.0.0.1", port: int = 12000) -> None:
+        self.state = state
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.handler = LlmHandler(state, self._get_session)
+        self.app = self._make_app()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _get_session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "server not started"
+        return self._session
+
+    async def _session_ctx(self, app: web.Application) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        app[SESSION_KEY] = self._session
+        yield
+        await self._session.close()
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.state.options.max_body_bytes)
+        app[STATE_KEY] = self.state
+        app.cleanup_ctx.append(self._session_ctx)
+        app.middlewares.append(self._track_tasks)
+        r = app.router
+        for prefix in ("/v1", "", "/v1/v1"):  # `/v1/v1/messages`: Claude Code with a base URL ending in /v1
+            r.add_post(f"{prefix}/responses", self._responses)
+            r.add_post(f"{prefix}/chat/completions", self._chat)
+            r.add_post(f"{prefix}/messages", self._messages)
+            r.add_post(f"{prefix}/messages/count_tokens", self._count_tokens)
+        r.add_get("/v1/models", self._models)
+        r.add_get("/models", self._models)
+        r.add_get("/healthz", self._healthz)
+        r.add_get("/admin/aliases", self._admin_aliases)
+        r.add_put("/admin/aliases", self._admin_set_alias)
+        r.add_post("/admin/aliases", self._admin_set_alias)
+        r.add_get("/admin/stats", self._admin_stats)
+        r.add_post("/admin/reload", self._admin_reload)
+        self.extend_routes(r)
+        return app
+
+    def extend_routes(self, router: web.UrlDispatcher) -> None:
+        """Hook for optional route groups (routing decision API, …)."""
+        try:
+            from .routing.api import add_routes
+        except ImportError:
+            return
+        add_routes(router, self.state)
+
+    @web.middleware
+    async def _track_tasks(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await handler(request)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(
+            self.app,
+            handler_cancellation=True,
+            shutdown_timeout=0.5,  # we drain ourselves in stop(); aiohttp's default would wait 60 s
+            access_log=None,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=1024)
+        await site.start()
+        addrs = self._runner.addresses
+        if addrs:
+            self.port = addrs[0][1]
+
+    async def stop(self, drain_s: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish for `drain_s`, then cancel the rest."""
+        if self._runner is None:
+            return
+        self.state.draining = True
+        for site in list(self._runner.sites):
+            await site.stop()
+        drain = self.state.options.drain_s if drain_s is None else drain_s
+        deadline = asyncio.get_running_loop().time() + drain
+        while self._tasks and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._tasks):
+            task.cancel("proxy shutting down")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> ProxyServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ LLM endpoints
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        return await self.handler.handle(request, Api.RESPONSES)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self.handler.handle(request, Api.CHAT)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        return await self.handler.handle(request, Api.MESSAGES)
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        # Claude Code's /context: an estimate (chars ÷ 4) is what it needs; no upstream call.
+        raw = await request.read()
+        return _json({"input_tokens": max(1, len(raw) // 4)})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok", "in_flight": self.state.in_flight})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        st = self.state
+        if "client_version" in request.query:  # Codex's model catalog request (codex_wire.md §2)
+            try:
+                from .catalog import codex_catalog
+            except ImportError:
+                pass
+            else:
+                return _json(codex_catalog(st))
+        data = [
+            {"id": p.model, "object": "model", "created": 0, "owned_by": p.prefix}
+            for p in st.config.providers
+            if not p.internal and not p.wildcard
+        ]
+        data += [
+            {"id": a.name, "object": "model", "created": 0, "owned_by": "alias", "target": a.target}
+            for a in st.aliases.items()
+        ]
+        return _json({"object": "list", "data": data})
+
+    # ------------------------------------------------------------------ admin (loopback only)
+    def _admin_denied(self, request: web.Request) -> web.Response | None:
+        if not is_loopback(request):
+            return _json({"error": {"message": "admin endpoints accept loopback clients only"}}, 403)
+        token = self.state.options.admin_token
+        if token and request.headers.get("Authorization") != f"Bearer {token}":
+            return _json({"error": {"message": "admin token required"}}, 401)
+        return None
+
+    async def _admin_aliases(self, request: web.Request) -> web.Response:
+        if (denied := self._admin_denied(request)) is not None:
+            return denied
+        return _json({"aliases": {a.name: a.target for a in self.state.aliases.items()},
+                      "models": self.state.resolver.model_choices()})
+
+    async def _admin_set_alias(self, request: web.Request) -> web.Response:
+        if (denied := self._admin_denied(request)) is not None:
+            return denied
+        try:
+            body = orjson.loads(await request.read())
+            alias, target = str(body["alias"]), str(body["target"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return _json({"error": {"message": 'body must be {"alias": "...", "target": "..."}'}}, 400)
+        try:
+            old = self.state.set_alias(alias, target, source="admin")
+        except ValueError as exc:
+            return _json({"error": {"message": str(exc), "models": self.state.resolver.model_choices()}}, 400)
+        return _json({"alias": alias, "old_target": old, "target": target})
+
+    async def _admin_stats(self, request: web.Request) -> web.Response:
+        if (denied := self._admin_denied(request)) is not None:
+            return denied
+        snap = self.state.stats.snapshot()
+        return _json({"requests": snap.requests, "errors": snap.errors, "dropped_events": self.state.bus.dropped,
+                      "providers": {k: {"requests": v.requests, "errors": v.errors, "latency_p50": v.latency_p50,
+                                        "latency_p95": v.latency_p95, "ttft_p50": v.ttft_p50}
+                                    for k, v in snap.providers.items()}})
+
+    async def _admin_reload(self, request: web.Request) -> web.Response:
+        if (denied := self._admin_denied(request)) is not None:
+            return denied
+        reloader = getattr(self.state, "reloader", None)
+        if reloader is None:
+            return _json({"error": {"message": "this proxy was started without a config file to reload"}}, 409)
+        ok, message = reloader.reload_now()
+        return _json({"ok": ok, "message": message}, 200 if ok else 400)

@@ -1,0 +1,100 @@
+"""The proxy's shared runtime state: current config and resolver, aliases, bus, stats, options.
+
+One `ProxyState` per server. Hot reload swaps `config`/`resolver` in one assignment; a request reads
+them once at its start, so in-flight requests finish on the config they started with.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .bus import EventBus
+from .config import Config
+from .events import AliasChanged, RouteInfo
+from .providers import Api
+from .resolve import AliasTable, Resolution, Resolver
+from .stats import Stats
+
+
+@dataclass
+class ProxyOptions:
+    connect_timeout_s: float = 5.0
+    idle_timeout_s: float = 300.0  # longest gap between upstream bytes (Codex's own default)
+    max_body_bytes: int = 32 * 1024 * 1024
+    capture_bytes: int = 64 * 1024  # response bytes kept per request for the detail view
+    keep_request_bodies: bool = True
+    drain_s: float = 2.0
+    heartbeat_s: float = 10.0
+    admin_token: str | None = None
+
+
+class Router(Protocol):
+    """Task-aware routing (proxy.routing). May replace the resolution's provider."""
+
+    async def route(
+        self,
+        client_api: Api,
+        body: dict[str, Any],
+        headers: Any,
+        resolution: Resolution,
+        resolver: Resolver,
+        inline_preferences: Any,
+    ) -> tuple[Resolution, RouteInfo | None]: ...
+
+
+class ProxyState:
+    def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
+        self.bus = bus or EventBus()
+        self.stats = Stats()
+        self.bus.subscribe(self.stats)
+        self.options = options or ProxyOptions()
+        self.aliases = AliasTable(config.aliases)
+        self.aliases.on_change(self._alias_changed)
+        self._alias_source = "runtime"
+        self.config = config
+        self.resolver = Resolver(config, self.aliases)
+        self.router: Router | None = None
+        self.started_at = time.time()
+        self.in_flight = 0
+        self.draining = False
+        self.reload_error: str | None = None
+        self.on_config: list[Callable[[Config], None]] = []
+        # Short, sortable, unique-per-process request ids.
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(2).hex()
+
+    def next_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):06x}"
+
+    def set_alias(self, alias: str, target: str, source: str = "runtime") -> str | None:
+        """Retarget an alias at runtime (dashboard, admin API). Validates the target."""
+        from .resolve import find_provider
+
+        if find_provider(target, self.config.providers) is None:
+            raise ValueError(f"'{target}' is not a configured model")
+        self._alias_source = source
+        try:
+            return self.aliases.set(alias, target)
+        finally:
+            self._alias_source = "runtime"
+
+    def _alias_changed(self, alias: str, old: str | None, new: str) -> None:
+        self.bus.publish(AliasChanged(alias, old, new, self._alias_source))
+
+    def apply_config(self, config: Config, runtime_overrides: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.aliases.replace_all(config.aliases)
+        for name, target in (runtime_overrides or {}).items():
+            alias = self.aliases.get(name)
+            if alias is not None:
+                self.aliases.replace_all(
+                    [a if a.name != name else type(a)(name, target, a.fallbacks) for a in self.aliases.items()]
+                )
+        self.resolver = Resolver(config, self.aliases)
+        for cb in self.on_config:
+            cb(config)

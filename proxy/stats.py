@@ -1,0 +1,154 @@
+"""Per-provider and per-route statistics, computed in the core so every front end shows the same numbers.
+
+`Stats` is a bus callback: it folds each terminal event into counters and bounded sample windows
+(O(1) per request). Percentiles are computed only when a front end asks for a `snapshot()`, which the
+dashboard does on a timer, never per event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .events import Event, RequestFailed, RequestFinished, RequestRecord
+
+WINDOW = 512  # samples kept per provider for percentiles and sparklines
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+@dataclass
+class _Acc:
+    requests: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    errors_other: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    gen_ms: float = 0.0  # time spent generating output tokens, for tok/s
+    ttft: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    latency: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    last_error: str | None = None
+
+    def add(self, r: RequestRecord) -> None:
+        self.requests += 1
+        if r.status >= 500:
+            self.errors_5xx += 1
+        elif r.status >= 400:
+            self.errors_4xx += 1
+        elif r.error:
+            self.errors_other += 1
+        if r.error:
+            self.last_error = r.error
+        u = r.usage
+        self.input_tokens += u.input_tokens
+        self.cached_tokens += u.cached_tokens
+        self.output_tokens += u.output_tokens
+        self.reasoning_tokens += u.reasoning_tokens
+        if r.ttft_ms is not None:
+            self.ttft.append(r.ttft_ms)
+            if u.output_tokens:
+                self.gen_ms += max(r.latency_ms - r.ttft_ms, 0.0)
+        if r.status < 400 and not r.error:
+            self.latency.append(r.latency_ms)
+
+
+@dataclass(frozen=True)
+class GroupSnapshot:
+    """Aggregates for one provider or route."""
+
+    name: str
+    requests: int
+    errors_4xx: int
+    errors_5xx: int
+    errors_other: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    ttft_p50: float | None
+    ttft_p95: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    tokens_per_s: float | None
+    recent_latency: tuple[float, ...]
+    last_error: str | None
+
+    @property
+    def errors(self) -> int:
+        return self.errors_4xx + self.errors_5xx + self.errors_other
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    taken_at: float
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    providers: dict[str, GroupSnapshot]
+    routes: dict[str, GroupSnapshot]
+
+
+def _snap(name: str, a: _Acc) -> GroupSnapshot:
+    t = sorted(a.ttft)
+    lat = sorted(a.latency)
+    return GroupSnapshot(
+        name,
+        a.requests,
+        a.errors_4xx,
+        a.errors_5xx,
+        a.errors_other,
+        a.input_tokens,
+        a.cached_tokens,
+        a.output_tokens,
+        a.reasoning_tokens,
+        percentile(t, 50),
+        percentile(t, 95),
+        percentile(lat, 50),
+        percentile(lat, 95),
+        percentile(lat, 99),
+        a.output_tokens / (a.gen_ms / 1000) if a.gen_ms > 0 else None,
+        tuple(a.latency),
+        a.last_error,
+    )
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._providers: dict[str, _Acc] = {}
+        self._routes: dict[str, _Acc] = {}
+        self.total = _Acc()
+        self.version = 0  # bumps on every change; front ends skip redraws when unchanged
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestFinished | RequestFailed):
+            self.add(event.record)
+
+    def add(self, r: RequestRecord) -> None:
+        self.version += 1
+        self.total.add(r)
+        self._providers.setdefault(r.provider or "(unresolved)", _Acc()).add(r)
+        if r.route and r.route.route:
+            self._routes.setdefault(r.route.route, _Acc()).add(r)
+
+    def snapshot(self) -> StatsSnapshot:
+        t = self.total
+        return StatsSnapshot(
+            time.time(),
+            t.requests,
+            t.errors_4xx + t.errors_5xx + t.errors_other,
+            t.input_tokens,
+            t.output_tokens,
+            {k: _snap(k, v) for k, v in self._providers.items()},
+            {k: _snap(k, v) for k, v in self._routes.items()},
+        )

@@ -1,0 +1,120 @@
+"""Observes a passthrough stream without changing it: TTFT, usage, terminal event, in-stream errors.
+
+Used when client and upstream speak the same API and bytes are relayed verbatim. Only events that can
+carry usage or errors are JSON-parsed, so observing costs little next to relaying.
+"""
+
+from __future__ import annotations
+
+from .providers import Api
+from .sse import SseEvent
+from .usage import EMPTY, Usage, from_anthropic, from_openai
+
+_RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
+
+class StreamWatcher:
+    __slots__ = ("api", "done", "error", "error_code", "saw_output", "usage")
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.usage: Usage = EMPTY
+        self.done = False
+        self.saw_output = False
+        self.error: str | None = None
+        self.error_code: str | None = None
+
+    def observe(self, ev: SseEvent) -> None:
+        data = ev.data
+        if self.api is Api.CHAT:
+            if data == b"[DONE]":
+                self.done = True
+                return
+            if b'"usage"' in data or b'"error"' in data or b'"finish_reason":"' in data or b'"finish_reason": "' in data:
+                obj = ev.json()
+                if not isinstance(obj, dict):
+                    return
+                if obj.get("usage"):
+                    self.usage = from_openai(obj["usage"])
+                if isinstance(obj.get("error"), dict | str):
+                    self._err(obj["error"])
+            self.saw_output = True
+            return
+        if self.api is Api.MESSAGES:
+            kind = ev.event
+            if kind == "content_block_start":
+                self.saw_output = True
+            elif kind in ("message_start", "message_delta"):
+                obj = ev.json()
+                if isinstance(obj, dict):
+                    u = obj.get("usage") if kind == "message_delta" else (obj.get("message") or {}).get("usage")
+                    self.usage = from_anthropic(u, self.usage)
+            elif kind == "message_stop":
+                self.done = True
+            elif kind == "error":
+                obj = ev.json()
+                self._err(obj.get("error") if isinstance(obj, dict) else None)
+                self.done = True
+            return
+        # Responses: the type is in the JSON; find it cheaply before parsing anything.
+        if b'"response.output_item.added"' in data:
+            self.saw_output = True
+            return
+        if b'"response.' not in data and b'"error"' not in data:
+            return
+        for t in _RESPONSES_TERMINAL:
+            if f'"{t}"'.encode() in data:
+                break
+        else:
+            return
+        obj = ev.json()
+        if not isinstance(obj, dict):
+            return
+        t = obj.get("type")
+        if t not in _RESPONSES_TERMINAL:
+            return
+        self.done = True
+        resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+        if resp.get("usage"):
+            self.usage = from_openai(resp["usage"])
+        if t == "response.failed":
+            self._err(resp.get("error") or {"message": "response.failed"})
+        elif t == "error":
+            self._err(obj)
+        elif t == "response.incomplete":
+            reason = (resp.get("incomplete_details") or {}).get("reason", "incomplete")
+            self.error, self.error_code = f"incomplete: {reason}", "incomplete"
+
+    def _err(self, err: object) -> None:
+        if isinstance(err, dict):
+            self.error = str(err.get("message") or err.get("type") or err)[:500]
+            self.error_code = str(err.get("code") or err.get("type") or "upstream_error")
+        else:
+            self.error = str(err)[:500] if err else "upstream error"
+            self.error_code = "upstream_error"
+
+
+def terminal_error_event(api: Api, message: str, code: str, response_id: str = "resp_proxy") -> bytes:
+    """The in-stream terminal error a client of `api` understands (codex_wire.md §6, §8, §9)."""
+    from .errors import anthropic_type
+    from .sse import encode
+
+    if api is Api.RESPONSES:
+        return encode(
+            {
+                "type": "response.failed",
+                "sequence_number": 0,
+                "response": {
+                    "id": response_id,
+                    "object": "response",
+                    "status": "failed",
+                    "output": [],
+                    "error": {"code": code, "message": message},
+                },
+            },
+            "response.failed",
+        )
+    if api is Api.MESSAGES:
+        etype = "overloaded_error" if code in ("overloaded", "upstream_error") else anthropic_type(400 if code == "invalid_request" else 500)
+        return encode({"type": "error", "error": {"type": etype, "message": message}}, "error")
+    return encode({"error": {"message": message, "type": "server_error", "code": code}})

@@ -1,0 +1,92 @@
+"""Shared fixtures: a fake upstream on loopback and a real proxy in front of it."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from proxy.config import Config, parse_config
+from proxy.server import ProxyServer
+from proxy.state import ProxyOptions, ProxyState
+
+from .fakes import FakeUpstream
+
+FAKE_KEYS = {
+    "OPENAI_API_KEY": "sk-test-OPENAI-secret-0001",
+    "ANTHROPIC_API_KEY": "sk-ant-test-ANTHROPIC-secret-0002",
+    "XAI_API_KEY": "xai-test-XAI-secret-0003",
+}
+
+
+def proxy_config_yaml(upstream_url: str, extra: str = "") -> str:
+    """A config whose providers all point at the fake upstream (each at its own API)."""
+    return textwrap.dedent(
+        f"""\
+        version: v0.4.0
+        listeners:
+          - type: model
+            name: model_listener
+            port: 12000
+        model_providers:
+          - model: openai/gpt-5.3-codex
+            access_key: $OPENAI_API_KEY
+            base_url: {upstream_url}/v1
+            default: true
+          - model: anthropic/claude-sonnet-4-5
+            access_key: $ANTHROPIC_API_KEY
+            base_url: {upstream_url}/v1
+          - model: ollama/llama3.1
+            base_url: {upstream_url}
+          - model: xai/grok-4-1-fast-non-reasoning
+            access_key: $MISSING_XAI_KEY_FOR_TESTS
+        model_aliases:
+          arch.codex.default:
+            target: gpt-5.3-codex
+          arch.claude:
+            target: claude-sonnet-4-5
+          arch.local:
+            target: llama3.1
+        """
+    ) + extra
+
+
+def make_config(upstream_url: str, extra: str = "", env: dict[str, str] | None = None) -> Config:
+    return parse_config(proxy_config_yaml(upstream_url, extra), "test-config.yaml", env if env is not None else FAKE_KEYS)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.stop()
+
+
+ProxyFactory = Callable[..., Awaitable[ProxyServer]]
+
+
+@pytest.fixture
+async def make_proxy() -> AsyncIterator[ProxyFactory]:
+    servers: list[ProxyServer] = []
+
+    async def factory(config: Config, options: ProxyOptions | None = None, state: ProxyState | None = None) -> ProxyServer:
+        st = state or ProxyState(config, options=options)
+        server = ProxyServer(st, host="127.0.0.1", port=0)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for s in servers:
+        await s.stop(drain_s=0)
+
+
+@pytest.fixture
+async def proxy(upstream: FakeUpstream, make_proxy: ProxyFactory) -> ProxyServer:
+    return await make_proxy(make_config(upstream.url))
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures"
