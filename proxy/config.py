@@ -234,7 +234,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(str(p), None, "", "file not found", "pass a path, or run from a folder with config.yaml")
+        raise ConfigError(
+            str(p), None, "", "file not found", "pass a path, or run from a folder with config.yaml"
+        ) from None
     except OSError as exc:
         raise ConfigError(str(p), None, "", f"cannot read: {exc.strerror}") from None
     env = dict(read_dotenv(p.parent / ".env"))
@@ -254,6 +256,9 @@ def parse_config(text: str, source: str, env: Mapping[str, str], path: Path | No
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context_mark", None)
+        if context is not None and mark is not None and context.line != mark.line:
+            problem += f" (the construct began on line {context.line + 1})"
         raise ConfigError(source, line, "", f"invalid YAML: {problem}", "check indentation and quoting") from None
     return _Builder(source, _Located(node), env, path).build(data)
 
@@ -288,14 +293,18 @@ class _Builder:
             raise self.fail((), "the top level must be a mapping", "start with `version: v0.4.0`")
         version = str(data.get("version", "v0.4.0"))
         if version not in SUPPORTED_VERSIONS:
-            raise self.fail(("version",), f"unsupported version {version!r}", f"use one of {', '.join(SUPPORTED_VERSIONS)}")
+            raise self.fail(
+                ("version",), f"unsupported version {version!r}", f"use one of {', '.join(SUPPORTED_VERSIONS)}"
+            )
         for key in data:
             if key in IGNORED_SECTIONS:
                 self.warnings.append(f"{self.source}: section '{key}' is a Plano feature this proxy ignores")
             elif key not in KNOWN_SECTIONS:
                 self.warnings.append(f"{self.source}:{self.loc.line(key)}: unknown top-level key '{key}' ignored")
         if "model_providers" in data and "llm_providers" in data:
-            raise self.fail(("llm_providers",), "both model_providers and llm_providers are set", "keep only model_providers")
+            raise self.fail(
+                ("llm_providers",), "both model_providers and llm_providers are set", "keep only model_providers"
+            )
         pkey = "model_providers" if "model_providers" in data else "llm_providers"
         raw_providers = data.get(pkey) or []
         if not isinstance(raw_providers, list):
@@ -377,7 +386,11 @@ class _Builder:
                     "remove provider_interface",
                 )
             if iface not in INTERFACES:
-                raise self.fail((*at, "provider_interface"), f"unknown interface {iface!r}", f"use one of {', '.join(sorted(INTERFACES))}")
+                raise self.fail(
+                    (*at, "provider_interface"),
+                    f"unknown interface {iface!r}",
+                    f"use one of {', '.join(sorted(INTERFACES))}",
+                )
             kind = ProviderKind(None, "/v1", INTERFACES[iface], None, needs_key=False)
         if kind is None:
             raise self.fail(
@@ -387,13 +400,18 @@ class _Builder:
             )
         base, path_prefix = self.base_url(at, base_url_raw, kind, prefix)
         if not kind.apis:
-            self.warnings.append(f"{self.source}:{self.loc.line(*at)}: provider '{model}' uses an API this proxy cannot speak (Bedrock Converse)")
+            self.warnings.append(
+                f"{self.source}:{self.loc.line(*at)}: provider '{model}' uses an API this proxy "
+                "cannot speak (Bedrock Converse)"
+            )
         name = item.get("name") or model
         if not isinstance(name, str):
             raise self.fail((*at, "name"), "must be a string")
         default = bool(item.get("default", False))
         if model_id == "*" and default:
-            raise self.fail((*at, "default"), "a wildcard provider cannot be the default", "mark a specific model as default")
+            raise self.fail(
+                (*at, "default"), "a wildcard provider cannot be the default", "mark a specific model as default"
+            )
         if model_id == "*" and item.get("routing_preferences"):
             raise self.fail((*at, "routing_preferences"), "a wildcard provider cannot carry routing preferences")
         passthrough = bool(item.get("passthrough_auth", False))
@@ -410,7 +428,9 @@ class _Builder:
             else:
                 key = value
             if passthrough:
-                self.warnings.append(f"{self.source}: provider '{name}' sets both access_key and passthrough_auth; the client's key wins")
+                self.warnings.append(
+                    f"{self.source}: provider '{name}' sets both access_key and passthrough_auth; the client's key wins"
+                )
         if passthrough:
             status = "passthrough"
         elif key_ref is None:
@@ -453,7 +473,9 @@ class _Builder:
         url, _ = expand_vars(raw, self.env)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self.fail((*at, "base_url"), f"{raw!r} is not an http(s) URL", "e.g. `base_url: http://localhost:11434`")
+            raise self.fail(
+                (*at, "base_url"), f"{raw!r} is not an http(s) URL", "e.g. `base_url: http://localhost:11434`"
+            )
         path = parts.path.rstrip("/")
         # Plano's rule: a path in base_url replaces the provider's default path prefix.
         return f"{parts.scheme}://{parts.netloc}", path if path else kind.path_prefix
@@ -462,12 +484,18 @@ class _Builder:
         names: dict[str, int] = {}
         defaults = [i for i, p in enumerate(providers) if p.default]
         if len(defaults) > 1:
-            raise self.fail((pkey, defaults[1], "default"), "at most one provider may be `default: true`",
-                            f"{providers[defaults[0]].name} is already the default")
+            raise self.fail(
+                (pkey, defaults[1], "default"),
+                "at most one provider may be `default: true`",
+                f"{providers[defaults[0]].name} is already the default",
+            )
         for i, p in enumerate(providers):
             if p.name in names:
-                raise self.fail((pkey, i, "name"), f"duplicate provider name '{p.name}'",
-                                f"already used at {pkey}[{names[p.name]}]; give one a distinct `name:`")
+                raise self.fail(
+                    (pkey, i, "name"),
+                    f"duplicate provider name '{p.name}'",
+                    f"already used at {pkey}[{names[p.name]}]; give one a distinct `name:`",
+                )
             names[p.name] = i
 
     def str_list(self, at: tuple[str | int, ...], raw: Any) -> list[str]:
@@ -496,9 +524,11 @@ class _Builder:
             if not isinstance(target, str) or not target:
                 raise self.fail(at, "needs a `target:` model", "e.g. `arch.codex.default: {target: gpt-5.3-codex}`")
             if not model_known(target, providers):
-                raise self.fail((*at, "target") if isinstance(spec, dict) else at,
-                                f"alias '{name}' targets '{target}', which no provider serves",
-                                f"use one of: {', '.join(p.model for p in providers) or '(no providers configured)'}")
+                raise self.fail(
+                    (*at, "target") if isinstance(spec, dict) else at,
+                    f"alias '{name}' targets '{target}', which no provider serves",
+                    f"use one of: {', '.join(p.model for p in providers) or '(no providers configured)'}",
+                )
             out.append(Alias(str(name), target, tuple(fallbacks)))
         return out
 
@@ -506,11 +536,15 @@ class _Builder:
         for a in aliases:
             for fb in a.fallbacks:
                 if not model_known(fb, providers):
-                    raise self.fail(("model_aliases", a.name, "fallbacks"), f"fallback '{fb}' is not a configured model")
+                    raise self.fail(
+                        ("model_aliases", a.name, "fallbacks"), f"fallback '{fb}' is not a configured model"
+                    )
         for p in providers:
             for fb in p.fallbacks:
                 if not model_known(fb, providers):
-                    raise self.fail(("model_providers",), f"provider '{p.name}' fallback '{fb}' is not a configured model")
+                    raise self.fail(
+                        ("model_providers",), f"provider '{p.name}' fallback '{fb}' is not a configured model"
+                    )
 
     # -- routing preferences (parsed and validated; routing itself lives in proxy.routing)
     def routing_preferences(
@@ -535,7 +569,9 @@ class _Builder:
                 prefer = policy.get("prefer", "none") if isinstance(policy, dict) else str(policy)
                 if item["name"] in prefs:
                     raise self.fail((*at, "name"), f"duplicate routing preference '{item['name']}'")
-                prefs[item["name"]] = RoutingPreference(str(item["name"]), str(item["description"]), tuple(models), prefer)
+                prefs[item["name"]] = RoutingPreference(
+                    str(item["name"]), str(item["description"]), tuple(models), prefer
+                )
         # v0.3 inline preferences: merge same-name routes across providers in declaration order;
         # the first description wins (Plano's migrate_inline_routing_preferences).
         for i, item in enumerate(raw_providers):
@@ -547,14 +583,18 @@ class _Builder:
             model = providers[i].model
             for j, r in enumerate(inline):
                 if not isinstance(r, dict) or not r.get("name"):
-                    raise self.fail((pkey, i, "routing_preferences", j), "each preference needs `name` and `description`")
+                    raise self.fail(
+                        (pkey, i, "routing_preferences", j), "each preference needs `name` and `description`"
+                    )
                 name, desc = str(r["name"]), str(r.get("description", ""))
                 if name in prefs:
                     old = prefs[name]
                     if desc and old.description != desc:
                         self.warnings.append(f"routing preference '{name}': keeping the first description")
                     if model not in old.models:
-                        prefs[name] = RoutingPreference(name, old.description, (*old.models, model), old.selection_policy)
+                        prefs[name] = RoutingPreference(
+                            name, old.description, (*old.models, model), old.selection_policy
+                        )
                 else:
                     prefs[name] = RoutingPreference(name, desc, (model,))
         return list(prefs.values())

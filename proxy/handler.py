@@ -9,6 +9,7 @@ unknown model, upstream down, client gone — exactly one terminal event is publ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,16 @@ from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
-_RESPONSE_HEADERS_KEPT = ("retry-after", "x-request-id", "openai-processing-ms", "x-ratelimit-remaining-requests",
-                          "x-ratelimit-remaining-tokens", "x-models-etag", "request-id", "anthropic-ratelimit-requests-remaining")
+_RESPONSE_HEADERS_KEPT = (
+    "retry-after",
+    "x-request-id",
+    "openai-processing-ms",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-models-etag",
+    "request-id",
+    "anthropic-ratelimit-requests-remaining",
+)
 
 
 @dataclass
@@ -156,8 +165,9 @@ class LlmHandler:
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise ProxyError(413, f"request body exceeds the proxy limit of {opts.max_body_bytes} bytes",
-                             "request_too_large") from None
+            raise ProxyError(
+                413, f"request body exceeds the proxy limit of {opts.max_body_bytes} bytes", "request_too_large"
+            ) from None
         ctx.body = raw
         try:
             body = orjson.loads(raw)
@@ -171,8 +181,17 @@ class LlmHandler:
         ctx.client_model = model or ""
         ctx.stream = body.get("stream") is True
         ctx.session_id = session_key(request.headers, body)
-        st.bus.publish(RequestStarted(ctx.request_id, ctx.started_at, ctx.client_api.value, ctx.path,
-                                      ctx.client_model, ctx.stream, ctx.session_id))
+        st.bus.publish(
+            RequestStarted(
+                ctx.request_id,
+                ctx.started_at,
+                ctx.client_api.value,
+                ctx.path,
+                ctx.client_model,
+                ctx.stream,
+                ctx.session_id,
+            )
+        )
         inline_prefs = body.pop("routing_preferences", None)
         changed = inline_prefs is not None
         resolver = st.resolver  # read once: a reload mid-request does not affect this request
@@ -190,10 +209,21 @@ class LlmHandler:
         self._check_key(provider)
         up_api = upstream_api_for(ctx.client_api, provider.apis)
         if up_api is None:
-            raise ProxyError(400, f"provider '{provider.name}' speaks no API this proxy can use", "unsupported_provider")
+            raise ProxyError(
+                400, f"provider '{provider.name}' speaks no API this proxy can use", "unsupported_provider"
+            )
         ctx.upstream_api = up_api
-        st.bus.publish(ModelResolved(ctx.request_id, ctx.client_model, provider.name, res.upstream_model,
-                                     up_api.value, res.alias_target, res.route))
+        st.bus.publish(
+            ModelResolved(
+                ctx.request_id,
+                ctx.client_model,
+                provider.name,
+                res.upstream_model,
+                up_api.value,
+                res.alias_target,
+                res.route,
+            )
+        )
         translation: Translation | None = None
         state: Any = None
         if up_api is ctx.client_api:
@@ -205,8 +235,11 @@ class LlmHandler:
         else:
             translation = get_translation(ctx.client_api, up_api)
             if translation is None:
-                raise ProxyError(501, f"translation {ctx.client_api.value}→{up_api.value} is not available "
-                                      f"(provider '{provider.name}')", "translation_unavailable")
+                raise ProxyError(
+                    501,
+                    f"translation {ctx.client_api.value}→{up_api.value} is not available (provider '{provider.name}')",
+                    "translation_unavailable",
+                )
             tr = translation.request(body, res.upstream_model)
             ctx.notes.extend(tr.notes)
             state = tr.state
@@ -249,8 +282,15 @@ class LlmHandler:
             up = await up_cm.__aenter__()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
-            ctx.attempts.append(Attempt(provider.name, ctx.resolution.upstream_model if ctx.resolution else "", None,
-                                        msg, (time.perf_counter() - t_attempt) * 1000))
+            ctx.attempts.append(
+                Attempt(
+                    provider.name,
+                    ctx.resolution.upstream_model if ctx.resolution else "",
+                    None,
+                    msg,
+                    (time.perf_counter() - t_attempt) * 1000,
+                )
+            )
             raise ProxyError(502, msg, "upstream_unreachable") from None
         try:
             if up.status >= 400:
@@ -268,11 +308,14 @@ class LlmHandler:
             ctx.usage = from_body(obj)
             if translation is not None:
                 if not isinstance(obj, dict):
-                    raise ProxyError(502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response")
+                    raise ProxyError(
+                        502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response"
+                    )
                 data = orjson.dumps(translation.response(obj, state))
             ctx.capture(data, opts.capture_bytes)
-            return web.Response(status=up.status, body=data, content_type="application/json",
-                                headers=self._kept_headers(up, ctx))
+            return web.Response(
+                status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
+            )
         finally:
             await up_cm.__aexit__(None, None, None)
 
@@ -294,11 +337,17 @@ class LlmHandler:
         ctx.fail(up.status, f"{provider.name}: {msg}", "upstream_error")
         ctx.ttft_ms = None
         if translation is not None or not _is_json(data):
-            data = error_body(ctx.client_api, up.status, f"upstream provider '{provider.name}' answered "
-                                                         f"{up.status}: {msg}", _code_for(up.status), ctx.request_id)
+            data = error_body(
+                ctx.client_api,
+                up.status,
+                f"upstream provider '{provider.name}' answered {up.status}: {msg}",
+                _code_for(up.status),
+                ctx.request_id,
+            )
         ctx.capture(data, self.state.options.capture_bytes)
-        return web.Response(status=up.status, body=data, content_type="application/json",
-                            headers=self._kept_headers(up, ctx))
+        return web.Response(
+            status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
+        )
 
     async def _relay_stream(
         self,
@@ -343,19 +392,25 @@ class LlmHandler:
                     watcher.observe(ev)  # type: ignore[union-attr]
                 if not watcher.done:  # type: ignore[union-attr]
                     ctx.fail(ctx.status, "upstream stream ended before completion", "stream_incomplete")
-                    await resp.write(terminal_error_event(ctx.client_api, "upstream stream ended before completion",
-                                                          "stream_incomplete"))
+                    await resp.write(
+                        terminal_error_event(
+                            ctx.client_api, "upstream stream ended before completion", "stream_incomplete"
+                        )
+                    )
             else:
                 out = b"".join([st.feed(ev) for ev in tail_events]) + st.finish()  # type: ignore[union-attr]
                 if out:
                     await resp.write(out)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            msg = f"upstream stream broke: {_exc_text(exc)}"
-            ctx.fail(ctx.status, msg, "stream_interrupted")
-            tail = st.fail(msg, "stream_interrupted") if st is not None else terminal_error_event(
-                ctx.client_api, msg, "stream_interrupted")
-            if tail:
-                await resp.write(tail)
+            await self._end_stream(ctx, resp, st, f"upstream stream broke: {_exc_text(exc)}", "stream_interrupted")
+        except asyncio.CancelledError:
+            if not self.state.draining:  # the client went away: nothing left to tell it
+                raise
+            # Shutdown after the drain period: end the stream with a terminal event, not a cut.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self._end_stream(ctx, resp, st, "the proxy is shutting down", "proxy_shutdown")
         if translation is None:
             ctx.usage = watcher.usage  # type: ignore[union-attr]
             if watcher.error and not ctx.error:  # type: ignore[union-attr]
@@ -364,8 +419,17 @@ class LlmHandler:
             ctx.usage = st.usage  # type: ignore[union-attr]
             if st.error and not ctx.error:  # type: ignore[union-attr]
                 ctx.error, ctx.error_code = st.error, "upstream_error"  # type: ignore[union-attr]
-        await resp.write_eof()
+        with contextlib.suppress(ConnectionError):
+            await resp.write_eof()
         return resp
+
+    async def _end_stream(self, ctx: _Ctx, resp: web.StreamResponse, st: Any, message: str, code: str) -> None:
+        """Terminate a client stream in its own grammar after a failure mid-stream."""
+        ctx.fail(ctx.status, message, code)
+        tail = st.fail(message, code) if st is not None else terminal_error_event(ctx.client_api, message, code)
+        if tail:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(resp.write(tail), 1.0)
 
 
 def _is_json(data: bytes) -> bool:
@@ -374,9 +438,15 @@ def _is_json(data: bytes) -> bool:
 
 
 def _code_for(status: int) -> str:
-    return {400: "invalid_request", 401: "upstream_auth_failed", 403: "permission_denied", 404: "not_found",
-            408: "timeout", 413: "request_too_large", 429: "rate_limit_exceeded"}.get(
-        status, "upstream_error" if status >= 500 else "invalid_request")
+    return {
+        400: "invalid_request",
+        401: "upstream_auth_failed",
+        403: "permission_denied",
+        404: "not_found",
+        408: "timeout",
+        413: "request_too_large",
+        429: "rate_limit_exceeded",
+    }.get(status, "upstream_error" if status >= 500 else "invalid_request")
 
 
 def _exc_text(exc: BaseException) -> str:

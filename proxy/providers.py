@@ -40,9 +40,7 @@ class ProviderKind:
 _OPENAI_LIKE = frozenset({Api.CHAT})
 
 
-def _k(
-    base: str | None, prefix: str, apis: frozenset[Api], key: str | None, needs_key: bool = True
-) -> ProviderKind:
+def _k(base: str | None, prefix: str, apis: frozenset[Api], key: str | None, needs_key: bool = True) -> ProviderKind:
     return ProviderKind(base, prefix, apis, key, needs_key)
 
 

@@ -51,6 +51,12 @@ class ProxyServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handler = LlmHandler(state, self._get_session)
         self.app = self._make_app()
+        try:  # task-aware routing is optional: without the package, requests keep their resolved model
+            from .routing import install
+        except ImportError:
+            pass
+        else:
+            install(state, self._get_session)
 
     # ------------------------------------------------------------------ lifecycle
     def _get_session(self) -> aiohttp.ClientSession:
@@ -198,8 +204,12 @@ class ProxyServer:
     async def _admin_aliases(self, request: web.Request) -> web.Response:
         if (denied := self._admin_denied(request)) is not None:
             return denied
-        return _json({"aliases": {a.name: a.target for a in self.state.aliases.items()},
-                      "models": self.state.resolver.model_choices()})
+        return _json(
+            {
+                "aliases": {a.name: a.target for a in self.state.aliases.items()},
+                "models": self.state.resolver.model_choices(),
+            }
+        )
 
     async def _admin_set_alias(self, request: web.Request) -> web.Response:
         if (denied := self._admin_denied(request)) is not None:
@@ -219,10 +229,23 @@ class ProxyServer:
         if (denied := self._admin_denied(request)) is not None:
             return denied
         snap = self.state.stats.snapshot()
-        return _json({"requests": snap.requests, "errors": snap.errors, "dropped_events": self.state.bus.dropped,
-                      "providers": {k: {"requests": v.requests, "errors": v.errors, "latency_p50": v.latency_p50,
-                                        "latency_p95": v.latency_p95, "ttft_p50": v.ttft_p50}
-                                    for k, v in snap.providers.items()}})
+        return _json(
+            {
+                "requests": snap.requests,
+                "errors": snap.errors,
+                "dropped_events": self.state.bus.dropped,
+                "providers": {
+                    k: {
+                        "requests": v.requests,
+                        "errors": v.errors,
+                        "latency_p50": v.latency_p50,
+                        "latency_p95": v.latency_p95,
+                        "ttft_p50": v.ttft_p50,
+                    }
+                    for k, v in snap.providers.items()
+                },
+            }
+        )
 
     async def _admin_reload(self, request: web.Request) -> web.Response:
         if (denied := self._admin_denied(request)) is not None:

@@ -87,14 +87,13 @@ class ProxyState:
         self.bus.publish(AliasChanged(alias, old, new, self._alias_source))
 
     def apply_config(self, config: Config, runtime_overrides: dict[str, str] | None = None) -> None:
+        """Swap in a new config. `runtime_overrides` are alias targets set at runtime that survive."""
+        from .config import Alias
+        from .resolve import find_provider
+
+        keep = {n: t for n, t in (runtime_overrides or {}).items() if find_provider(t, config.providers)}
+        self.aliases.replace_all(Alias(a.name, keep.get(a.name, a.target), a.fallbacks) for a in config.aliases)
         self.config = config
-        self.aliases.replace_all(config.aliases)
-        for name, target in (runtime_overrides or {}).items():
-            alias = self.aliases.get(name)
-            if alias is not None:
-                self.aliases.replace_all(
-                    [a if a.name != name else type(a)(name, target, a.fallbacks) for a in self.aliases.items()]
-                )
         self.resolver = Resolver(config, self.aliases)
         for cb in self.on_config:
             cb(config)

@@ -26,8 +26,10 @@ SECRET_HEADERS = frozenset(
 
 def upstream_url(provider: Provider, api: Api, upstream_model: str) -> str:
     if provider.prefix == "azure_openai":
-        return (f"{provider.base_url}{provider.path_prefix}/deployments/{upstream_model}"
-                f"/chat/completions?api-version={AZURE_API_VERSION}")
+        return (
+            f"{provider.base_url}{provider.path_prefix}/deployments/{upstream_model}"
+            f"/chat/completions?api-version={AZURE_API_VERSION}"
+        )
     return provider.base_url + provider.path_prefix + api.path_suffix
 
 
@@ -44,8 +46,10 @@ def upstream_headers(
     h: dict[str, str] = {"Content-Type": "application/json", "x-request-id": request_id}
     for name, value in client_headers.items():
         low = name.lower()
-        if low in _FORWARD_EXACT or low.startswith(_FORWARD_PREFIX) or (
-            api is Api.MESSAGES and client_api is Api.MESSAGES and low in _ANTHROPIC_FORWARD
+        if (
+            low in _FORWARD_EXACT
+            or low.startswith(_FORWARD_PREFIX)
+            or (api is Api.MESSAGES and client_api is Api.MESSAGES and low in _ANTHROPIC_FORWARD)
         ):
             h[name] = value
     key = client_key(client_headers) if provider.passthrough_auth else provider.access_key

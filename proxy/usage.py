@@ -35,8 +35,12 @@ def from_openai(u: Any) -> Usage:
     if "input_tokens" in u or "output_tokens" in u:
         itd = u.get("input_tokens_details") or {}
         otd = u.get("output_tokens_details") or {}
-        return Usage(_i(u.get("input_tokens")), _i(itd.get("cached_tokens")), _i(u.get("output_tokens")),
-                     _i(otd.get("reasoning_tokens")))
+        return Usage(
+            _i(u.get("input_tokens")),
+            _i(itd.get("cached_tokens")),
+            _i(u.get("output_tokens")),
+            _i(otd.get("reasoning_tokens")),
+        )
     ptd = u.get("prompt_tokens_details") or {}
     ctd = u.get("completion_tokens_details") or {}
     cached = _i(ptd.get("cached_tokens")) or _i(u.get("prompt_cache_hit_tokens"))

@@ -30,7 +30,12 @@ class StreamWatcher:
             if data == b"[DONE]":
                 self.done = True
                 return
-            if b'"usage"' in data or b'"error"' in data or b'"finish_reason":"' in data or b'"finish_reason": "' in data:
+            if (
+                b'"usage"' in data
+                or b'"error"' in data
+                or b'"finish_reason":"' in data
+                or b'"finish_reason": "' in data
+            ):
                 obj = ev.json()
                 if not isinstance(obj, dict):
                     return
@@ -115,6 +120,10 @@ def terminal_error_event(api: Api, message: str, code: str, response_id: str = "
             "response.failed",
         )
     if api is Api.MESSAGES:
-        etype = "overloaded_error" if code in ("overloaded", "upstream_error") else anthropic_type(400 if code == "invalid_request" else 500)
+        etype = (
+            "overloaded_error"
+            if code in ("overloaded", "upstream_error")
+            else anthropic_type(400 if code == "invalid_request" else 500)
+        )
         return encode({"type": "error", "error": {"type": etype, "message": message}}, "error")
     return encode({"error": {"message": message, "type": "server_error", "code": code}})

@@ -23,8 +23,9 @@ FAKE_KEYS = {
 
 def proxy_config_yaml(upstream_url: str, extra: str = "") -> str:
     """A config whose providers all point at the fake upstream (each at its own API)."""
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         version: v0.4.0
         listeners:
           - type: model
@@ -50,11 +51,15 @@ def proxy_config_yaml(upstream_url: str, extra: str = "") -> str:
           arch.local:
             target: llama3.1
         """
-    ) + extra
+        )
+        + extra
+    )
 
 
 def make_config(upstream_url: str, extra: str = "", env: dict[str, str] | None = None) -> Config:
-    return parse_config(proxy_config_yaml(upstream_url, extra), "test-config.yaml", env if env is not None else FAKE_KEYS)
+    return parse_config(
+        proxy_config_yaml(upstream_url, extra), "test-config.yaml", env if env is not None else FAKE_KEYS
+    )
 
 
 @pytest.fixture
@@ -71,7 +76,9 @@ ProxyFactory = Callable[..., Awaitable[ProxyServer]]
 async def make_proxy() -> AsyncIterator[ProxyFactory]:
     servers: list[ProxyServer] = []
 
-    async def factory(config: Config, options: ProxyOptions | None = None, state: ProxyState | None = None) -> ProxyServer:
+    async def factory(
+        config: Config, options: ProxyOptions | None = None, state: ProxyState | None = None
+    ) -> ProxyServer:
         st = state or ProxyState(config, options=options)
         server = ProxyServer(st, host="127.0.0.1", port=0)
         await server.start()
@@ -90,3 +97,21 @@ async def proxy(upstream: FakeUpstream, make_proxy: ProxyFactory) -> ProxyServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures"
+
+
+@pytest.fixture
+async def oai(proxy: ProxyServer) -> AsyncIterator[object]:
+    """The official OpenAI SDK pointed at the proxy (closed after the test)."""
+    import openai
+
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="client-key", max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+async def ant(proxy: ProxyServer) -> AsyncIterator[object]:
+    """The official Anthropic SDK pointed at the proxy (closed after the test)."""
+    import anthropic
+
+    async with anthropic.AsyncAnthropic(base_url=proxy.url, api_key="client-key", max_retries=0) as client:
+        yield client

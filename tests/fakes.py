@@ -57,54 +57,121 @@ class Script:
 def responses_events(model: str, text: str = "Hello from the fake upstream.", usage: dict | None = None) -> list[bytes]:
     rid = f"resp_{next(_ids)}"
     mid = f"msg_{next(_ids)}"
-    usage = usage or {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 7,
-                      "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 19}
-    base = {"id": rid, "object": "response", "created_at": 1, "model": model, "status": "in_progress",
-            "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
-    msg_item = {"id": mid, "type": "message", "role": "assistant", "status": "completed",
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    usage = usage or {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 7,
+        "output_tokens_details": {"reasoning_tokens": 2},
+        "total_tokens": 19,
+    }
+    base = {
+        "id": rid,
+        "object": "response",
+        "created_at": 1,
+        "model": model,
+        "status": "in_progress",
+        "output": [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+    msg_item = {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
     seq = itertools.count()
     ev = [
         {"type": "response.created", "response": base},
         {"type": "response.in_progress", "response": base},
-        {"type": "response.output_item.added", "output_index": 0,
-         "item": {"id": mid, "type": "message", "role": "assistant", "status": "in_progress", "content": []}},
-        {"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "text": "", "annotations": []}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {"id": mid, "type": "message", "role": "assistant", "status": "in_progress", "content": []},
+        },
+        {
+            "type": "response.content_part.added",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
     ]
     half = len(text) // 2
     for piece in (text[:half], text[half:]):
-        ev.append({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                   "delta": piece})
+        ev.append(
+            {
+                "type": "response.output_text.delta",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+            }
+        )
     ev += [
         {"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0, "text": text},
-        {"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "text": text, "annotations": []}},
+        {
+            "type": "response.content_part.done",
+            "item_id": mid,
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": text, "annotations": []},
+        },
         {"type": "response.output_item.done", "output_index": 0, "item": msg_item},
-        {"type": "response.completed",
-         "response": {**base, "status": "completed", "output": [msg_item], "usage": usage}},
+        {
+            "type": "response.completed",
+            "response": {**base, "status": "completed", "output": [msg_item], "usage": usage},
+        },
     ]
     return [sse({**e, "sequence_number": next(seq)}, e["type"]) for e in ev]
 
 
 def responses_body(model: str, text: str = "Hello from the fake upstream.") -> dict:
     return {
-        "id": f"resp_{next(_ids)}", "object": "response", "created_at": 1, "model": model, "status": "completed",
-        "output": [{"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
-        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
-        "usage": {"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 7,
-                  "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 19},
+        "id": f"resp_{next(_ids)}",
+        "object": "response",
+        "created_at": 1,
+        "model": model,
+        "status": "completed",
+        "output": [
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 12,
+            "input_tokens_details": {"cached_tokens": 4},
+            "output_tokens": 7,
+            "output_tokens_details": {"reasoning_tokens": 2},
+            "total_tokens": 19,
+        },
     }
 
 
-def chat_events(model: str, text: str = "Hello from the fake upstream.", tool_calls: list[dict] | None = None,
-                usage: bool = True) -> list[bytes]:
+def chat_events(
+    model: str, text: str = "Hello from the fake upstream.", tool_calls: list[dict] | None = None, usage: bool = True
+) -> list[bytes]:
     cid = f"chatcmpl-{next(_ids)}"
 
     def chunk(delta: dict, finish: str | None = None) -> bytes:
-        return sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        return sse(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
 
     out = [chunk({"role": "assistant", "content": ""})]
     if text:
@@ -112,69 +179,161 @@ def chat_events(model: str, text: str = "Hello from the fake upstream.", tool_ca
         out += [chunk({"content": text[:half]}), chunk({"content": text[half:]})]
     for i, tc in enumerate(tool_calls or []):
         args = tc["arguments"]
-        out.append(chunk({"tool_calls": [{"index": i, "id": tc.get("id", f"call_{i}"), "type": "function",
-                                          "function": {"name": tc["name"], "arguments": ""}}]}))
+        out.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": tc.get("id", f"call_{i}"),
+                            "type": "function",
+                            "function": {"name": tc["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         for j in range(0, len(args), 7):
-            out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[j:j + 7]}}]}))
+            out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[j : j + 7]}}]}))
     out.append(chunk({}, "tool_calls" if tool_calls else "stop"))
     if usage:
-        out.append(sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
-                        "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16,
-                                  "prompt_tokens_details": {"cached_tokens": 3}}}))
+        out.append(
+            sse(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 11,
+                        "completion_tokens": 5,
+                        "total_tokens": 16,
+                        "prompt_tokens_details": {"cached_tokens": 3},
+                    },
+                }
+            )
+        )
     out.append(b"data: [DONE]\n\n")
     return out
 
 
 def chat_body(model: str, text: str = "Hello from the fake upstream.") -> dict:
-    return {"id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}
+    return {
+        "id": f"chatcmpl-{next(_ids)}",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16},
+    }
 
 
-def messages_events(model: str, text: str = "Hello from the fake upstream.",
-                    tool_use: dict | None = None) -> list[bytes]:
+def messages_events(
+    model: str, text: str = "Hello from the fake upstream.", tool_use: dict | None = None
+) -> list[bytes]:
     mid = f"msg_{next(_ids)}"
     out = [
-        sse({"type": "message_start", "message": {"id": mid, "type": "message", "role": "assistant", "model": model,
-                                                  "content": [], "stop_reason": None, "stop_sequence": None,
-                                                  "usage": {"input_tokens": 9, "cache_creation_input_tokens": 0,
-                                                            "cache_read_input_tokens": 5, "output_tokens": 1}}},
-            "message_start"),
+        sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": 9,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 5,
+                        "output_tokens": 1,
+                    },
+                },
+            },
+            "message_start",
+        ),
         sse({"type": "ping"}, "ping"),
     ]
     idx = 0
     if text:
-        out.append(sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                       "content_block_start"))
+        out.append(
+            sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            )
+        )
         half = len(text) // 2
         for piece in (text[:half], text[half:]):
-            out.append(sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                           "content_block_delta"))
+            out.append(
+                sse(
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                    "content_block_delta",
+                )
+            )
         out.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
         idx = 1
     if tool_use:
-        out.append(sse({"type": "content_block_start", "index": idx,
-                        "content_block": {"type": "tool_use", "id": tool_use.get("id", "toolu_1"),
-                                          "name": tool_use["name"], "input": {}}}, "content_block_start"))
+        out.append(
+            sse(
+                {
+                    "type": "content_block_start",
+                    "index": idx,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": tool_use.get("id", "toolu_1"),
+                        "name": tool_use["name"],
+                        "input": {},
+                    },
+                },
+                "content_block_start",
+            )
+        )
         js = orjson.dumps(tool_use["input"]).decode()
         for j in range(0, len(js), 9):
-            out.append(sse({"type": "content_block_delta", "index": idx,
-                            "delta": {"type": "input_json_delta", "partial_json": js[j:j + 9]}}, "content_block_delta"))
+            out.append(
+                sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": idx,
+                        "delta": {"type": "input_json_delta", "partial_json": js[j : j + 9]},
+                    },
+                    "content_block_delta",
+                )
+            )
         out.append(sse({"type": "content_block_stop", "index": idx}, "content_block_stop"))
     out += [
-        sse({"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool_use else "end_turn",
-                                                "stop_sequence": None}, "usage": {"output_tokens": 6}},
-            "message_delta"),
+        sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use" if tool_use else "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 6},
+            },
+            "message_delta",
+        ),
         sse({"type": "message_stop"}, "message_stop"),
     ]
     return out
 
 
 def messages_body(model: str, text: str = "Hello from the fake upstream.") -> dict:
-    return {"id": f"msg_{next(_ids)}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 5,
-                      "output_tokens": 6}}
+    return {
+        "id": f"msg_{next(_ids)}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 9,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 5,
+            "output_tokens": 6,
+        },
+    }
 
 
 # ----------------------------------------------------------------------------- the server
@@ -241,12 +400,17 @@ class FakeUpstream:
         if script.delay:
             await asyncio.sleep(script.delay)
         if script.raw is not None:
-            return web.Response(status=script.status, body=script.raw, content_type=script.content_type,
-                                headers=script.headers)
+            return web.Response(
+                status=script.status, body=script.raw, content_type=script.content_type, headers=script.headers
+            )
         if script.status >= 400 or script.json is not None:
             payload = script.json if script.json is not None else {"error": {"message": "boom", "type": "server_error"}}
-            return web.Response(status=script.status, body=orjson.dumps(payload), content_type="application/json",
-                                headers=script.headers)
+            return web.Response(
+                status=script.status,
+                body=orjson.dumps(payload),
+                content_type="application/json",
+                headers=script.headers,
+            )
         frames = script.frames
         if frames is None and not stream:
             if path.endswith("/responses"):
@@ -269,7 +433,7 @@ class FakeUpstream:
             frames = frames[: script.cut_after]
         if script.chunk_size:
             blob = b"".join(frames)
-            frames = [blob[i:i + script.chunk_size] for i in range(0, len(blob), script.chunk_size)]
+            frames = [blob[i : i + script.chunk_size] for i in range(0, len(blob), script.chunk_size)]
         for f in frames:
             await resp.write(f)
             if script.frame_delay:

@@ -1,0 +1,7 @@
+"""`python -m plano_tui` = `planoai`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

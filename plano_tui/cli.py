@@ -1,0 +1,267 @@
+"""`planoai` command line: the composition root.
+
+`planoai tui` loads the config, builds the proxy core (`ProxyState` + `ProxyServer`), attaches the
+front end — the Textual dashboard, or with `--no-ui` the headless `MODEL_RESOLUTION` printer — and
+owns the server's lifetime, so shutdown is the same however the front end ends. Textual is imported
+only on the UI path, which keeps `--no-ui` start-up fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+from proxy.config import Config, ConfigError, discover_config, load_config
+from proxy.state import ProxyOptions, ProxyState
+
+DEFAULT_CAPACITY = 1000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="planoai", description="Local LLM routing proxy for coding agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tui = sub.add_parser("tui", help="start the proxy with the live dashboard (or headless with --no-ui)")
+    tui.add_argument("config_pos", nargs="?", metavar="CONFIG", help="config file (default ./config.yaml)")
+    tui.add_argument("--config", "-c", dest="config_opt", metavar="PATH", help="config file")
+    tui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    tui.add_argument("--port", "-p", type=int, help="listen port (default: the config's model listener, 12000)")
+    tui.add_argument("--no-ui", action="store_true", help="run headless: one MODEL_RESOLUTION line per request")
+    tui.add_argument("--log-json", metavar="PATH", help="append one JSON object per finished request to PATH")
+    tui.add_argument("--capacity", type=int, default=DEFAULT_CAPACITY, help="requests kept in the dashboard")
+    tui.add_argument("--demo", action="store_true", help="simulated providers and traffic, no API keys needed")
+    tui.add_argument("--drain", type=float, default=2.0, help="seconds in-flight requests get at shutdown")
+    tui.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback --host")
+    tui.add_argument("--admin-token", help="require this bearer token on /admin endpoints")
+    tui.add_argument("--no-watch", action="store_true", help="do not reload config.yaml when it changes")
+    tui.set_defaults(func=cmd_tui)
+
+    alias = sub.add_parser("alias", help="list or retarget aliases of a running proxy")
+    alias_sub = alias.add_subparsers(dest="alias_cmd", required=True)
+    a_list = alias_sub.add_parser("list", help="show aliases and their targets")
+    a_set = alias_sub.add_parser("set", help="point ALIAS at TARGET")
+    a_set.add_argument("alias")
+    a_set.add_argument("target")
+    for p in (a_list, a_set):
+        _add_target_args(p)
+    alias.set_defaults(func=cmd_alias)
+
+    reload = sub.add_parser("reload", help="make a running proxy re-read its config now")
+    _add_target_args(reload)
+    reload.set_defaults(func=cmd_reload)
+
+    try:
+        from plano_tui.cli_agent import add_parser as add_cli_agent
+    except ImportError:
+        pass
+    else:
+        add_cli_agent(sub)
+    return parser
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", "-p", type=int, help="port of the running proxy (default: from the config)")
+    p.add_argument("--config", "-c", dest="config_opt", metavar="PATH", help="config file to read the port from")
+    p.add_argument("--admin-token", default=os.environ.get("PLANOAI_ADMIN_TOKEN"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_or_exit(explicit: str | None) -> Config:
+    path = discover_config(explicit)
+    if path is None:
+        sys.stderr.write(
+            "planoai: no config found: pass a path, or run where config.yaml (or plano_config.yaml) is.\n"
+            "  try: planoai tui --demo     (simulated providers, no API keys)\n"
+        )
+        raise SystemExit(2)
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"planoai: invalid config: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
+        sys.stderr.write(
+            f"planoai: refusing to bind {args.host}: the proxy holds your API keys. "
+            "Pass --allow-remote to expose it on the network.\n"
+        )
+        return 2
+    if args.demo:
+        config = None
+    else:
+        config = load_or_exit(args.config_opt or args.config_pos)
+        for w in config.warnings:
+            sys.stderr.write(f"planoai: warning: {w}\n")
+    options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
+    try:
+        asyncio.run(serve(args, config, options))
+    except OSError as exc:
+        sys.stderr.write(
+            f"planoai: cannot listen on {args.host}:{args.port or '(config port)'}: {exc.strerror or exc}\n"
+            "  is another proxy running? pick another port with --port\n"
+        )
+        return 1
+    return 0
+
+
+async def serve(args: argparse.Namespace, config: Config | None, options: ProxyOptions) -> None:
+    from proxy.server import ProxyServer
+
+    demo = None
+    if config is None:
+        from plano_tui.demo import start_demo
+
+        demo = await start_demo()
+        config = demo.config
+    state = ProxyState(config, options=options)
+    closers: list[Any] = []
+    if args.log_json:
+        from proxy.jsonlog import JsonlLog
+
+        jl = JsonlLog(args.log_json)
+        state.bus.subscribe(jl)
+        closers.append(jl.close)
+    if args.no_ui:
+        from plano_tui.headless import HeadlessPrinter
+
+        state.bus.subscribe(HeadlessPrinter(sys.stdout))
+    port = args.port if args.port is not None else config.listener.port
+    server = ProxyServer(state, host=args.host, port=port)
+    reloader = None
+    try:
+        await server.start()
+        if config.path is not None and demo is None:
+            from proxy.reload import ConfigReloader
+
+            reloader = ConfigReloader(state, config.path, watch=not args.no_watch)
+            state.reloader = reloader  # type: ignore[attr-defined]
+            await reloader.start()
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            sys.stderr.write(f"planoai: WARNING: listening on {args.host}; anyone who can reach it can use your keys\n")
+        if demo is not None:
+            demo.start_traffic(server.url)
+        if args.no_ui:
+            await _run_headless(server, state, config)
+        else:
+            from plano_tui.ui_main import run_ui
+
+            await run_ui(
+                state,
+                server,
+                config_path=str(config.path) if config.path else "(demo)",
+                capacity=args.capacity,
+                demo=demo is not None,
+            )
+    finally:
+        if reloader is not None:
+            await reloader.stop()
+        await server.stop()
+        if demo is not None:
+            await demo.stop()
+        for close in closers:
+            close()
+
+
+async def _run_headless(server: Any, state: ProxyState, config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    hits = 0
+
+    def on_signal() -> None:
+        nonlocal hits
+        hits += 1
+        if hits > 1:  # a second Ctrl-C exits at once
+            os._exit(130)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+    sys.stderr.write(_banner(server.url, config))
+    sys.stderr.flush()
+    await stop.wait()
+    sys.stderr.write("planoai: stopping (draining in-flight requests)…\n")
+
+
+def _banner(url: str, config: Config) -> str:
+    lines = [f"planoai-tui proxy listening on {url}/v1  (config: {config.path})"]
+    for p in config.providers:
+        key = {
+            "ok": "key ok",
+            "none": "no key needed",
+            "passthrough": "client key",
+            "missing": f"NO KEY: export {p.key_env}=…",
+        }.get(p.key_status, p.key_status)
+        lines.append(f"  provider {p.name:<40} {p.display_url:<40} {key}")
+    for a in config.aliases:
+        lines.append(f"  alias    {a.name:<40} -> {a.target}")
+    lines.append("  point Codex here with: planoai cli-agent codex   ·   Ctrl-C to stop")
+    return "\n".join(lines) + "\n"
+
+
+def _target_url(args: argparse.Namespace) -> str:
+    port = args.port
+    if port is None:
+        path = discover_config(args.config_opt)
+        port = 12000
+        if path is not None:
+            with contextlib.suppress(ConfigError):
+                port = load_config(path).listener.port
+    return f"http://127.0.0.1:{port}"
+
+
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: dict[str, str] | None = None) -> Any:
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = _target_url(args) + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if args.admin_token:
+        req.add_header("Authorization", f"Bearer {args.admin_token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("error", {}).get("message", exc.reason)
+        sys.stderr.write(f"planoai: {detail}\n")
+        raise SystemExit(1) from None
+    except (urllib.error.URLError, OSError):
+        sys.stderr.write(f"planoai: no proxy is running at {_target_url(args)}; start it with `planoai tui`\n")
+        raise SystemExit(1) from None
+
+
+def cmd_alias(args: argparse.Namespace) -> int:
+    if args.alias_cmd == "list":
+        data = _admin_call(args, "GET", "/admin/aliases")
+        for name, target in data["aliases"].items():
+            print(f"{name} -> {target}")
+        return 0
+    data = _admin_call(args, "PUT", "/admin/aliases", {"alias": args.alias, "target": args.target})
+    print(f"{data['alias']}: {data['old_target']} -> {data['target']}")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    data = _admin_call(args, "POST", "/admin/reload")
+    print(data.get("message", "reloaded"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

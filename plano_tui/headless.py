@@ -1,0 +1,98 @@
+"""The headless front end: one `MODEL_RESOLUTION` line per finished request (no Textual here).
+
+Replaces Plano's `pretty_model_resolution.sh` log filter; the line keeps the fields that script greps
+(`req_model='…'`, `resolved_model='…'`, `provider='…'`, `streaming=…`) and appends key=value extras.
+`req_model` is what the client sent (Plano logged the alias-resolved model); `alias_target=` shows the
+alias step. A bus subscriber writing to an injected text stream, so tests read lines from a StringIO.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import IO
+
+from proxy.events import (
+    AliasChanged,
+    ConfigReloaded,
+    Event,
+    ProviderCooling,
+    RequestFailed,
+    RequestFinished,
+    RequestRecord,
+)
+
+
+def _ts(epoch: float) -> str:
+    lt = time.localtime(epoch)
+    return time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{int((epoch % 1) * 1000):03d}"
+
+
+def _q(value: str | None) -> str:
+    """A quoted field value; never empty, never containing a quote (the pretty-script regexes)."""
+    text = (value or "-").replace("'", "’").replace("\n", " ")
+    return f"'{text}'"
+
+
+def format_record(r: RequestRecord) -> str:
+    level = "info" if r.ok else "warn"
+    parts = [
+        f"[{_ts(r.started_at)}][{level}] request_id={r.request_id}: MODEL_RESOLUTION:",
+        f"req_model={_q(r.client_model or '(none)')} -> resolved_model={_q(r.upstream_model)}",
+        f"provider={_q(r.provider)} streaming={'true' if r.stream else 'false'}",
+    ]
+    extras = [f"api={r.translation}"]
+    if r.alias_target:
+        extras.append(f"alias_target={_q(r.alias_target)}")
+    if r.via == "default":
+        extras.append("via=default")
+    if r.route is not None:
+        if r.route.route:
+            extras.append(f"route={_q(r.route.route)}")
+        if r.route.reason:
+            extras.append(f"route_reason={_q(r.route.reason)}")
+    extras.append(f"status={r.status}")
+    if r.ttft_ms is not None:
+        extras.append(f"ttft_ms={r.ttft_ms:.1f}")
+    extras.append(f"latency_ms={r.latency_ms:.1f}")
+    u = r.usage
+    if u:
+        extras.append(f"tokens_in={u.input_tokens} cached={u.cached_tokens} tokens_out={u.output_tokens}")
+    if len(r.attempts) > 1 or (r.attempts and r.attempts[0].provider != r.provider):
+        extras.append(f"attempts={len(r.attempts) + (1 if r.ok else 0)} fallback_from={_q(r.attempts[0].provider)}")
+    if r.notes:
+        extras.append(f"notes={_q('; '.join(r.notes))}")
+    if r.error:
+        extras.append(f"error={_q(r.error[:300])}")
+    return " ".join(parts + extras)
+
+
+class HeadlessPrinter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        line: str | None = None
+        if isinstance(event, RequestFinished | RequestFailed):
+            line = format_record(event.record)
+        elif isinstance(event, AliasChanged):
+            line = (
+                f"[{_ts(time.time())}][info] ALIAS_CHANGED: alias={_q(event.alias)} "
+                f"old_target={_q(event.old_target)} new_target={_q(event.new_target)} source={event.source}"
+            )
+        elif isinstance(event, ConfigReloaded):
+            if event.ok:
+                changes = _q(", ".join(event.changes) or "none")
+                line = f"[{_ts(time.time())}][info] CONFIG_RELOADED: path={_q(event.path)} changes={changes}"
+            else:
+                line = (
+                    f"[{_ts(time.time())}][error] CONFIG_RELOAD_FAILED: path={_q(event.path)} "
+                    f"kept the previous config: {event.error}"
+                )
+        elif isinstance(event, ProviderCooling):
+            line = (
+                f"[{_ts(time.time())}][warn] PROVIDER_COOLING: provider={_q(event.provider)} "
+                f"for_s={max(0.0, event.until - time.time()):.0f} reason={_q(event.reason)}"
+            )
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()

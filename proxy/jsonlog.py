@@ -1,0 +1,71 @@
+"""`--log-json PATH`: one JSON object per finished request, appended to a file (JSON Lines).
+
+A bus callback: serialises the terminal event's record (no bodies, no headers, so no secrets) and
+appends it. Lines are written whole and flushed, so `tail -f | jq` works and a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .events import Event, RequestFailed, RequestFinished, RequestRecord
+
+
+def record_dict(r: RequestRecord) -> dict[str, Any]:
+    u = r.usage
+    route = r.route
+    return {
+        "ts": r.started_at,
+        "request_id": r.request_id,
+        "client_model": r.client_model,
+        "alias": r.alias,
+        "alias_target": r.alias_target,
+        "via": r.via,
+        "route": route.route if route else None,
+        "router_backend": route.backend if route else None,
+        "router_ms": route.latency_ms if route else None,
+        "router_reason": route.reason if route else None,
+        "provider": r.provider,
+        "upstream_model": r.upstream_model,
+        "client_api": r.client_api,
+        "upstream_api": r.upstream_api,
+        "stream": r.stream,
+        "status": r.status,
+        "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 2),
+        "latency_ms": round(r.latency_ms, 2),
+        "input_tokens": u.input_tokens,
+        "cached_tokens": u.cached_tokens,
+        "output_tokens": u.output_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
+        "error": r.error,
+        "error_code": r.error_code,
+        "notes": list(r.notes),
+        "session_id": r.session_id,
+        "attempts": [
+            {
+                "provider": a.provider,
+                "model": a.upstream_model,
+                "status": a.status,
+                "error": a.error,
+                "duration_ms": round(a.duration_ms, 2),
+            }
+            for a in r.attempts
+        ],
+    }
+
+
+class JsonlLog:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh: IO[bytes] = self.path.open("ab")
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestFinished | RequestFailed):
+            self._fh.write(orjson.dumps(record_dict(event.record)) + b"\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
