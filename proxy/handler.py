@@ -10,19 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from .client_stream import ClientStream
 from .config import Provider
 from .errors import ProxyError, error_body, extract_error_message
-from .events import Attempt, ModelResolved, RequestFailed, RequestFinished, RequestRecord, RequestStarted, RouteInfo
+from .events import (
+    Attempt,
+    AttemptFailed,
+    ModelResolved,
+    RequestFailed,
+    RequestFinished,
+    RequestRecord,
+    RequestStarted,
+    RouteInfo,
+)
+from .health import parse_retry_after
 from .providers import Api, upstream_api_for
-from .resolve import ModelNotFound, Resolution
+from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
 from .sse import SseParser
 from .state import ProxyState
 from .translate import Translation, get_translation
@@ -71,6 +83,7 @@ class _Ctx:
     upstream_body: bytes | None = None
     captured: list[bytes] = field(default_factory=list)
     captured_n: int = 0
+    cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -137,6 +150,9 @@ class LlmHandler:
             return response
         except ProxyError as exc:
             ctx.fail(exc.status, exc.message, exc.code)
+            if ctx.cs is not None and ctx.cs.resp is not None:  # status 200 already sent: report in-stream
+                await self._end_stream(ctx, ctx.cs.resp, None, exc.message, exc.code)
+                return ctx.cs.resp
             return self._error_response(ctx, exc)
         except asyncio.CancelledError:
             if not ctx.error:
@@ -194,42 +210,115 @@ class LlmHandler:
         )
         inline_prefs = body.pop("routing_preferences", None)
         changed = inline_prefs is not None
-        resolver = st.resolver  # read once: a reload mid-request does not affect this request
+        if ctx.stream:
+            ctx.cs = ClientStream(request, ctx.client_api, opts.heartbeat_s, {"x-request-id": ctx.request_id})
+            ctx.cs.start_heartbeats()  # only speaks after `heartbeat_s` of silence (router, slow upstream)
         try:
-            res = resolver.resolve(model)
-        except ModelNotFound as exc:
-            status = 404 if ctx.client_api is Api.MESSAGES else 400
-            hint = ", ".join(resolver.model_choices()[:8]) + ", " + ", ".join(a.name for a in st.aliases.items())
-            raise ProxyError(status, f"{exc}. Configured: {hint.strip(', ')}", "model_not_found") from None
-        ctx.resolution = res
-        if st.router is not None:
-            res, ctx.route = await st.router.route(ctx.client_api, body, request.headers, res, resolver, inline_prefs)
+            resolver = st.resolver  # read once: a reload mid-request does not affect this request
+            try:
+                res = resolver.resolve(model)
+            except ModelNotFound as exc:
+                status = 404 if ctx.client_api is Api.MESSAGES else 400
+                names = [*resolver.model_choices()[:8], *(a.name for a in st.aliases.items())]
+                raise ProxyError(status, f"{exc}. Configured: {', '.join(names)}", "model_not_found") from None
             ctx.resolution = res
-        provider = res.provider
-        self._check_key(provider)
+            if st.router is not None:
+                res, ctx.route = await st.router.route(
+                    ctx.client_api, body, request.headers, res, resolver, inline_prefs
+                )
+                ctx.resolution = res
+            candidates = self._candidates(res)
+            failures: list[_Retry] = []
+            for i, cand in enumerate(candidates):
+                try:
+                    return await self._attempt(
+                        request, ctx, cand, body, raw, changed, i == len(candidates) - 1, failures
+                    )
+                except _Retry as retry:
+                    failures.append(retry)
+                    attempt = Attempt(
+                        cand.provider.name, cand.upstream_model, retry.status, retry.message, retry.duration_ms
+                    )
+                    ctx.attempts.append(attempt)
+                    st.bus.publish(AttemptFailed(ctx.request_id, attempt))
+                    if retry.counts:
+                        st.health.failure(cand.provider.name, retry.message, retry.retry_after)
+            raise self._exhausted(failures)  # only reached when the last candidate raised _Retry
+        finally:
+            if ctx.cs is not None:
+                await ctx.cs.stop_heartbeats()
+
+    def _candidates(self, res: Resolution) -> list[Resolution]:
+        """The resolved provider, then alias and provider `fallbacks`; cooled providers are skipped
+        unless they are the last candidate."""
+        st = self.state
+        names: list[str] = []
+        alias = st.aliases.get(res.alias) if res.alias else None
+        if alias is not None:
+            names += alias.fallbacks
+        names += res.provider.fallbacks
+        cands = [res]
+        seen = {res.provider.name}
+        for m in names:
+            p = find_provider(m, st.config.providers)
+            if p is not None and p.name not in seen:
+                seen.add(p.name)
+                cands.append(replace(res, provider=p, upstream_model=upstream_model_for(m, p), via="fallback"))
+        if len(cands) == 1:
+            return cands
+        warm = [c for c in cands if st.health.cooling_until(c.provider.name) is None]
+        return warm or cands[-1:]
+
+    def _exhausted(self, failures: list[_Retry]) -> ProxyError:
+        tried = "; ".join(f"{f.provider}: {f.message}" for f in failures)
+        if failures and all(f.status == 429 for f in failures):
+            waits = [f.retry_after for f in failures if f.retry_after]
+            headers = {"retry-after": str(int(min(waits)))} if waits else {}
+            return ProxyError(429, f"every provider is rate limited ({tried})", "rate_limit_exceeded", headers=headers)
+        last = failures[-1] if failures else None
+        if last is not None and last.code == "missing_api_key" and len(failures) == 1:
+            return ProxyError(400, last.message, "missing_api_key")
+        status = last.status if last is not None and last.status and last.status >= 500 else 502
+        return ProxyError(status, f"all providers failed: {tried}", "upstream_unavailable")
+
+    async def _attempt(
+        self,
+        request: web.Request,
+        ctx: _Ctx,
+        cand: Resolution,
+        body: dict[str, Any],
+        raw: bytes,
+        changed: bool,
+        last: bool,
+        failures: list[_Retry],
+    ) -> web.StreamResponse:
+        st = self.state
+        provider = cand.provider
+        ctx.resolution = cand
+        t0 = time.perf_counter()
+        if provider.key_status == "missing":
+            var = provider.key_env or "the provider's API key variable"
+            # 400, not 401: Codex retries a 401 six times and Claude Code for minutes; a missing key is
+            # deterministic, so the client should stop at once and show the message.
+            msg = (
+                f"provider '{provider.name}' has no API key: export {var}=... (or put it in the .env beside "
+                "config.yaml) and reload"
+            )
+            if last and not failures:
+                raise ProxyError(400, msg, "missing_api_key")
+            raise _Retry(provider.name, None, msg, "missing_api_key", counts=False)
         up_api = upstream_api_for(ctx.client_api, provider.apis)
         if up_api is None:
-            raise ProxyError(
-                400, f"provider '{provider.name}' speaks no API this proxy can use", "unsupported_provider"
-            )
-        ctx.upstream_api = up_api
-        st.bus.publish(
-            ModelResolved(
-                ctx.request_id,
-                ctx.client_model,
-                provider.name,
-                res.upstream_model,
-                up_api.value,
-                res.alias_target,
-                res.route,
-            )
-        )
+            msg = f"provider '{provider.name}' speaks no API this proxy can use"
+            if last and not failures:
+                raise ProxyError(400, msg, "unsupported_provider")
+            raise _Retry(provider.name, None, msg, "unsupported_provider", counts=False)
         translation: Translation | None = None
-        state: Any = None
+        tstate: Any = None
+        notes: list[str] = []
         if up_api is ctx.client_api:
-            if changed or body.get("model") != res.upstream_model:
-                body["model"] = res.upstream_model
-                payload = orjson.dumps(body)
+            if changed or body.get("model") != cand.upstream_model:
+                payload = _with_model(raw, body, cand.upstream_model, changed)
             else:
                 payload = raw
         else:
@@ -240,84 +329,86 @@ class LlmHandler:
                     f"translation {ctx.client_api.value}→{up_api.value} is not available (provider '{provider.name}')",
                     "translation_unavailable",
                 )
-            tr = translation.request(body, res.upstream_model)
-            ctx.notes.extend(tr.notes)
-            state = tr.state
+            tr = translation.request(body, cand.upstream_model)
+            notes = list(tr.notes)
+            tstate = tr.state
             payload = orjson.dumps(tr.body)
-        if payload is not raw:
-            ctx.upstream_body = payload
-        ctx.url = upstream_url(provider, up_api, res.upstream_model)
+        ctx.notes = notes
+        ctx.upstream_api = up_api
+        ctx.upstream_body = payload if payload is not raw else None
+        ctx.url = upstream_url(provider, up_api, cand.upstream_model)
         headers = upstream_headers(provider, up_api, ctx.client_api, request.headers, ctx.request_id)
-        return await self._forward(request, ctx, provider, payload, headers, translation, state)
-
-    def _check_key(self, provider: Provider) -> None:
-        if provider.key_status != "missing":
-            return
-        var = provider.key_env or "the provider's API key variable"
-        # 400, not 401: Codex retries a 401 six times and Claude Code for minutes; a missing key is
-        # deterministic, so the client should stop at once and show the message.
-        raise ProxyError(
-            400,
-            f"provider '{provider.name}' has no API key: export {var}=... (or add it to the .env beside "
-            f"config.yaml) and restart or reload",
-            "missing_api_key",
+        st.bus.publish(
+            ModelResolved(
+                ctx.request_id,
+                ctx.client_model,
+                provider.name,
+                cand.upstream_model,
+                up_api.value,
+                cand.alias_target,
+                cand.route,
+            )
         )
-
-    async def _forward(
-        self,
-        request: web.Request,
-        ctx: _Ctx,
-        provider: Provider,
-        payload: bytes,
-        headers: dict[str, str],
-        translation: Translation | None,
-        state: Any,
-    ) -> web.StreamResponse:
-        opts = self.state.options
+        opts = st.options
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s)
-        t_attempt = time.perf_counter()
-        assert ctx.url is not None and ctx.upstream_api is not None
         try:
             up_cm = self._session().post(ctx.url, data=payload, headers=headers, timeout=timeout)
             up = await up_cm.__aenter__()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
-            ctx.attempts.append(
-                Attempt(
-                    provider.name,
-                    ctx.resolution.upstream_model if ctx.resolution else "",
-                    None,
-                    msg,
-                    (time.perf_counter() - t_attempt) * 1000,
-                )
-            )
-            raise ProxyError(502, msg, "upstream_unreachable") from None
+            raise _Retry(provider.name, None, msg, "upstream_unreachable", t0=t0) from None
         try:
             if up.status >= 400:
-                return await self._upstream_error(request, ctx, provider, up, translation)
-            ctype = up.headers.get("Content-Type", "")
-            if "text/event-stream" in ctype:
-                return await self._relay_stream(request, ctx, up, translation, state)
-            data = await up.read()
-            ctx.ttft_ms = ctx.ttft_ms or (time.perf_counter() - ctx.t0) * 1000
-            ctx.status = up.status
+                data = await up.read()
+                transient = up.status == 429 or up.status >= 500
+                msg = f"{provider.name} answered {up.status}: {extract_error_message(data) or 'no body'}"
+                if transient and not last:
+                    raise _Retry(
+                        provider.name,
+                        up.status,
+                        msg,
+                        "upstream_error",
+                        t0=t0,
+                        retry_after=parse_retry_after(up.headers.get("retry-after")),
+                    )
+                if transient:
+                    st.health.failure(provider.name, msg, parse_retry_after(up.headers.get("retry-after")))
+                return await self._upstream_error(ctx, provider, up, data, translation, failures)
+            if "text/event-stream" in up.headers.get("Content-Type", ""):
+                resp = await self._relay_stream(request, ctx, up, translation, tstate, last, t0)
+            else:
+                resp = await self._relay_body(ctx, provider, up, translation, tstate)
+            st.health.success(provider.name)
+            return resp
+        finally:
+            await up_cm.__aexit__(None, None, None)
+
+    async def _relay_body(
+        self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any
+    ) -> web.StreamResponse:
+        data = await up.read()
+        ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
+        ctx.status = up.status
+        obj: Any = None
+        if translation is not None or b'"usage"' in data:
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 obj = None
-            ctx.usage = from_body(obj)
-            if translation is not None:
-                if not isinstance(obj, dict):
-                    raise ProxyError(
-                        502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response"
-                    )
-                data = orjson.dumps(translation.response(obj, state))
-            ctx.capture(data, opts.capture_bytes)
-            return web.Response(
-                status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
-            )
-        finally:
-            await up_cm.__aexit__(None, None, None)
+        ctx.usage = from_body(obj)
+        if translation is not None:
+            if not isinstance(obj, dict):
+                raise ProxyError(502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response")
+            data = orjson.dumps(translation.response(obj, tstate))
+        ctx.capture(data, self.state.options.capture_bytes)
+        if ctx.cs is not None and ctx.cs.started:  # heartbeats already committed us to a stream
+            await ctx.cs.stop_heartbeats()
+            assert ctx.cs.resp is not None
+            await ctx.cs.resp.write(data)
+            return ctx.cs.resp
+        return web.Response(
+            status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
+        )
 
     def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
         h = {k: up.headers[k] for k in _RESPONSE_HEADERS_KEPT if k in up.headers}
@@ -326,24 +417,26 @@ class LlmHandler:
 
     async def _upstream_error(
         self,
-        request: web.Request,
         ctx: _Ctx,
         provider: Provider,
         up: aiohttp.ClientResponse,
+        data: bytes,
         translation: Translation | None,
-    ) -> web.Response:
-        data = await up.read()
+        failures: list[_Retry],
+    ) -> web.StreamResponse:
         msg = extract_error_message(data) or f"HTTP {up.status}"
-        ctx.fail(up.status, f"{provider.name}: {msg}", "upstream_error")
-        ctx.ttft_ms = None
-        if translation is not None or not _is_json(data):
-            data = error_body(
-                ctx.client_api,
-                up.status,
-                f"upstream provider '{provider.name}' answered {up.status}: {msg}",
-                _code_for(up.status),
-                ctx.request_id,
-            )
+        tried = "".join(f"{f.provider}: {f.message}; " for f in failures)
+        full = f"{tried}{provider.name}: {msg}" if tried else f"{provider.name}: {msg}"
+        code = _code_for(up.status, msg)
+        ctx.fail(up.status, full, code)
+        if translation is not None or failures or not _is_json(data):
+            text = f"upstream provider '{provider.name}' answered {up.status}: {msg}"
+            if failures:
+                text = f"all providers failed: {full}"
+            data = error_body(ctx.client_api, up.status, text, code, ctx.request_id)
+        if ctx.cs is not None and ctx.cs.started:
+            await self._end_stream(ctx, ctx.cs.resp, None, full, code)  # type: ignore[arg-type]
+            return ctx.cs.resp  # type: ignore[return-value]
         ctx.capture(data, self.state.options.capture_bytes)
         return web.Response(
             status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
@@ -355,29 +448,72 @@ class LlmHandler:
         ctx: _Ctx,
         up: aiohttp.ClientResponse,
         translation: Translation | None,
-        state: Any,
+        tstate: Any,
+        last: bool,
+        t_attempt: float,
     ) -> web.StreamResponse:
         opts = self.state.options
-        resp = web.StreamResponse(status=up.status, headers=self._kept_headers(up, ctx))
-        resp.content_type = "text/event-stream"
-        resp.headers["Cache-Control"] = "no-cache"
-        await resp.prepare(request)
-        ctx.status = up.status
+        provider = ctx.resolution.provider.name if ctx.resolution else "?"
         parser = SseParser()
         watcher = StreamWatcher(ctx.client_api) if translation is None else None
-        st = translation.stream(state) if translation is not None else None
+        st = translation.stream(tstate) if translation is not None else None
         limit = opts.capture_bytes
         t0 = ctx.t0
+        pending: list[bytes] = []
+        it = up.content.iter_any().__aiter__()
+        # Phase 1 (only when a fallback remains): hold bytes back until the upstream produced real
+        # output, so an upstream that fails before that can still be replaced by the next candidate.
         try:
-            async for chunk in up.content.iter_any():
-                if translation is None:
+            while not last:
+                try:
+                    chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    raise _Retry(
+                        provider, up.status, "stream ended before any output", "stream_incomplete", t0=t_attempt
+                    ) from None
+                if watcher is not None:
+                    for ev in parser.feed(chunk):
+                        watcher.observe(ev)
+                    pending.append(chunk)
+                    err, output = watcher.error, watcher.saw_output or watcher.done
+                else:
+                    assert st is not None
+                    pending.append(b"".join([st.feed(ev) for ev in parser.feed(chunk)]))
+                    err, output = st.error, st.started_output or st.done
+                if err and not (watcher.saw_output if watcher is not None else st.started_output):  # type: ignore[union-attr]
+                    raise _Retry(
+                        provider, up.status, f"stream failed before any output: {err}", "upstream_error", t0=t_attempt
+                    )
+                if output:
+                    break
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise _Retry(
+                provider,
+                up.status,
+                f"stream broke before any output: {_exc_text(exc)}",
+                "stream_interrupted",
+                t0=t_attempt,
+            ) from None
+        cs = ctx.cs or ClientStream(request, ctx.client_api, 0, {"x-request-id": ctx.request_id})
+        await cs.stop_heartbeats()
+        resp = await cs.start(200, self._kept_headers(up, ctx))
+        ctx.status = up.status
+        try:
+            if pending:
+                head = b"".join(pending)
+                if ctx.ttft_ms is None and b"delta" in head:
+                    ctx.ttft_ms = (time.perf_counter() - t0) * 1000
+                await resp.write(head)
+                ctx.capture(head, limit)
+            async for chunk in it:
+                if watcher is not None:
                     if ctx.ttft_ms is None and b"delta" in chunk:
                         ctx.ttft_ms = (time.perf_counter() - t0) * 1000
                     await resp.write(chunk)
                     if ctx.captured_n < limit:
                         ctx.capture(chunk, limit)
                     for ev in parser.feed(chunk):
-                        watcher.observe(ev)  # type: ignore[union-attr]
+                        watcher.observe(ev)
                 else:
                     out = b"".join([st.feed(ev) for ev in parser.feed(chunk)])  # type: ignore[union-attr]
                     if out:
@@ -387,15 +523,12 @@ class LlmHandler:
                         if ctx.captured_n < limit:
                             ctx.capture(out, limit)
             tail_events = parser.close()
-            if translation is None:
+            if watcher is not None:
                 for ev in tail_events:
-                    watcher.observe(ev)  # type: ignore[union-attr]
-                if not watcher.done:  # type: ignore[union-attr]
-                    ctx.fail(ctx.status, "upstream stream ended before completion", "stream_incomplete")
-                    await resp.write(
-                        terminal_error_event(
-                            ctx.client_api, "upstream stream ended before completion", "stream_incomplete"
-                        )
+                    watcher.observe(ev)
+                if not watcher.done:
+                    await self._end_stream(
+                        ctx, resp, None, "upstream stream ended before completion", "stream_incomplete"
                     )
             else:
                 out = b"".join([st.feed(ev) for ev in tail_events]) + st.finish()  # type: ignore[union-attr]
@@ -411,10 +544,10 @@ class LlmHandler:
             if task is not None:
                 task.uncancel()
             await self._end_stream(ctx, resp, st, "the proxy is shutting down", "proxy_shutdown")
-        if translation is None:
-            ctx.usage = watcher.usage  # type: ignore[union-attr]
-            if watcher.error and not ctx.error:  # type: ignore[union-attr]
-                ctx.error, ctx.error_code = watcher.error, watcher.error_code  # type: ignore[union-attr]
+        if watcher is not None:
+            ctx.usage = watcher.usage
+            if watcher.error and not ctx.error:
+                ctx.error, ctx.error_code = watcher.error, watcher.error_code
         else:
             ctx.usage = st.usage  # type: ignore[union-attr]
             if st.error and not ctx.error:  # type: ignore[union-attr]
@@ -425,11 +558,50 @@ class LlmHandler:
 
     async def _end_stream(self, ctx: _Ctx, resp: web.StreamResponse, st: Any, message: str, code: str) -> None:
         """Terminate a client stream in its own grammar after a failure mid-stream."""
-        ctx.fail(ctx.status, message, code)
+        ctx.fail(ctx.status or 200, message, code)
         tail = st.fail(message, code) if st is not None else terminal_error_event(ctx.client_api, message, code)
         if tail:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(resp.write(tail), 1.0)
+
+
+class _Retry(Exception):
+    """A failure before any byte reached the client: the next candidate may take over."""
+
+    def __init__(
+        self,
+        provider: str,
+        status: int | None,
+        message: str,
+        code: str,
+        *,
+        t0: float | None = None,
+        retry_after: float | None = None,
+        counts: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.provider, self.status, self.message, self.code = provider, status, message, code
+        self.retry_after = retry_after
+        self.counts = counts  # False: a config problem (no key), not the provider's health
+        self.duration_ms = (time.perf_counter() - t0) * 1000 if t0 is not None else 0.0
+
+
+def _with_model(raw: bytes, body: dict[str, Any], model: str, changed: bool) -> bytes:
+    """The raw body with only `model` replaced. Splices bytes when the key occurs exactly once (cheap
+    on 40-70 KB Codex bodies), else re-serialises the parsed body."""
+    old = body.get("model")
+    if not changed and isinstance(old, str) and raw.count(b'"model"') == 1:
+        for sep in (b'"model":', b'"model": '):
+            needle = sep + orjson.dumps(old)
+            if raw.count(needle) == 1:
+                return raw.replace(needle, sep + orjson.dumps(model), 1)
+    body["model"] = model
+    return orjson.dumps(body)
+
+
+_CONTEXT_RE = re.compile(
+    r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|context_length_exceeded", re.I
+)
 
 
 def _is_json(data: bytes) -> bool:
@@ -437,7 +609,9 @@ def _is_json(data: bytes) -> bool:
     return s in (b"{", b"[")
 
 
-def _code_for(status: int) -> str:
+def _code_for(status: int, message: str = "") -> str:
+    if status in (400, 413) and _CONTEXT_RE.search(message):
+        return "context_length_exceeded"  # Codex shows its "ran out of room" message and stops
     return {
         400: "invalid_request",
         401: "upstream_auth_failed",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from .bus import EventBus
 from .config import Config
 from .events import AliasChanged, RouteInfo
+from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver
 from .stats import Stats
@@ -59,6 +60,14 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
+        # Codex model catalog (proxy.catalog): slug → note on the metadata last served for it.
+        self.catalog_served: dict[str, str] = {}
+        self.health = ProviderHealth(
+            self.bus,
+            threshold=int(config.overrides.get("cooldown_failures", 3)),
+            base_s=float(config.overrides.get("cooldown_seconds", 30)),
+            cap_s=float(config.overrides.get("cooldown_max_seconds", 300)),
+        )
         self.started_at = time.time()
         self.in_flight = 0
         self.draining = False

@@ -115,3 +115,15 @@ async def ant(proxy: ProxyServer) -> AsyncIterator[object]:
 
     async with anthropic.AsyncAnthropic(base_url=proxy.url, api_key="client-key", max_retries=0) as client:
         yield client
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until `predicate()` is truthy (records are published just after the client sees the end)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

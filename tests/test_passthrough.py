@@ -12,7 +12,7 @@ import pytest
 
 from proxy.events import RequestFailed, RequestFinished
 
-from .conftest import FAKE_KEYS
+from .conftest import FAKE_KEYS, eventually
 from .fakes import FakeUpstream, Script, chat_events, messages_events, responses_events
 
 
@@ -45,6 +45,7 @@ async def test_responses_stream_through_alias_keeps_unknown_fields(proxy, upstre
     assert body["prompt_cache_key"] == "thread-1" and body["include"] == ["reasoning.encrypted_content"]
     assert body["store"] is False and body["client_metadata"] == {"session_id": "thread-1"}
     assert sent.headers["Authorization"] == f"Bearer {FAKE_KEYS['OPENAI_API_KEY']}"  # client key replaced
+    await eventually(lambda: recs)
     r = recs[-1]
     assert (r.client_model, r.alias_target, r.provider, r.upstream_model) == (
         "arch.codex.default",
@@ -82,6 +83,7 @@ async def test_request_without_model_uses_default_provider(proxy, upstream: Fake
     async with aiohttp.ClientSession() as s, s.post(proxy.url + "/v1/responses", json={"input": "hi"}) as resp:
         assert resp.status == 200
     assert upstream.last().json["model"] == "gpt-5.3-codex"
+    await eventually(lambda: recs)
     assert recs[-1].via == "default" and recs[-1].client_model == ""
 
 
@@ -130,6 +132,7 @@ async def test_anthropic_passthrough_stream_and_non_stream(proxy, upstream: Fake
     assert msg.content[0].text == "Let me check." and msg.content[1].input == {"command": "ls"}
     assert msg.stop_reason == "tool_use"
     sent = upstream.last("/messages")
+    await eventually(lambda: recs)
     assert sent.headers["x-api-key"] == FAKE_KEYS["ANTHROPIC_API_KEY"]
     assert sent.headers["anthropic-version"]  # the client's version is forwarded on passthrough
     assert recs[-1].usage.input_tokens == 14 and recs[-1].usage.cached_tokens == 5 and recs[-1].usage.output_tokens == 6
@@ -150,6 +153,7 @@ async def test_unknown_model_in_each_client_shape(proxy, oai, ant) -> None:
     with pytest.raises(anthropic.NotFoundError) as e3:
         await ant.messages.create(model="gpt-nope", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert e3.value.body["error"]["type"] == "not_found_error"
+    await eventually(lambda: len(recs) == 3)
     assert [r.status for r in recs] == [400, 400, 404]
     assert all(r.error and "gpt-nope" in r.error for r in recs)
 
@@ -179,6 +183,7 @@ async def test_upstream_error_status_passes_through(proxy, upstream: FakeUpstrea
     ):
         assert resp.status == status and resp.headers["retry-after"] == "7"
         assert (await resp.json())["error"]["message"] == "slow down"
+    await eventually(lambda: recs)
     assert recs[-1].status == status and "slow down" in recs[-1].error
 
 
@@ -193,6 +198,7 @@ async def test_cut_stream_gets_a_terminal_failure_event(proxy, upstream: FakeUps
             if ev.type == "response.failed":
                 raise openai.APIError(ev.response.error.message, request=None, body=None)  # type: ignore[arg-type]
     assert "response.completed" not in types
+    await eventually(lambda: recs)
     assert recs[-1].error and recs[-1].error_code in ("stream_incomplete", "stream_interrupted")
 
 
@@ -235,7 +241,8 @@ async def test_malformed_json_and_non_object_bodies(proxy) -> None:
                     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
                 else:
                     assert body["error"]["type"] == "invalid_request_error"
-    assert len(recs) == 3 and all(r.status == 400 for r in recs)
+    await eventually(lambda: len(recs) == 3)
+    assert all(r.status == 400 for r in recs)
 
 
 async def test_models_lists_providers_and_aliases(proxy, oai) -> None:

@@ -1,0 +1,275 @@
+"""Reliability: failover, cooldown, failure shapes per client, heartbeats, limits, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+
+import aiohttp
+import anthropic
+import openai
+import pytest
+
+from proxy.config import load_config, parse_config
+from proxy.events import AttemptFailed, ConfigReloaded, ProviderCooling, RequestFailed, RequestFinished
+from proxy.reload import ConfigReloader
+from proxy.state import ProxyOptions, ProxyState
+
+from .conftest import eventually
+from .fakes import FakeUpstream, Script, messages_events, responses_events
+
+KEYS = {"OPENAI_API_KEY": "sk-test-A", "XAI_API_KEY": "xai-test-B", "ANTHROPIC_API_KEY": "sk-ant-test-C"}
+
+
+def two_provider_yaml(a: str, b: str, extra: str = "") -> str:
+    return (
+        textwrap.dedent(
+            f"""\
+        version: v0.4.0
+        model_providers:
+          - model: openai/gpt-5.3-codex
+            access_key: $OPENAI_API_KEY
+            base_url: {a}/v1
+          - model: xai/grok-4
+            access_key: $XAI_API_KEY
+            base_url: {b}/v1
+          - model: anthropic/claude-a
+            access_key: $ANTHROPIC_API_KEY
+            base_url: {a}/v1
+          - model: anthropic/claude-b
+            access_key: $ANTHROPIC_API_KEY
+            base_url: {b}/v1
+        model_aliases:
+          arch.codex.default:
+            target: gpt-5.3-codex
+            fallbacks: [grok-4]
+          arch.claude:
+            target: claude-a
+            fallbacks: [claude-b]
+          solo:
+            target: gpt-5.3-codex
+        overrides:
+          cooldown_failures: 2
+          cooldown_seconds: 30
+        """
+        )
+        + extra
+    )
+
+
+@pytest.fixture
+async def second() -> FakeUpstream:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def pair(upstream: FakeUpstream, second: FakeUpstream, make_proxy):
+    cfg = parse_config(two_provider_yaml(upstream.url, second.url), "t.yaml", KEYS)
+    proxy = await make_proxy(cfg, ProxyOptions(heartbeat_s=0.2, idle_timeout_s=2.0))
+    events: list = []
+    proxy.state.bus.subscribe(events.append)
+    return proxy, events
+
+
+def finished(events: list) -> list:
+    return [e.record for e in events if isinstance(e, RequestFinished | RequestFailed)]
+
+
+async def post(url: str, path: str, body: dict) -> tuple[int, dict | bytes, dict]:
+    async with aiohttp.ClientSession() as s, s.post(url + path, json=body) as r:
+        data = await r.read()
+        try:
+            return r.status, await r.json(content_type=None), dict(r.headers)
+        except ValueError:
+            return r.status, data, dict(r.headers)
+
+
+async def test_fallback_on_500_then_success(pair, upstream, second) -> None:
+    proxy, events = pair
+    upstream.script("/responses", Script(status=500))
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as c:
+        r = await c.responses.create(model="arch.codex.default", input="hi")
+    assert r.output_text == "Hello from the fake upstream."
+    assert second.last("/responses").json["model"] == "grok-4"
+    await eventually(lambda: finished(events))
+    rec = finished(events)[-1]
+    assert rec.provider == "xai/grok-4" and rec.status == 200
+    assert [(a.provider, a.status) for a in rec.attempts] == [("openai/gpt-5.3-codex", 500)]
+    assert any(isinstance(e, AttemptFailed) for e in events)
+    from plano_tui.headless import format_record
+
+    assert "attempts=2 fallback_from='openai/gpt-5.3-codex'" in format_record(rec)
+
+
+async def test_fallback_on_connect_error(upstream, make_proxy, second) -> None:
+    cfg = parse_config(two_provider_yaml("http://127.0.0.1:9", second.url), "t.yaml", KEYS)
+    proxy = await make_proxy(cfg)
+    status, body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+    assert status == 200 and second.requests
+
+
+async def test_streaming_failover_before_output_and_none_after(pair, upstream, second) -> None:
+    proxy, events = pair
+    # 1) the first upstream cuts its stream before any output item: the second takes over.
+    upstream.script("/responses", Script(frames=responses_events("m"), cut_after=2))
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as c:
+        async with c.responses.stream(model="arch.codex.default", input="hi") as s:
+            final = await s.get_final_response()
+        assert final.output_text == "Hello from the fake upstream."
+        # 2) output already reached the client: no failover, an in-stream failure instead.
+        n_second = len(second.requests)
+        upstream.script("/responses", Script(frames=responses_events("m"), cut_after=5))
+        stream = await c.responses.create(model="arch.codex.default", input="hi", stream=True)
+        types = [e.type async for e in stream]
+    assert types[-1] == "response.failed" and "response.completed" not in types
+    assert "response.output_item.done" not in types  # nothing is marked done that was abandoned
+    assert len(second.requests) == n_second
+
+
+async def test_deterministic_400_is_not_retried(pair, upstream, second) -> None:
+    proxy, _ = pair
+    upstream.script("/responses", Script(status=400, json={"error": {"message": "bad input", "code": "invalid"}}))
+    n = len(upstream.requests)
+    status, body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+    assert status == 400 and body["error"]["message"] == "bad input"
+    assert len(upstream.requests) == n + 1 and not second.requests
+
+
+async def test_cooldown_skips_a_failing_provider(pair, upstream, second) -> None:
+    proxy, events = pair
+    upstream.script("/responses", Script(status=503), Script(status=503))
+    for _ in range(2):
+        status, _, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+        assert status == 200
+    cooling = [e for e in events if isinstance(e, ProviderCooling)]
+    assert cooling and cooling[0].provider == "openai/gpt-5.3-codex"
+    n = len(upstream.requests)
+    status, _, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+    assert status == 200 and len(upstream.requests) == n  # not even tried while cooling
+    # …but a request whose only candidate is the cooled provider still goes there.
+    status, _, _ = await post(proxy.url, "/v1/responses", {"model": "solo", "input": "x"})
+    assert status == 200 and len(upstream.requests) == n + 1
+
+
+async def test_429_retry_after_sets_cooldown_and_exhaustion_returns_429(pair, upstream, second) -> None:
+    proxy, events = pair
+    upstream.script(
+        "/messages",
+        Script(
+            status=429,
+            headers={"retry-after": "20"},
+            json={"type": "error", "error": {"type": "rate_limit_error", "message": "a"}},
+        ),
+    )
+    second.script(
+        "/messages",
+        Script(
+            status=429,
+            headers={"retry-after": "5"},
+            json={"type": "error", "error": {"type": "rate_limit_error", "message": "b"}},
+        ),
+    )
+    async with anthropic.AsyncAnthropic(base_url=proxy.url, api_key="k", max_retries=0) as c:
+        with pytest.raises(anthropic.RateLimitError) as e:
+            await c.messages.create(model="arch.claude", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert e.value.response.headers["retry-after"] == "5"
+    assert "anthropic/claude-a" in e.value.message and "anthropic/claude-b" in e.value.message
+    assert proxy.state.health.cooling_until("anthropic/claude-a") is not None
+
+
+async def test_exhausted_5xx_names_every_provider(pair, upstream, second) -> None:
+    proxy, _ = pair
+    upstream.script("/responses", Script(status=502))
+    second.script("/responses", Script(status=503))
+    status, body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+    assert status == 503
+    msg = body["error"]["message"]
+    assert "openai/gpt-5.3-codex" in msg and "xai/grok-4" in msg
+
+
+async def test_heartbeats_keep_streaming_clients_alive(pair, upstream) -> None:
+    proxy, _ = pair
+    upstream.script("/responses", Script(delay=0.7))
+    upstream.script("/messages", Script(delay=0.7, frames=messages_events("claude-a")))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(proxy.url + "/v1/responses", json={"model": "solo", "input": "x", "stream": True}) as r:
+            data = await r.read()
+    assert data.startswith(b'event: keepalive\ndata: {"type":"keepalive"}')  # a real data event, not a comment
+    assert data.count(b"keepalive") >= 2 and b"response.completed" in data
+    async with anthropic.AsyncAnthropic(base_url=proxy.url, api_key="k", max_retries=0) as c:
+        async with c.messages.stream(model="claude-a", max_tokens=5, messages=[{"role": "user", "content": "x"}]) as st:
+            msg = await st.get_final_message()
+    assert msg.content[0].text == "Hello from the fake upstream."
+
+
+async def test_error_after_heartbeat_is_reported_in_stream(pair, upstream) -> None:
+    proxy, _ = pair
+    upstream.script("/responses", Script(delay=0.5, status=400, json={"error": {"message": "prompt is too long"}}))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(proxy.url + "/v1/responses", json={"model": "solo", "input": "x", "stream": True}) as r:
+            assert r.status == 200
+            data = await r.read()
+    assert b"keepalive" in data and b"response.failed" in data
+    assert b'"code":"context_length_exceeded"' in data
+
+
+async def test_idle_upstream_times_out_with_a_terminal_event(pair, upstream) -> None:
+    proxy, events = pair
+    upstream.script("/responses", Script(frames=responses_events("m")[:4], stall=5))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(proxy.url + "/v1/responses", json={"model": "solo", "input": "x", "stream": True}) as r:
+            data = await asyncio.wait_for(r.read(), 6)
+    assert b"response.failed" in data
+    await eventually(lambda: finished(events))
+    assert finished(events)[-1].error_code == "stream_interrupted"
+
+
+async def test_body_limit_is_413_in_client_shape(upstream, make_proxy) -> None:
+    from .conftest import make_config
+
+    proxy = await make_proxy(make_config(upstream.url), ProxyOptions(max_body_bytes=10_000))
+    status, body, _ = await post(proxy.url, "/v1/messages", {"model": "arch.claude", "x": "y" * 20_000})
+    assert status == 413 and body["type"] == "error" and body["error"]["type"] == "request_too_large"
+    status, body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "x": "y" * 20_000})
+    assert status == 413 and body["error"]["code"] == "request_too_large"
+
+
+async def test_hot_reload_applies_valid_edits_and_keeps_old_config_on_errors(
+    tmp_path: Path, upstream, make_proxy
+) -> None:
+    from .conftest import FAKE_KEYS, proxy_config_yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(proxy_config_yaml(upstream.url))
+    state = ProxyState(load_config(path, FAKE_KEYS))
+    proxy = await make_proxy(state.config, state=state)
+    events: list = []
+    state.bus.subscribe(events.append)
+    reloader = ConfigReloader(state, path, watch=True, debounce_s=0.05)
+    await reloader.start()
+    await asyncio.sleep(0.3)  # let the file watcher arm itself
+    try:
+        state.set_alias("arch.local", "claude-sonnet-4-5")  # a runtime retarget the file doesn't touch
+        path.write_text(proxy_config_yaml(upstream.url).replace("target: gpt-5.3-codex", "target: llama3.1"))
+        await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events), 10)
+        assert state.aliases.get("arch.codex.default").target == "llama3.1"
+        assert state.aliases.get("arch.local").target == "claude-sonnet-4-5"  # runtime target kept
+        status, _, _ = await post(
+            proxy.url,
+            "/v1/chat/completions",
+            {"model": "arch.codex.default", "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert status == 200 and upstream.last().json["model"] == "llama3.1"
+        events.clear()
+        path.write_text("model_providers:\n  - model: gpt-4o\n")  # broken
+        await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events), 10)
+        bad = next(e for e in events if isinstance(e, ConfigReloaded))
+        assert not bad.ok and "model_providers[0].model" in bad.error and state.reload_error
+        assert state.aliases.get("arch.codex.default").target == "llama3.1"  # old config still serving
+        ok, msg = reloader.reload_now()
+        assert not ok and "config.yaml:2" in msg
+    finally:
+        await reloader.stop()
