@@ -34,6 +34,7 @@ class _Acc:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     gen_ms: float = 0.0  # time spent generating output tokens, for tok/s
+    gen_tokens: int = 0  # output tokens of the requests counted in gen_ms (streamed ones only)
     ttft: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     last_error: str | None = None
@@ -55,8 +56,12 @@ class _Acc:
         self.reasoning_tokens += u.reasoning_tokens
         if r.ttft_ms is not None:
             self.ttft.append(r.ttft_ms)
-            if u.output_tokens:
-                self.gen_ms += max(r.latency_ms - r.ttft_ms, 0.0)
+            gen = r.latency_ms - r.ttft_ms
+            # A non-streamed answer arrives whole (ttft ≈ latency): dividing its tokens by ~0 ms would
+            # report thousands of tok/s, so only streamed requests feed the rate.
+            if u.output_tokens and r.stream and gen > 1:
+                self.gen_ms += gen
+                self.gen_tokens += u.output_tokens
         if r.status < 400 and not r.error:
             self.latency.append(r.latency_ms)
 
@@ -117,7 +122,7 @@ def _snap(name: str, a: _Acc) -> GroupSnapshot:
         percentile(lat, 50),
         percentile(lat, 95),
         percentile(lat, 99),
-        a.output_tokens / (a.gen_ms / 1000) if a.gen_ms > 0 else None,
+        a.gen_tokens / (a.gen_ms / 1000) if a.gen_ms > 0 else None,
         tuple(a.latency),
         a.last_error,
     )

@@ -107,12 +107,12 @@ async def test_fallback_on_500_then_success(pair, upstream, second) -> None:
 async def test_fallback_on_connect_error(upstream, make_proxy, second) -> None:
     cfg = parse_config(two_provider_yaml("http://127.0.0.1:9", second.url), "t.yaml", KEYS)
     proxy = await make_proxy(cfg)
-    status, body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
+    status, _body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
     assert status == 200 and second.requests
 
 
 async def test_streaming_failover_before_output_and_none_after(pair, upstream, second) -> None:
-    proxy, events = pair
+    proxy, _events = pair
     # 1) the first upstream cuts its stream before any output item: the second takes over.
     upstream.script("/responses", Script(frames=responses_events("m"), cut_after=2))
     async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as c:
@@ -155,7 +155,7 @@ async def test_cooldown_skips_a_failing_provider(pair, upstream, second) -> None
 
 
 async def test_429_retry_after_sets_cooldown_and_exhaustion_returns_429(pair, upstream, second) -> None:
-    proxy, events = pair
+    proxy, _events = pair
     upstream.script(
         "/messages",
         Script(
