@@ -329,7 +329,16 @@ class LlmHandler:
                     f"translation {ctx.client_api.value}→{up_api.value} is not available (provider '{provider.name}')",
                     "translation_unavailable",
                 )
-            tr = translation.request(body, cand.upstream_model)
+            try:
+                tr = translation.request(body, cand.upstream_model)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+                # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
+                # can read, never a 500 that agents retry.
+                raise ProxyError(
+                    400,
+                    f"request body does not fit the {ctx.client_api.value} API: {type(exc).__name__}: {exc}",
+                    "invalid_request",
+                ) from None
             notes = list(tr.notes)
             tstate = tr.state
             payload = orjson.dumps(tr.body)
@@ -559,7 +568,10 @@ class LlmHandler:
     async def _end_stream(self, ctx: _Ctx, resp: web.StreamResponse, st: Any, message: str, code: str) -> None:
         """Terminate a client stream in its own grammar after a failure mid-stream."""
         ctx.fail(ctx.status or 200, message, code)
-        tail = st.fail(message, code) if st is not None else terminal_error_event(ctx.client_api, message, code)
+        if st is not None:
+            tail = st.fail(message, code)
+        else:  # relayed bytes may end mid-line: close that event first so ours parses on its own
+            tail = b"\n\n" + terminal_error_event(ctx.client_api, message, code)
         if tail:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(resp.write(tail), 1.0)

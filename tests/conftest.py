@@ -72,14 +72,39 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 ProxyFactory = Callable[..., Awaitable[ProxyServer]]
 
 
+SECRETS = (*FAKE_KEYS.values(), "sk-test-A", "xai-test-B", "sk-ant-test-C", "sk-secret-client")
+
+
+def leaked_secrets(event: object) -> list[str]:
+    """Every secret that appears anywhere a user could see this event: the record (bodies, headers,
+    errors, notes), the headless line and the JSONL row."""
+    from plano_tui.headless import format_record
+    from proxy.events import RequestFailed, RequestFinished
+    from proxy.jsonlog import record_dict
+
+    if not isinstance(event, RequestFinished | RequestFailed):
+        return []
+    r = event.record
+    blobs = [repr(r), format_record(r), repr(record_dict(r)), repr(r.request_headers)]
+    for b in (r.request_body, r.upstream_body, r.response_body):
+        if b:
+            blobs.append(b.decode("utf-8", "replace"))
+    text = "\n".join(blobs)
+    return [s for s in SECRETS if s in text]
+
+
 @pytest.fixture
 async def make_proxy() -> AsyncIterator[ProxyFactory]:
+    """Start real proxies on 127.0.0.1:0. Every proxy is watched for leaked provider keys: the
+    suite's traffic uses recognisable fake keys and any event exposing one fails the test."""
     servers: list[ProxyServer] = []
+    leaks: list[str] = []
 
     async def factory(
         config: Config, options: ProxyOptions | None = None, state: ProxyState | None = None
     ) -> ProxyServer:
         st = state or ProxyState(config, options=options)
+        st.bus.subscribe(lambda e: leaks.extend(leaked_secrets(e)))
         server = ProxyServer(st, host="127.0.0.1", port=0)
         await server.start()
         servers.append(server)
@@ -88,6 +113,7 @@ async def make_proxy() -> AsyncIterator[ProxyFactory]:
     yield factory
     for s in servers:
         await s.stop(drain_s=0)
+    assert not leaks, f"provider keys leaked into records/logs: {sorted(set(leaks))}"
 
 
 @pytest.fixture

@@ -1,0 +1,195 @@
+"""A request body of any client API → a flat list of `Turn`s the router reasons about.
+
+Mirrors Plano's normalisation to Chat Completions messages (plano.md §3.3): system/developer
+instructions, tool results and text-less items (tool calls, reasoning) are kept as typed turns so turn
+detection can see them, but only user/assistant text reaches a router. Claude Code's
+`<system-reminder>`/`<user-prompt-submit-hook>` envelopes and Codex's `<environment_context>` are
+injected context, not intent, so they are cut out of user text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..providers import Api
+
+_ENVELOPES = re.compile(r"<(system-reminder|user-prompt-submit-hook|environment_context)>.*?</\1>", re.DOTALL)
+_TOOL_OUTPUTS = frozenset(
+    {
+        "function_call_output",
+        "custom_tool_call_output",
+        "computer_call_output",
+        "local_shell_call_output",
+        "mcp_call_output",
+        "apply_patch_call_output",
+        "shell_call_output",
+        "tool_search_output",
+    }
+)
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+_IMAGE_PARTS = frozenset({"image", "image_url", "input_image"})
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    role: str  # system | user | assistant | tool
+    text: str  # text parts joined by "\n" (Plano's extract_text); envelopes removed from user text
+    image: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    turns: tuple[Turn, ...]
+    instructions: str  # system + developer text, for the implicit session key
+    tool_names: tuple[str, ...]
+    first_user: str
+
+    @property
+    def messages(self) -> list[Turn]:
+        """What a router sees: user/assistant turns that have text (Plano drops the rest)."""
+        return [t for t in self.turns if t.role in ("user", "assistant") and t.text]
+
+    @property
+    def last(self) -> Turn | None:
+        for t in reversed(self.turns):
+            if t.role != "system":  # Claude Code puts a system message mid-history
+                return t
+        return None
+
+    @property
+    def is_user_turn(self) -> bool:
+        """Plano's `route_on_user_only` test: the last message is the user's own text (or an image)."""
+        last = self.last
+        return last is not None and last.role == "user" and bool(last.text or last.image)
+
+    @property
+    def latest_user_text(self) -> str:
+        for t in reversed(self.turns):
+            if t.role == "user" and t.text:
+                return t.text
+        return ""
+
+
+def strip_envelopes(text: str) -> str:
+    if "<" not in text:
+        return text.strip()
+    return _ENVELOPES.sub("", text).strip()
+
+
+def _parts_text(content: Any) -> tuple[str, bool]:
+    """Text of a string or a list of content parts, joined by newlines; and whether an image is there."""
+    if isinstance(content, str):
+        return content, False
+    if not isinstance(content, list):
+        return "", False
+    texts: list[str] = []
+    image = False
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict):
+            kind = part.get("type")
+            if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind in _IMAGE_PARTS:
+                image = True
+    return "\n".join(texts), image
+
+
+def _tool_names(tools: Any) -> tuple[str, ...]:
+    names: list[str] = []
+    if isinstance(tools, list):
+        for t in tools:
+            if isinstance(t, dict):
+                fn = t.get("function")
+                name = fn.get("name") if isinstance(fn, dict) else t.get("name") or t.get("type")
+                if isinstance(name, str):
+                    names.append(name)
+    return tuple(names)
+
+
+def _turn(role: str, content: Any) -> Turn:
+    text, image = _parts_text(content)
+    if role == "user":
+        text = strip_envelopes(text)
+    return Turn(role, text, image)
+
+
+def _from_responses(body: dict[str, Any]) -> Iterable[Turn]:
+    items = body.get("input")
+    if isinstance(items, str):
+        yield _turn("user", items)
+        return
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind in _TOOL_OUTPUTS:
+            yield Turn("tool", "")
+        elif kind in (None, "message") and "role" in item:
+            role = item.get("role")
+            yield _turn("system" if role in ("system", "developer") else str(role), item.get("content"))
+        else:  # function_call, custom_tool_call, reasoning, …: no text a router could use
+            yield Turn("assistant", "")
+
+
+def _from_chat(body: dict[str, Any]) -> Iterable[Turn]:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return
+    for m in msgs:
+        if not isinstance(m, dict):
+            continue
+        role = m.get("role")
+        if role in ("tool", "function"):
+            yield Turn("tool", "")
+        elif role in ("system", "developer"):
+            yield Turn("system", _parts_text(m.get("content"))[0])
+        else:
+            yield _turn(str(role), m.get("content"))
+
+
+def _from_messages(body: dict[str, Any]) -> Iterable[Turn]:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return
+    for m in msgs:
+        if not isinstance(m, dict):
+            continue
+        role = str(m.get("role"))
+        content = m.get("content")
+        if role == "system":
+            yield Turn("system", _parts_text(content)[0])
+            continue
+        if isinstance(content, list) and role == "user":
+            # Plano's Anthropic→Chat split: tool_result blocks become tool messages, then the text.
+            results = sum(1 for b in content if isinstance(b, dict) and b.get("type") == "tool_result")
+            for _ in range(results):
+                yield Turn("tool", "")
+            rest = [b for b in content if not (isinstance(b, dict) and b.get("type") == "tool_result")]
+            if rest or not results:
+                yield _turn(role, rest)
+            continue
+        yield _turn(role, content)
+
+
+def _instructions(api: Api, body: dict[str, Any], turns: list[Turn]) -> str:
+    top = body.get("instructions") if api is Api.RESPONSES else body.get("system") if api is Api.MESSAGES else None
+    parts = [_parts_text(top)[0]] if top else []
+    for t in turns:  # only the leading ones: clients append developer/system messages as history grows
+        if t.role != "system":
+            break
+        parts.append(t.text)
+    return "\n".join(parts)
+
+
+def parse(api: Api, body: dict[str, Any]) -> Conversation:
+    src = _from_responses if api is Api.RESPONSES else _from_messages if api is Api.MESSAGES else _from_chat
+    turns = list(src(body))
+    first_user = next((t.text for t in turns if t.role == "user" and t.text), "")
+    return Conversation(tuple(turns), _instructions(api, body, turns), _tool_names(body.get("tools")), first_user)

@@ -1,0 +1,331 @@
+"""Routing building blocks: turn detection on real client traffic, session keys, the decision cache,
+preferences (v0.3 migration, v0.4, per-request), settings, and the router-target resolution."""
+
+from __future__ import annotations
+
+import copy
+import json
+import textwrap
+
+import pytest
+
+from proxy.config import RoutingPreference, parse_config
+from proxy.providers import Api
+from proxy.resolve import AliasTable, Resolver
+from proxy.routing.conversation import parse, strip_envelopes
+from proxy.routing.llm import resolve_target
+from proxy.routing.pinning import DecisionCache, Pinned, codex_turn_id, keys_for
+from proxy.routing.preferences import PreferenceError, parse_inline, ranked_models
+from proxy.routing.settings import load
+from proxy.stats import Stats
+from proxy.usage import EMPTY
+
+from .conftest import FIXTURES, make_config
+
+
+def codex_runs() -> dict:
+    return json.loads((FIXTURES / "codex-0.169.0-tool-loops.json").read_text())["runs"]
+
+
+def posts(run: str) -> list[dict]:
+    return [r for r in codex_runs()[run]["requests"] if r["method"] == "POST"]
+
+
+def claude_body() -> dict:
+    return json.loads((FIXTURES / "claude-code-2.1.197-request.json").read_text())
+
+
+# ------------------------------------------------------------------ turn detection on real traffic
+
+
+@pytest.mark.parametrize("run", ["exec_ww", "patch_ww", "par", "ns", "resume"])
+def test_codex_first_request_is_a_user_turn_and_tool_outputs_are_continuations(run: str) -> None:
+    reqs = posts(run)
+    convs = [parse(Api.RESPONSES, r["body"]) for r in reqs]
+    assert convs[0].is_user_turn
+    assert convs[0].latest_user_text and "<environment_context>" not in convs[0].latest_user_text
+    assert not convs[1].is_user_turn  # ends with function_call_output / custom_tool_call_output
+    last_type = reqs[1]["body"]["input"][-1]["type"]
+    assert last_type in ("function_call_output", "custom_tool_call_output")
+
+
+def test_codex_resume_second_prompt_is_a_new_user_turn_with_a_new_turn_id() -> None:
+    reqs = posts("resume")
+    conv = parse(Api.RESPONSES, reqs[2]["body"])
+    assert conv.is_user_turn and conv.latest_user_text == "second prompt"
+    turns = [codex_turn_id(r["headers"]) for r in reqs]
+    assert turns[0] == turns[1] != turns[2] and all(turns)
+
+
+def test_claude_code_tool_result_is_a_continuation_and_reminders_are_not_user_text() -> None:
+    body = claude_body()
+    conv = parse(Api.MESSAGES, body)
+    assert not conv.is_user_turn
+    assert conv.latest_user_text == "run echo hi" and conv.first_user == "run echo hi"
+    first = copy.deepcopy(body)
+    first["messages"] = first["messages"][:1]
+    assert parse(Api.MESSAGES, first).is_user_turn
+    # A user message made only of a <system-reminder> envelope is not a user turn.
+    only_reminder = {"messages": [{"role": "user", "content": [body["messages"][0]["content"][0]]}]}
+    assert not parse(Api.MESSAGES, only_reminder).is_user_turn
+    # tool_result followed by a reminder text block: still a continuation.
+    mixed = copy.deepcopy(body)
+    mixed["messages"][-1]["content"].append({"type": "text", "text": "<system-reminder>x</system-reminder>"})
+    assert not parse(Api.MESSAGES, mixed).is_user_turn
+
+
+def test_chat_tool_message_is_a_continuation_and_images_count_as_user_turns() -> None:
+    body = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "list files"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function"}]},
+            {"role": "tool", "tool_call_id": "1", "content": "a.py"},
+        ]
+    }
+    conv = parse(Api.CHAT, body)
+    assert not conv.is_user_turn and conv.instructions == "be brief"
+    assert [t.role for t in conv.messages] == ["user"]
+    img = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:x"}}]}]}
+    assert parse(Api.CHAT, img).is_user_turn
+
+
+def test_responses_string_input_and_envelope_stripping() -> None:
+    assert parse(Api.RESPONSES, {"input": "hello"}).is_user_turn
+    assert strip_envelopes("<system-reminder>\nA\n</system-reminder>\n\n do it ") == "do it"
+    assert strip_envelopes("<user-prompt-submit-hook>x</user-prompt-submit-hook>") == ""
+
+
+# ------------------------------------------------------------------ session keys and the cache
+
+
+def test_session_keys_codex_headers_turn_and_lane() -> None:
+    reqs = posts("exec_ww")
+    c0, c1 = (parse(Api.RESPONSES, r["body"]) for r in reqs)
+    k0, k1 = keys_for(reqs[0]["headers"], c0, "gpt-5.3-codex"), keys_for(reqs[1]["headers"], c1, "gpt-5.3-codex")
+    assert k0.session == reqs[0]["headers"]["session-id"]
+    assert k0.session_key == k1.session_key and k0.turn_key == k1.turn_key is not None
+    assert k0.retry_key != k1.retry_key  # more items: not a retry
+    other_lane = keys_for(reqs[0]["headers"], c0, "gpt-5-mini")
+    assert other_lane.session_key != k0.session_key and other_lane.turn_key != k0.turn_key
+
+
+def test_session_keys_affinity_header_wins_and_implicit_hash_separates_conversations() -> None:
+    a = parse(Api.CHAT, {"messages": [{"role": "user", "content": "task A"}]})
+    b = parse(Api.CHAT, {"messages": [{"role": "user", "content": "task B"}]})
+    assert keys_for({}, a, "m").session_key != keys_for({}, b, "m").session_key
+    assert (
+        keys_for({"X-Model-Affinity": "s1"}, a, "m").session_key
+        == keys_for({"X-Model-Affinity": "s1"}, b, "m").session_key
+    )
+    assert keys_for({"X-Model-Affinity": "s1"}, a, "m").session == "s1"
+    # Claude Code: the session header plus the conversation hash (sub-agents share the session id).
+    h = {"X-Claude-Code-Session-Id": "cc-1"}
+    assert keys_for(h, a, "m").session == "cc-1"
+    assert keys_for(h, a, "m").session_key != keys_for(h, b, "m").session_key
+
+
+def test_turn_id_parse_is_defensive() -> None:
+    assert codex_turn_id({"x-codex-turn-metadata": "not json turn_id"}) is None
+    assert codex_turn_id({"x-codex-turn-metadata": '{"turn_id": "t1"}'}) == "t1"
+    assert codex_turn_id({}) is None
+
+
+def test_decision_cache_ttl_lru_and_sliding_expiry() -> None:
+    c = DecisionCache(ttl_s=10, max_entries=2)
+    p = Pinned("r", "m", "local", None, None, 1.0)
+    c.put("a", p, now=0)
+    c.put("b", p, now=0)
+    assert c.get("a", now=5) is p  # refreshes a
+    c.put("c", p, now=6)  # evicts b (least recently used)
+    assert c.get("b", now=6) is None and len(c) == 2
+    assert c.get("a", now=14) is p  # 9 s after its refresh at 5
+    assert c.get("c", now=17) is None  # 11 s old: expired
+    assert c.get(None) is None
+
+
+# ------------------------------------------------------------------ preferences
+
+
+V03 = textwrap.dedent(
+    """\
+    version: v0.3.0
+    model_providers:
+      - model: openai/gpt-5-2025-08-07
+        access_key: k
+        routing_preferences:
+          - name: code generation
+            description: generating new code snippets, functions, or boilerplate
+      - model: openai/gpt-4.1-2025-04-14
+        access_key: k
+        routing_preferences:
+          - name: code understanding
+            description: understand and explain existing code snippets, functions, or libraries
+          - name: code generation
+            description: a different description that must lose
+      - model: anthropic/claude-sonnet-4-6
+        access_key: k
+        default: true
+    """
+)
+
+
+def test_v03_inline_preferences_merge_like_plano() -> None:
+    cfg = parse_config(V03, "v03.yaml", {})
+    prefs = {p.name: p for p in cfg.routing_preferences}
+    assert list(prefs) == ["code generation", "code understanding"]
+    assert prefs["code generation"].models == ("openai/gpt-5-2025-08-07", "openai/gpt-4.1-2025-04-14")
+    assert prefs["code generation"].description == "generating new code snippets, functions, or boilerplate"
+    assert prefs["code understanding"].models == ("openai/gpt-4.1-2025-04-14",)
+    assert any("keeping the first description" in w for w in cfg.warnings)
+
+
+def test_v04_top_level_preferences_with_selection_policy() -> None:
+    cfg = make_config(
+        "http://127.0.0.1:9",
+        textwrap.dedent(
+            """\
+            routing_preferences:
+              - name: quick
+                description: small edits
+                models: [llama3.1, openai/gpt-5.3-codex]
+                selection_policy: {prefer: fastest}
+            """
+        ),
+    )
+    (p,) = cfg.routing_preferences
+    assert p.models == ("llama3.1", "openai/gpt-5.3-codex") and p.selection_policy == "fastest"
+
+
+def resolver_for(cfg) -> Resolver:
+    return Resolver(cfg, AliasTable(cfg.aliases))
+
+
+def test_parse_inline_v04_and_legacy_shapes() -> None:
+    r = resolver_for(make_config("http://127.0.0.1:9"))
+    prefs = parse_inline([{"name": "gen", "description": "write code", "models": ["arch.local", "gpt-5.3-codex"]}], r)
+    assert prefs == (RoutingPreference("gen", "write code", ("arch.local", "gpt-5.3-codex")),)
+    legacy = parse_inline(
+        [
+            {"model": "llama3.1", "routing_preferences": [{"name": "gen", "description": "write code"}]},
+            {"model": "gpt-5.3-codex", "routing_preferences": [{"name": "gen", "description": "other"}]},
+        ],
+        r,
+    )
+    assert legacy == (RoutingPreference("gen", "write code", ("llama3.1", "gpt-5.3-codex")),)
+    assert parse_inline([], r) == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"name": "x"}, "must be a list"),
+        (["x"], "must be an object"),
+        ([{"description": "d", "models": ["llama3.1"]}], ".name is required"),
+        ([{"name": "n", "models": ["llama3.1"]}], ".description is required"),
+        ([{"name": "n", "description": "d", "models": []}], "at least one model"),
+        ([{"name": "n", "description": "d", "models": ["nope/nothing"]}], "not a configured model"),
+        ([{"name": "n", "description": "d", "models": ["llama3.1"], "selection_policy": {"prefer": "x"}}], "prefer"),
+        ([{"name": "n", "description": "d", "models": ["llama3.1"]}] * 2, "duplicate"),
+    ],
+)
+def test_parse_inline_rejects_bad_input(raw, fragment: str) -> None:
+    r = resolver_for(make_config("http://127.0.0.1:9"))
+    with pytest.raises(PreferenceError, match=fragment.replace(".", r"\.")):
+        parse_inline(raw, r)
+
+
+def test_fastest_policy_ranks_by_observed_latency() -> None:
+    from proxy.events import RequestRecord
+
+    cfg = make_config("http://127.0.0.1:9")
+    stats = Stats()
+    for provider, ms in (("openai/gpt-5.3-codex", 900.0), ("ollama/llama3.1", 100.0)):
+        stats.add(RequestRecord("r", 0, "chat", "/", "m", False, 200, ms, provider=provider, usage=EMPTY))
+    pref = RoutingPreference("q", "d", ("gpt-5.3-codex", "claude-sonnet-4-5", "llama3.1"), "fastest")
+    assert ranked_models(pref, stats, resolver_for(cfg)) == ["llama3.1", "gpt-5.3-codex", "claude-sonnet-4-5"]
+    assert ranked_models(RoutingPreference("q", "d", pref.models, "cheapest"), stats, resolver_for(cfg)) == list(
+        pref.models
+    )
+
+
+# ------------------------------------------------------------------ settings and router target
+
+
+def test_settings_defaults_and_warnings() -> None:
+    s = load(make_config("http://127.0.0.1:9"))
+    assert (s.backend, s.timeout_s, s.route_on_user_only, s.session_ttl_s, s.context_tokens) == (
+        "local",
+        3.0,
+        None,
+        600.0,
+        8192,
+    )
+    s = load(
+        make_config(
+            "http://127.0.0.1:9",
+            "routing: {backend: nonsense, router_timeout_ms: '250ms', route_on_user_only: maybe, "
+            "session_ttl_seconds: -1}\noverrides: {llm_routing_model: ollama/llama3.1, "
+            "orchestrator_model_context_length: 4096}\n",
+        )
+    )
+    assert s.backend == "llm" and s.timeout_s == 0.25 and s.route_on_user_only is None
+    assert s.session_ttl_s == 600.0 and s.context_tokens == 4096
+    assert len(s.warnings) == 3
+
+
+def test_router_target_strips_prefix_and_knows_the_hosted_endpoint() -> None:
+    from proxy.upstream import upstream_url
+
+    cfg = make_config("http://127.0.0.1:9", "overrides: {llm_routing_model: ollama/llama3.1}\n")
+    p, model, err = resolve_target(load(cfg), cfg)
+    assert (
+        err is None
+        and model == "llama3.1"
+        and upstream_url(p, Api.CHAT, model) == "http://127.0.0.1:9/v1/chat/completions"
+    )
+    cfg = make_config("http://127.0.0.1:9", "overrides: {llm_routing_model: Plano-Orchestrator}\n")
+    p, model, err = resolve_target(load(cfg), cfg)
+    assert err is None and model == "Plano-Orchestrator"
+    assert upstream_url(p, Api.CHAT, model) == "https://archfc.katanemo.dev/v1/chat/completions"
+    cfg = make_config("http://127.0.0.1:9", "overrides: {llm_routing_model: ollama/not-configured}\n")
+    assert "not served by any configured provider" in (resolve_target(load(cfg), cfg)[2] or "")
+    cfg = make_config("http://127.0.0.1:9", "overrides: {llm_routing_model: claude-sonnet-4-5}\n")
+    assert "no Chat Completions API" in (resolve_target(load(cfg), cfg)[2] or "")
+    cfg = make_config("http://127.0.0.1:9", "overrides: {llm_routing_model: xai/grok-4-1-fast-non-reasoning}\n")
+    assert "no API key" in (resolve_target(load(cfg), cfg)[2] or "")
+
+
+def test_plano_local_router_demo_config_targets_ollama_with_the_prefix_stripped() -> None:
+    from proxy.routing.router import TaskRouter
+    from proxy.upstream import upstream_url
+
+    text = textwrap.dedent(
+        """\
+        version: v0.3.0
+        overrides:
+          router_model: plano/hf.co/katanemo/Arch-Router-1.5B.gguf:Q4_K_M
+        routing:
+          session_ttl_seconds: 42
+          session_max_entries: 7
+        model_providers:
+          - model: plano/hf.co/katanemo/Arch-Router-1.5B.gguf:Q4_K_M
+            base_url: http://localhost:11434
+          - model: openai/gpt-4o-mini
+            access_key: k
+            default: true
+          - model: openai/gpt-4o
+            access_key: k
+            routing_preferences:
+              - name: code understanding
+                description: understand and explain existing code snippets, functions, or libraries
+        """
+    )
+    cfg = parse_config(text, "plano_config_local.yaml", {})
+    router = TaskRouter(cfg)
+    backend = router.backend
+    assert router.settings.backend == "llm" and backend is not None
+    assert backend.model == "hf.co/katanemo/Arch-Router-1.5B.gguf:Q4_K_M"  # type: ignore[attr-defined]
+    assert upstream_url(backend.provider, Api.CHAT, backend.model) == "http://localhost:11434/v1/chat/completions"  # type: ignore[attr-defined]
+    assert (router.cache.ttl_s, router.cache.max_entries) == (42.0, 7)
+    assert router.pins(Api.RESPONSES) and router.pins(Api.MESSAGES) and not router.pins(Api.CHAT)
