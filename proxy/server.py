@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,6 +32,13 @@ STATE_KEY = web.AppKey("state", ProxyState)
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 def is_loopback(request: web.Request) -> bool:
@@ -231,6 +239,9 @@ class ProxyServer:
         snap = self.state.stats.snapshot()
         return _json(
             {
+                "asyncio_tasks": len(asyncio.all_tasks()),
+                "open_fds": _open_fds(),
+                "in_flight": self.state.in_flight,
                 "requests": snap.requests,
                 "errors": snap.errors,
                 "dropped_events": self.state.bus.dropped,
