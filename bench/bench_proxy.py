@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,8 +69,10 @@ def codex_body(size_kb: int | None) -> bytes:
     raw = json.dumps(body).encode()
     if size_kb and len(raw) < size_kb * 1024:
         pad = size_kb * 1024 - len(raw)
-        body["input"] = [*body["input"], {"type": "message", "role": "user",
-                                          "content": [{"type": "input_text", "text": "p" * pad}]}]
+        body["input"] = [
+            *body["input"],
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "p" * pad}]},
+        ]
         raw = json.dumps(body).encode()
     return raw
 
@@ -112,8 +113,12 @@ def wrk_rps(url: str, body: bytes, seconds: int, conns: int) -> float:
         f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n'
     )
-    out = subprocess.run([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
@@ -161,12 +166,36 @@ async def main() -> None:
     )
     try:
         procs.append(subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)]))
-        procs.append(subprocess.Popen([*pin(1), PY, str(ROOT / "bench" / "floor_forwarder.py"), str(floor_port),
-                                       f"http://127.0.0.1:{up_port}"]))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *pin(1),
+                    PY,
+                    str(ROOT / "bench" / "floor_forwarder.py"),
+                    str(floor_port),
+                    f"http://127.0.0.1:{up_port}",
+                ]
+            )
+        )
         t_spawn = time.perf_counter()
-        proxy = subprocess.Popen([*pin(1), PY, "-m", "plano_tui", "tui", "--no-ui", "--no-watch", "--config", str(cfg),
-                                  "--port", str(proxy_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 cwd=ROOT)
+        proxy = subprocess.Popen(
+            [
+                *pin(1),
+                PY,
+                "-m",
+                "plano_tui",
+                "tui",
+                "--no-ui",
+                "--no-watch",
+                "--config",
+                str(cfg),
+                "--port",
+                str(proxy_port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         procs.append(proxy)
         await wait_ready(f"http://127.0.0.1:{proxy_port}/healthz")
         cold_start = time.perf_counter() - t_spawn
@@ -209,15 +238,21 @@ async def main() -> None:
         rss_end = rss_mb(proxy.pid)
 
         print(f"\nplanoai-tui proxy benchmark  ({rounds} rounds, loopback, server pinned to CPU 1)")
-        print(f"{'case':<16}{'direct p50':>11}{'direct p99':>11}{'floor +p50':>11}{'floor +p99':>11}"
-              f"{'proxy +p50':>11}{'proxy +p99':>11}")
+        print(
+            f"{'case':<16}{'direct p50':>11}{'direct p99':>11}{'floor +p50':>11}{'floor +p99':>11}"
+            f"{'proxy +p50':>11}{'proxy +p99':>11}"
+        )
         for name, r in results.items():
-            print(f"{name:<16}{r['direct_p50']:>10.3f} {r['direct_p99']:>10.3f} {r['floor_added_p50']:>10.3f} "
-                  f"{r['floor_added_p99']:>10.3f} {r['proxy_added_p50']:>10.3f} {r['proxy_added_p99']:>10.3f}")
+            print(
+                f"{name:<16}{r['direct_p50']:>10.3f} {r['direct_p99']:>10.3f} {r['floor_added_p50']:>10.3f} "
+                f"{r['floor_added_p99']:>10.3f} {r['proxy_added_p50']:>10.3f} {r['proxy_added_p99']:>10.3f}"
+            )
         print("(ms; +pNN = added over the direct call's pNN)")
         tool = "wrk -t1 -c32" if shutil.which("wrk") else "python load generator, 32 connections"
-        print(f"\nthroughput ({tool}, {seconds}s): direct {tput['direct']:.0f} req/s, floor {tput['floor']:.0f} req/s, "
-              f"proxy {tput['proxy']:.0f} req/s  →  proxy/floor = {tput['proxy'] / tput['floor']:.2f}")
+        print(
+            f"\nthroughput ({tool}, {seconds}s): direct {tput['direct']:.0f} req/s, floor {tput['floor']:.0f} req/s, "
+            f"proxy {tput['proxy']:.0f} req/s  →  proxy/floor = {tput['proxy'] / tput['floor']:.2f}"
+        )
         print(f"cold start (spawn → /healthz ready): {cold_start:.3f} s")
         print(f"proxy RSS: {rss_start:.1f} MB at start, {rss_end:.1f} MB after the run")
     finally:

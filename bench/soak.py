@@ -28,7 +28,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes import chat_events, messages_events, responses_events  # noqa: E402
+from tests.fakes import chat_events, messages_events, responses_events
 
 FRAMES = {
     "/v1/responses": b"".join(responses_events("m")),

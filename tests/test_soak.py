@@ -55,7 +55,7 @@ async def test_mixed_soak_with_faults(upstream: FakeUpstream, make_proxy, tmp_pa
         plan.append((path, {**body, "stream": stream}, suffix, make, fault))
 
     async def one(s: aiohttp.ClientSession, item) -> tuple[bool, bool]:
-        path, body, suffix, make, fault = item
+        path, body, _suffix, _make, fault = item
         async with s.post(proxy.url + path, data=orjson.dumps(body)) as r:
             data = await r.read()
         failed = r.status >= 400 or b"response.failed" in data or b"event: error" in data or b'{"error"' in data
@@ -79,7 +79,7 @@ async def test_mixed_soak_with_faults(upstream: FakeUpstream, make_proxy, tmp_pa
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
 
         async def guarded(item):
-            path, body, suffix, make, fault = item
+            _path, body, suffix, make, fault = item
             async with sem:
                 if fault:  # script the fault right before its request so it hits this one
                     upstream.script(
