@@ -93,6 +93,18 @@ def load_or_exit(explicit: str | None) -> Config:
         raise SystemExit(2) from None
 
 
+def _loop_factory() -> Any:
+    """uvloop when available (a faster event loop: less proxy overhead per request, see
+    bench/RESULTS.md); PLANOAI_NO_UVLOOP=1 or a missing package falls back to asyncio's own."""
+    if os.environ.get("PLANOAI_NO_UVLOOP"):
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
         sys.stderr.write(
@@ -108,7 +120,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
             sys.stderr.write(f"planoai: warning: {w}\n")
     options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
     try:
-        asyncio.run(serve(args, config, options))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(args, config, options))
     except OSError as exc:
         sys.stderr.write(
             f"planoai: cannot listen on {args.host}:{args.port or '(config port)'}: {exc.strerror or exc}\n"
@@ -119,7 +132,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 async def serve(args: argparse.Namespace, config: Config | None, options: ProxyOptions) -> None:
-    from proxy.server import ProxyServer
+    from proxy.tls import deferred_ca_loading, finish_ca_loading
+
+    with deferred_ca_loading():  # the CA bundle loads in a thread once we listen (cold start)
+        from proxy.server import ProxyServer
 
     demo = None
     if config is None:
@@ -142,8 +158,10 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     port = args.port if args.port is not None else config.listener.port
     server = ProxyServer(state, host=args.host, port=port)
     reloader = None
+    ca_task: asyncio.Task[None] | None = None
     try:
         await server.start()
+        ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
         if config.path is not None and demo is None:
             from proxy.reload import ConfigReloader
 
@@ -167,6 +185,8 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
                 demo=demo is not None,
             )
     finally:
+        if ca_task is not None:
+            await ca_task
         if reloader is not None:
             await reloader.stop()
         await server.stop()

@@ -37,6 +37,7 @@ from .providers import Api, upstream_api_for
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
 from .sse import SseParser
 from .state import ProxyState
+from .tls import wait_ready
 from .translate import Translation, get_translation
 from .upstream import redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
@@ -360,6 +361,8 @@ class LlmHandler:
         )
         opts = st.options
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s)
+        if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
+            await wait_ready()
         try:
             up_cm = self._session().post(ctx.url, data=payload, headers=headers, timeout=timeout)
             up = await up_cm.__aenter__()
