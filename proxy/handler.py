@@ -43,6 +43,7 @@ from .upstream import redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
+_MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
     "retry-after",
@@ -496,7 +497,7 @@ class LlmHandler:
                     raise _Retry(
                         provider, up.status, f"stream failed before any output: {err}", "upstream_error", t0=t_attempt
                     )
-                if output:
+                if output or sum(map(len, pending)) > _MAX_HELD_BYTES:
                     break
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise _Retry(

@@ -273,3 +273,48 @@ async def test_hot_reload_applies_valid_edits_and_keeps_old_config_on_errors(
         assert not ok and "config.yaml:2" in msg
     finally:
         await reloader.stop()
+
+
+async def test_slow_client_backpressure_bounds_buffering(make_proxy) -> None:
+    """A client that stops reading makes the proxy stop reading upstream (no unbounded buffering)."""
+    from aiohttp import web
+
+    from .conftest import make_config
+
+    sent = 0
+    frame = (
+        b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"'
+        + b"x" * 4000
+        + b'"}\n\n'
+    )
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for _ in range(10_000):  # ~40 MB if nobody pushed back
+            await resp.write(frame)
+            sent += len(frame)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        proxy = await make_proxy(make_config(f"http://127.0.0.1:{port}"))
+        async with aiohttp.ClientSession() as s:
+            r = await s.post(
+                proxy.url + "/v1/responses", json={"model": "arch.codex.default", "input": "x", "stream": True}
+            )
+            await r.content.read(1000)
+            await asyncio.sleep(1.0)  # the client stops reading
+            print("bytes sent upstream while the client stalled:", sent)
+            assert sent < 16_000_000, sent  # socket buffers only, not the whole 40 MB
+            r.close()
+    finally:
+        await runner.cleanup()
