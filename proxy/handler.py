@@ -426,6 +426,8 @@ class LlmHandler:
     def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
         h = {k: up.headers[k] for k in _RESPONSE_HEADERS_KEPT if k in up.headers}
         h["x-request-id"] = ctx.request_id
+        if ctx.client_api is Api.RESPONSES:
+            h["x-models-etag"] = self.state.models_etag
         return h
 
     async def _upstream_error(

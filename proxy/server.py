@@ -188,7 +188,9 @@ class ProxyServer:
             except ImportError:
                 pass
             else:
-                return _json(codex_catalog(st))
+                resp = _json(codex_catalog(st))
+                resp.headers["ETag"] = st.models_etag
+                return resp
         data = [
             {"id": p.model, "object": "model", "created": 0, "owned_by": p.prefix}
             for p in st.config.providers

@@ -76,6 +76,13 @@ class ProxyState:
         # Short, sortable, unique-per-process request ids.
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(2).hex()
+        self._catalog_version = 0
+
+    @property
+    def models_etag(self) -> str:
+        """Changes whenever the model catalog would (alias retarget, reload). Codex refetches its
+        catalog when a `/responses` answer carries a new `x-models-etag` (codex_wire.md §2)."""
+        return f"{self._id_prefix}-{self._catalog_version}"
 
     def next_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):06x}"
@@ -93,6 +100,7 @@ class ProxyState:
             self._alias_source = "runtime"
 
     def _alias_changed(self, alias: str, old: str | None, new: str) -> None:
+        self._catalog_version += 1
         self.bus.publish(AliasChanged(alias, old, new, self._alias_source))
 
     def apply_config(self, config: Config, runtime_overrides: dict[str, str] | None = None) -> None:
@@ -104,5 +112,6 @@ class ProxyState:
         self.aliases.replace_all(Alias(a.name, keep.get(a.name, a.target), a.fallbacks) for a in config.aliases)
         self.config = config
         self.resolver = Resolver(config, self.aliases)
+        self._catalog_version += 1
         for cb in self.on_config:
             cb(config)

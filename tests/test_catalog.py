@@ -141,3 +141,19 @@ async def test_served_on_the_codex_catalog_request() -> None:
     assert "models" in doc and doc["models"][0]["slug"] == "arch.codex.default"
     assert sdk["object"] == "list"  # SDK clients keep the OpenAI shape
     assert "arch.codex.default" in st.catalog_served
+
+
+async def test_models_etag_changes_with_an_alias_retarget(proxy) -> None:
+    """Codex refetches its catalog when `x-models-etag` on a /responses answer changes."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        async with s.get(proxy.url + "/v1/models?client_version=0.169.0") as r:
+            etag = r.headers["ETag"]
+        async with s.post(proxy.url + "/v1/responses", json={"model": "arch.codex.default", "input": "x"}) as r:
+            assert r.headers["x-models-etag"] == etag
+        proxy.state.set_alias("arch.codex.default", "llama3.1")
+        async with s.post(proxy.url + "/v1/responses", json={"model": "gpt-5.3-codex", "input": "x"}) as r:
+            assert r.headers["x-models-etag"] != etag
+        async with s.get(proxy.url + "/v1/models?client_version=0.169.0") as r:
+            assert r.headers["ETag"] == proxy.state.models_etag
