@@ -43,6 +43,7 @@ from .upstream import redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
+_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|deepseek-v3\.1|qwq", re.I)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
@@ -343,6 +344,15 @@ class LlmHandler:
                 ) from None
             notes = list(tr.notes)
             tstate = tr.state
+            if (
+                provider.prefix == "ollama"
+                and "reasoning_effort" in tr.body
+                and not _THINKS.search(cand.upstream_model)
+            ):
+                # Ollama rejects reasoning options for models that cannot think (e.g. llama3.1), and Codex
+                # always asks for an effort once it has a model catalog.
+                del tr.body["reasoning_effort"]
+                notes.append("reasoning effort dropped: this Ollama model does not think")
             payload = orjson.dumps(tr.body)
         ctx.notes = notes
         ctx.upstream_api = up_api
@@ -566,7 +576,8 @@ class LlmHandler:
         else:
             ctx.usage = st.usage  # type: ignore[union-attr]
             if st.error and not ctx.error:  # type: ignore[union-attr]
-                ctx.error, ctx.error_code = st.error, "upstream_error"  # type: ignore[union-attr]
+                ctx.error = st.error  # type: ignore[union-attr]
+                ctx.error_code = getattr(st, "error_code", None) or "upstream_error"
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
         return resp
