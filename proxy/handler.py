@@ -129,6 +129,20 @@ class _Ctx:
         )
 
 
+def parse_client_body(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """The JSON object of an LLM request and its `model`; a `ProxyError(400)` for anything else."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProxyError(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise ProxyError(400, "request body must be a JSON object", "invalid_request")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ProxyError(400, "`model` must be a string", "invalid_request")
+    return body, model
+
+
 def session_key(headers: Any, body: dict[str, Any]) -> str | None:
     for h in _SESSION_HEADERS:
         v = headers.get(h)
@@ -188,15 +202,7 @@ class LlmHandler:
                 413, f"request body exceeds the proxy limit of {opts.max_body_bytes} bytes", "request_too_large"
             ) from None
         ctx.body = raw
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ProxyError(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
-        if not isinstance(body, dict):
-            raise ProxyError(400, "request body must be a JSON object", "invalid_request")
-        model = body.get("model")
-        if model is not None and not isinstance(model, str):
-            raise ProxyError(400, "`model` must be a string", "invalid_request")
+        body, model = parse_client_body(raw)
         ctx.client_model = model or ""
         ctx.stream = body.get("stream") is True
         ctx.session_id = session_key(request.headers, body)

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import ProxyError, error_body
+from ..handler import parse_client_body
 from ..providers import Api
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..state import ProxyState
@@ -70,15 +71,7 @@ def _trace_id(request: web.Request) -> str:
 
 
 async def decide(request: web.Request, state: ProxyState, api: Api) -> web.Response:
-    try:
-        body: Any = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        raise ProxyError(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise ProxyError(400, "request body must be a JSON object", "invalid_request")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise ProxyError(400, "`model` must be a string", "invalid_request")
+    body, model = parse_client_body(await request.read())
     inline = body.pop("routing_preferences", None)
     resolver = state.resolver
     try:
