@@ -37,10 +37,10 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from proxy.config import Config, parse_config  # noqa: E402
-from proxy.providers import Api  # noqa: E402
-from proxy.resolve import AliasTable, Resolver  # noqa: E402
-from proxy.routing.router import TaskRouter  # noqa: E402
+from proxy.config import Config, parse_config
+from proxy.providers import Api
+from proxy.resolve import AliasTable, Resolver
+from proxy.routing.router import TaskRouter
 
 DATA = ROOT / "bench" / "data" / "routing_prompts.jsonl"
 GEN = "generating new code snippets, functions, or boilerplate based on user prompts or requirements"
