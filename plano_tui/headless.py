@@ -57,8 +57,8 @@ def format_record(r: RequestRecord) -> str:
     u = r.usage
     if u:
         extras.append(f"tokens_in={u.input_tokens} cached={u.cached_tokens} tokens_out={u.output_tokens}")
-    if len(r.attempts) > 1 or (r.attempts and r.attempts[0].provider != r.provider):
-        extras.append(f"attempts={len(r.attempts) + (1 if r.ok else 0)} fallback_from={_q(r.attempts[0].provider)}")
+    if len(r.attempts) > 1:
+        extras.append(f"attempts={len(r.attempts)} fallback_from={_q(r.attempts[0].provider)}")
     if r.notes:
         extras.append(f"notes={_q('; '.join(r.notes))}")
     if r.error:

@@ -239,10 +239,22 @@ class LlmHandler:
             candidates = self._candidates(res)
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):
+                t_try = time.perf_counter()
                 try:
-                    return await self._attempt(
+                    resp = await self._attempt(
                         request, ctx, cand, body, raw, changed, i == len(candidates) - 1, failures
                     )
+                except ProxyError as exc:  # a deterministic failure ends the chain; it is still an attempt
+                    ctx.attempts.append(
+                        Attempt(
+                            cand.provider.name,
+                            cand.upstream_model,
+                            exc.status,
+                            exc.message,
+                            (time.perf_counter() - t_try) * 1000,
+                        )
+                    )
+                    raise
                 except _Retry as retry:
                     failures.append(retry)
                     attempt = Attempt(
@@ -252,6 +264,17 @@ class LlmHandler:
                     st.bus.publish(AttemptFailed(ctx.request_id, attempt))
                     if retry.counts:
                         st.health.failure(cand.provider.name, retry.message, retry.retry_after)
+                else:
+                    ctx.attempts.append(
+                        Attempt(
+                            cand.provider.name,
+                            cand.upstream_model,
+                            ctx.status or None,
+                            ctx.error,
+                            (time.perf_counter() - t_try) * 1000,
+                        )
+                    )
+                    return resp
             raise self._exhausted(failures)  # only reached when the last candidate raised _Retry
         finally:
             if ctx.cs is not None:
@@ -279,7 +302,7 @@ class LlmHandler:
         return warm or cands[-1:]
 
     def _exhausted(self, failures: list[_Retry]) -> ProxyError:
-        tried = "; ".join(f"{f.provider}: {f.message}" for f in failures)
+        tried = "; ".join(f.described for f in failures)
         if failures and all(f.status == 429 for f in failures):
             waits = [f.retry_after for f in failures if f.retry_after]
             headers = {"retry-after": str(int(min(waits)))} if waits else {}
@@ -456,7 +479,7 @@ class LlmHandler:
         failures: list[_Retry],
     ) -> web.StreamResponse:
         msg = extract_error_message(data) or f"HTTP {up.status}"
-        tried = "".join(f"{f.provider}: {f.message}; " for f in failures)
+        tried = "".join(f"{f.described}; " for f in failures)
         full = f"{tried}{provider.name}: {msg}" if tried else f"{provider.name}: {msg}"
         code = _code_for(up.status, msg)
         ctx.fail(up.status, full, code)
@@ -620,6 +643,11 @@ class _Retry(Exception):
         self.counts = counts  # False: a config problem (no key), not the provider's health
         self.duration_ms = (time.perf_counter() - t0) * 1000 if t0 is not None else 0.0
 
+    @property
+    def described(self) -> str:
+        """The message, naming the provider once."""
+        return self.message if self.provider in self.message else f"{self.provider}: {self.message}"
+
 
 def _with_model(raw: bytes, body: dict[str, Any], model: str, changed: bool) -> bytes:
     """The raw body with only `model` replaced. Splices bytes when the key occurs exactly once (cheap
@@ -659,5 +687,9 @@ def _code_for(status: int, message: str = "") -> str:
 
 
 def _exc_text(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientPayloadError):  # its text quotes an internal "400" that reads like a status
+        return "the provider closed the connection mid-response"
+    if isinstance(exc, TimeoutError):
+        return "no data from the provider within the idle timeout"
     text = str(exc) or type(exc).__name__
     return text[:300]

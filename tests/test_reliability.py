@@ -97,7 +97,7 @@ async def test_fallback_on_500_then_success(pair, upstream, second) -> None:
     await eventually(lambda: finished(events))
     rec = finished(events)[-1]
     assert rec.provider == "xai/grok-4" and rec.status == 200
-    assert [(a.provider, a.status) for a in rec.attempts] == [("openai/gpt-5.3-codex", 500)]
+    assert [(a.provider, a.status) for a in rec.attempts] == [("openai/gpt-5.3-codex", 500), ("xai/grok-4", 200)]
     assert any(isinstance(e, AttemptFailed) for e in events)
     from plano_tui.headless import format_record
 
