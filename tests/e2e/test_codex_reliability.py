@@ -351,11 +351,8 @@ async def test_every_provider_failing_ends_the_turn_naming_them(launch: Launch, 
     last one with a message naming every provider; Codex (retries 0) fails the turn.
 
     Observed with Codex 0.169.0: rc 1; `turn.failed` "unexpected status 503 Service Unavailable: all
-    providers failed: openai/gpt-5.3-codex: openai/gpt-5.3-codex answered 500: boom; anthropic/…: …
-    answered 529: Overloaded; ollama/llama3.1: no GPU, url: http://127.0.0.1:…/v1/responses, request id:
-    …". Two cosmetic defects seen here and deliberately not asserted: the provider name is doubled in
-    each "tried" entry, and the headless line says `attempts=2` although three providers were tried
-    (plano_tui/headless.py counts the final attempt only when the request succeeded)."""
+    providers failed: openai/gpt-5.3-codex answered 500: boom; anthropic/… answered 529: Overloaded;
+    ollama/llama3.1: no GPU, url: http://127.0.0.1:…/v1/responses, request id: …"."""
     proxy = await launch("gpt-5.3-codex", FALLBACKS)
     e2e_upstream.script("/responses", Script(status=500))
     e2e_upstream.script("/messages", Script(status=529, json={"type": "error", "error": {
@@ -371,7 +368,8 @@ async def test_every_provider_failing_ends_the_turn_naming_them(launch: Launch, 
     assert [posts(e2e_upstream, s) for s in ("/responses", "/messages", "/chat/completions")] == [1, 1, 1]
     [line] = proxy.resolution_lines()
     assert "[warn]" in line and "provider='ollama/llama3.1'" in line and "status=503" in line, line
-    assert "fallback_from='openai/gpt-5.3-codex'" in line, line
+    assert "attempts=3 fallback_from='openai/gpt-5.3-codex'" in line, line
+    assert "openai/gpt-5.3-codex: openai/gpt-5.3-codex" not in failed  # each provider named once
 
 
 async def test_control_5xx_is_retried_by_codex(launch: Launch, e2e_upstream: E2EUpstream, tmp_path: Path,
