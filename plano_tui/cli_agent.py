@@ -23,8 +23,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +193,8 @@ def install_hint(agent: str) -> str:
 
 
 def _get_json(url: str, timeout: float) -> Any:
+    import urllib.request  # lazy: it costs start-up time on every `planoai` command
+
     req = urllib.request.Request(url, headers={"Accept": "application/json"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
     with opener.open(req, timeout=timeout) as resp:
@@ -205,11 +205,11 @@ def probe(target: Target, timeout: float = 2.0) -> bool:
     """True when a planoai proxy answers /healthz; fills the live alias and model lists."""
     try:
         health = _get_json(f"{target.url}/healthz", timeout)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, ValueError):  # URLError is an OSError
         return False
     if not isinstance(health, dict) or "status" not in health:
         return False
-    with contextlib.suppress(urllib.error.URLError, OSError, ValueError, TypeError, KeyError, AttributeError):
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
         listing = _get_json(f"{target.url}/v1/models", timeout)
         aliases: dict[str, str] = {}
         models: list[str] = []
