@@ -21,10 +21,14 @@ from proxy.events import (
     RequestRecord,
 )
 
+_second: list[object] = [None, ""]  # (whole second, formatted) — strftime once per second, not per line
+
 
 def _ts(epoch: float) -> str:
-    lt = time.localtime(epoch)
-    return time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{int((epoch % 1) * 1000):03d}"
+    sec = int(epoch)
+    if _second[0] != sec:
+        _second[0], _second[1] = sec, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
+    return f"{_second[1]}.{int((epoch - sec) * 1000):03d}"
 
 
 def _q(value: str | None) -> str:

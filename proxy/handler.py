@@ -153,15 +153,23 @@ def session_key(headers: Any, body: dict[str, Any]) -> str | None:
 
 
 class LlmHandler:
-    def __init__(self, state: ProxyState, session_getter: Any) -> None:
+    def __init__(self, state: ProxyState, session_getter: Any, tasks: set[asyncio.Task[Any]] | None = None) -> None:
         self.state = state
         self._session = session_getter  # () -> aiohttp.ClientSession, created in the app's cleanup_ctx
+        self._tasks = tasks if tasks is not None else set()  # in-flight handler tasks, drained at shutdown
+        opts = state.options
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s
+        )
 
     async def handle(self, request: web.Request, client_api: Api) -> web.StreamResponse:
         st = self.state
         ctx = _Ctx(st.next_request_id(), client_api, request.path, time.time(), time.perf_counter())
         response: web.StreamResponse | None = None
         st.in_flight += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             response = await self._run(request, ctx)
             return response
@@ -180,6 +188,7 @@ class LlmHandler:
             return self._error_response(ctx, ProxyError(500, ctx.error or "", "proxy_internal_error"))
         finally:
             st.in_flight -= 1
+            self._tasks.discard(task)  # type: ignore[arg-type]
             if not ctx.status:
                 ctx.status = 200
             rec = ctx.record(st.options.keep_request_bodies)
@@ -399,8 +408,7 @@ class LlmHandler:
                 cand.route,
             )
         )
-        opts = st.options
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s)
+        timeout = self._timeout
         if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
             await wait_ready()
         try:

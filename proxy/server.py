@@ -57,7 +57,7 @@ class ProxyServer:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.handler = LlmHandler(state, self._get_session)
+        self.handler = LlmHandler(state, self._get_session, self._tasks)
         self.app = self._make_app()
         try:  # task-aware routing is optional: without the package, requests keep their resolved model
             from .routing import install
@@ -82,7 +82,6 @@ class ProxyServer:
         app = web.Application(client_max_size=self.state.options.max_body_bytes)
         app[STATE_KEY] = self.state
         app.cleanup_ctx.append(self._session_ctx)
-        app.middlewares.append(self._track_tasks)
         r = app.router
         for prefix in ("/v1", "", "/v1/v1"):  # `/v1/v1/messages`: Claude Code with a base URL ending in /v1
             r.add_post(f"{prefix}/responses", self._responses)
@@ -107,17 +106,6 @@ class ProxyServer:
         except ImportError:
             return
         add_routes(router, self.state)
-
-    @web.middleware
-    async def _track_tasks(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            return await handler(request)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(
