@@ -87,6 +87,7 @@ class _Ctx:
     captured: list[bytes] = field(default_factory=list)
     captured_n: int = 0
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
+    metadata: dict[str, Any] | None = None
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -126,6 +127,7 @@ class _Ctx:
             request_body=self.body if keep_bodies else None,
             upstream_body=self.upstream_body if keep_bodies else None,
             response_body=b"".join(self.captured) if self.captured else None,
+            metadata=self.metadata,
         )
 
 
@@ -191,6 +193,9 @@ class LlmHandler:
             self._tasks.discard(task)  # type: ignore[arg-type]
             if not ctx.status:
                 ctx.status = 200
+            served = st.catalog_served.get(ctx.client_model) if st.catalog_served else None
+            if served:  # which Codex model metadata this client was given for its model (detail view)
+                ctx.metadata = {"codex_model_metadata": served}
             rec = ctx.record(st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 

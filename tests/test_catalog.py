@@ -157,3 +157,21 @@ async def test_models_etag_changes_with_an_alias_retarget(proxy) -> None:
             assert r.headers["x-models-etag"] != etag
         async with s.get(proxy.url + "/v1/models?client_version=0.169.0") as r:
             assert r.headers["ETag"] == proxy.state.models_etag
+
+
+async def test_record_names_the_codex_metadata_served(proxy) -> None:
+    import aiohttp
+
+    from proxy.events import RequestFinished
+
+    from .conftest import eventually
+
+    recs: list = []
+    proxy.state.bus.subscribe(lambda e: recs.append(e.record) if isinstance(e, RequestFinished) else None)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(proxy.url + "/v1/models?client_version=0.169.0") as r:
+            assert r.status == 200
+        async with s.post(proxy.url + "/v1/responses", json={"model": "arch.codex.default", "input": "x"}) as r:
+            assert r.status == 200
+    await eventually(lambda: recs)
+    assert recs[-1].metadata and "codex_model_metadata" in recs[-1].metadata

@@ -1,0 +1,352 @@
+"""What the live dashboard costs the proxy: throughput, added latency, and the UI's event-loop lag.
+
+Two proxy processes run side by side, both pinned to CPU 1 and both fed by the same zero-delay loopback
+upstream (bench/upstream_server.py, CPU 0):
+  no-ui — the proxy core alone (nothing but the statistics subscribed)
+  ui    — the proxy plus the real dashboard (plano_tui.ui_main.build_app/run_app, the real terminal driver)
+          inside a pseudo-terminal of 140×40 whose output this script drains, exactly as `planoai tui` runs
+Both run like `planoai tui` does: on its event loop (uvloop when installed) with its GC tuning.
+Both processes run an event-loop lag probe (a 10 ms sleep, overshoot recorded). Phases, interleaved:
+  A  throughput: wrk (CPU 0), 32 connections, streaming Codex-like /v1/responses, 2 s × 3 per mode, plus
+     the proxy process's CPU time per request (robust to neighbours on a shared machine)
+  B  200 req/s open-loop for 5 s per mode (Python client on CPU 0): client latency p50/p99 + loop lag
+Results are printed as Markdown (and written to bench/out/bench_ui.json).
+
+    .venv/bin/python bench/bench_ui.py          # ~30 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pty
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BODY = json.dumps({"model": "arch.codex.default", "stream": True, "store": False,
+                   "instructions": "You are Codex, a coding agent.", "reasoning": {"effort": "medium"},
+                   "input": [{"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": "fix the failing test " * 40}]}]}).encode()
+CONFIG = """\
+version: v0.4.0
+model_providers:
+  - model: openai/gpt-5.3-codex
+    access_key: $BENCH_KEY
+    base_url: {upstream}/v1
+    default: true
+model_aliases:
+  arch.codex.default:
+    target: gpt-5.3-codex
+"""
+
+
+def tune_gc() -> None:
+    from plano_tui.cli import _tune_gc
+
+    _tune_gc()
+
+
+def loop_factory() -> Any:
+    from plano_tui.cli import _loop_factory
+
+    return _loop_factory()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+# ----------------------------------------------------------------------------- the server under test
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from proxy.config import parse_config
+    from proxy.server import ProxyServer
+    from proxy.state import ProxyState
+
+    config = parse_config(CONFIG.format(upstream=args.upstream), "(bench)", {"BENCH_KEY": "k"})
+    state = ProxyState(config)
+    server = ProxyServer(state, port=args.port)
+    await server.start()
+    tune_gc()  # what `planoai tui` does after start-up, in both modes
+    loop = asyncio.get_running_loop()
+    samples: list[tuple[float, float]] = []
+
+    async def probe() -> None:  # perf_counter: uvloop's loop.time() has millisecond resolution
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            samples.append((time.time(), (time.perf_counter() - t - 0.01) * 1000))
+
+    probe_task = loop.create_task(probe())
+    stop = asyncio.Event()
+    app = None
+    if args.ui:  # exactly what `planoai tui` runs (plano_tui.ui_main.run_ui)
+        from plano_tui.ui_main import build_app, run_app
+
+        app = build_app(state, server.url, config_path="(bench)", capacity=1000, demo=False)
+        await run_app(app)
+    else:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+    probe_task.cancel()
+    Path(args.result).write_text(json.dumps({
+        "lag": samples, "dropped": state.bus.dropped, "requests": state.stats.total.requests,
+        "rows": len(app.store) if app is not None else 0,
+        "ui_messages": app.bridge.posted if app is not None else 0,
+    }))
+    await server.stop(drain_s=0)
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+class Child:
+    def __init__(self, ui: bool, upstream: str) -> None:
+        self.ui = ui
+        self.port = free_port()
+        self.result = Path(tempfile.mkdtemp()) / "result.json"
+        cmd = [*pin(1), PY, __file__, "serve", "--port", str(self.port), "--upstream", upstream,
+               "--result", str(self.result)] + (["--ui"] if ui else [])
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+        self.out_bytes = 0
+        if ui:  # the real terminal driver, writing into a pty we keep draining
+            master, slave = pty.openpty()
+            import fcntl
+
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                         start_new_session=True, cwd=ROOT)
+            os.close(slave)
+            self.master = master
+            threading.Thread(target=self._drain, daemon=True).start()
+        else:
+            self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            self.out_bytes += len(data)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> dict:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=15)
+        return json.loads(self.result.read_text())
+
+
+async def wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.get(url + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def wrk(url: str, seconds: int, conns: int = 32) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, requests) from wrk."""
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "body.json").write_bytes(BODY)
+    (tmp / "post.lua").write_text(
+        f'local f = io.open("{tmp / "body.json"}", "rb"); wrk.body = f:read("*a"); f:close()\n'
+        'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
+                          str(tmp / "post.lua"), url + "/v1/responses"], capture_output=True, text=True,
+                         check=True).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, ms("50%"), ms("99%"), done
+
+
+async def fixed_rate(url: str, rate: float, seconds: float) -> tuple[list[float], int, float, float]:
+    """Open loop: start `rate` requests per second regardless of answers. (latencies ms, errors, t0, t1)."""
+    lat: list[float] = []
+    errors = 0
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn) as s:
+
+        async def one() -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            try:
+                async with s.post(url + "/v1/responses", data=BODY,
+                                  headers={"Content-Type": "application/json"}) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+            except aiohttp.ClientError:
+                errors += 1
+            lat.append((time.perf_counter() - t) * 1000)
+
+        t0 = time.time()
+        start = time.perf_counter()
+        tasks = []
+        n = int(rate * seconds)
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+        return lat, errors, t0, time.time()
+
+
+async def driver(args: argparse.Namespace) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})  # the load generator shares CPU 0 with the upstream
+    up_port = free_port()
+    upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
+    children = {"no-ui": Child(False, f"http://127.0.0.1:{up_port}"), "ui": Child(True, f"http://127.0.0.1:{up_port}")}
+    results: dict[str, dict] = {m: {"rps": [], "wrk_p50": [], "wrk_p99": [], "cpu": [], "cpu_ms_per_req": []}
+                                for m in children}
+    windows: dict[str, tuple[float, float]] = {}
+    try:
+        for c in children.values():
+            await wait_ready(c.url)
+        await asyncio.sleep(1.0)
+        for c in children.values():  # warm-up: connection pools, caches, the first screen
+            await fixed_rate(c.url, 100, 1.0)
+        for _ in range(args.reps):
+            for mode, c in children.items():
+                cpu0, t0 = c.cpu_s(), time.time()
+                rps, p50, p99, done = wrk(c.url, args.seconds)
+                cpu = c.cpu_s() - cpu0
+                results[mode]["rps"].append(rps)
+                results[mode]["wrk_p50"].append(p50)
+                results[mode]["wrk_p99"].append(p99)
+                results[mode]["cpu"].append(cpu / (time.time() - t0) * 100)
+                # CPU time per request: what throughput at saturation is the inverse of, and unlike
+                # req/s it does not move when a neighbour on this shared machine takes CPU 1 away.
+                results[mode]["cpu_ms_per_req"].append(cpu * 1000 / max(1, done))
+        for mode, c in children.items():
+            bytes0, cpu0 = c.out_bytes, c.cpu_s()
+            lat, errors, t0, t1 = await fixed_rate(c.url, args.rate, args.rate_seconds)
+            windows[mode] = (t0, t1)
+            results[mode].update(lat_p50=pct(lat, 50), lat_p99=pct(lat, 99), errors=errors, n=len(lat),
+                                 pty_kb_s=(c.out_bytes - bytes0) / 1024 / (t1 - t0),
+                                 rate_cpu=(c.cpu_s() - cpu0) / (t1 - t0) * 100)
+        for mode, c in children.items():
+            data = c.stop()
+            t0, t1 = windows[mode]
+            lags = [lag for t, lag in data["lag"] if t0 <= t <= t1]
+            results[mode].update(lag_p50=pct(lags, 50), lag_p99=pct(lags, 99), lag_max=max(lags, default=0),
+                                 dropped=data["dropped"], served=data["requests"], rows=data["rows"],
+                                 ui_messages=data["ui_messages"])
+    finally:
+        for c in children.values():
+            if c.proc.poll() is None:
+                c.proc.kill()
+        upstream.terminate()
+        upstream.wait(timeout=5)
+    report(results, args)
+
+
+def report(r: dict[str, dict], args: argparse.Namespace) -> None:
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench_ui.json").write_text(json.dumps(r, indent=2))
+    base, ui = r["no-ui"], r["ui"]
+    best = {m: max(v["rps"]) for m, v in r.items()}
+    med = {m: statistics.median(v["rps"]) for m, v in r.items()}
+    cpr = {m: statistics.median(v["cpu_ms_per_req"]) for m, v in r.items()}
+    lines = [
+        "| | no UI | dashboard | difference |",
+        "|---|---:|---:|---:|",
+        f"| throughput, wrk 32 conns, streaming: median of {args.reps} × {args.seconds}s | {med['no-ui']:,.0f} req/s "
+        f"| {med['ui']:,.0f} req/s | {(med['ui'] / med['no-ui'] - 1) * 100:+.1f}% |",
+        f"| throughput, best run | {best['no-ui']:,.0f} req/s | {best['ui']:,.0f} req/s "
+        f"| {(best['ui'] / best['no-ui'] - 1) * 100:+.1f}% |",
+        f"| proxy CPU per request under wrk (median) | {cpr['no-ui']:.3f} ms | {cpr['ui']:.3f} ms "
+        f"| {(cpr['ui'] / cpr['no-ui'] - 1) * 100:+.1f}% |",
+        f"| all runs (req/s) | {', '.join(f'{x:,.0f}' for x in base['rps'])} "
+        f"| {', '.join(f'{x:,.0f}' for x in ui['rps'])} | |",
+        f"| proxy process CPU during wrk | {max(base['cpu']):.0f}% | {max(ui['cpu']):.0f}% | |",
+        f"| proxy process CPU at {args.rate:.0f} req/s | {base['rate_cpu']:.0f}% | {ui['rate_cpu']:.0f}% "
+        f"| {ui['rate_cpu'] - base['rate_cpu']:+.0f} points |",
+        f"| latency at {args.rate:.0f} req/s, p50 | {base['lat_p50']:.1f} ms | {ui['lat_p50']:.1f} ms "
+        f"| {ui['lat_p50'] - base['lat_p50']:+.1f} ms |",
+        f"| latency at {args.rate:.0f} req/s, p99 | {base['lat_p99']:.1f} ms | {ui['lat_p99']:.1f} ms "
+        f"| {ui['lat_p99'] - base['lat_p99']:+.1f} ms |",
+        f"| event-loop lag at {args.rate:.0f} req/s, p50 / p99 / max | {base['lag_p50']:.1f} / {base['lag_p99']:.1f} / "
+        f"{base['lag_max']:.1f} ms | {ui['lag_p50']:.1f} / {ui['lag_p99']:.1f} / {ui['lag_max']:.1f} ms | |",
+        f"| errors / dropped events | {base['errors']} / {base['dropped']} | {ui['errors']} / {ui['dropped']} | |",
+        f"| dashboard: rows kept, UI messages (bridge batches), terminal output | — | {ui['rows']:,}, "
+        f"{ui['ui_messages']:,}, {ui['pty_kb_s']:.0f} KiB/s | |",
+    ]
+    print("\n".join(lines))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd")
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--upstream", required=True)
+    s.add_argument("--result", required=True)
+    s.add_argument("--ui", action="store_true")
+    p.add_argument("--seconds", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--rate", type=float, default=200)
+    p.add_argument("--rate-seconds", type=float, default=5)
+    args = p.parse_args()
+    if args.cmd == "serve":  # the event loop `planoai tui` uses (uvloop when installed)
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(serve(args))
+    else:
+        asyncio.run(driver(args))
+
+
+if __name__ == "__main__":
+    main()

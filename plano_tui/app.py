@@ -1,0 +1,343 @@
+"""The dashboard App: lays out the panes, turns core events into rows, and runs the user's actions.
+
+Data flow (style.md §2.3): the core publishes events → `EventBridge` posts one `ProxyEvents` batch per
+tick → `ingest()` appends rows and notices. Statistics are *pulled*: a `set_interval` tick reads
+`Stats.snapshot()` only when `stats.version` moved. Nothing here is on the proxy's hot path, and the
+App never owns the server: it gets a `ProxyState`, a URL to display and a clock (frozen in tests).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList
+
+from proxy.events import (
+    AliasChanged,
+    ConfigReloaded,
+    Event,
+    ProviderCooling,
+    RequestFailed,
+    RequestFinished,
+    RequestRecord,
+)
+from proxy.state import ProxyState
+from proxy.stats import StatsSnapshot
+
+from . import format as fmt
+from .bridge import EventBridge, ProxyEvents
+from .screens.alias_picker import AliasPicker
+from .screens.detail import DetailScreen
+from .store import RequestStore
+from .themes import DARK, LIGHT, THEMES
+from .widgets.aliases import AliasList
+from .widgets.empty_state import EmptyState
+from .widgets.providers import ProvidersTable
+from .widgets.request_log import RequestLog
+from .widgets.status import ErrorBanner, StatusBar, Totals
+
+MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme"})
+
+
+class DashboardApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "planoai"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+        Binding("t", "retarget", "Retarget alias"),
+        Binding("ctrl+s", "save_aliases", "Save aliases"),
+        Binding("r", "reload", "Reload config"),
+        Binding("e", "last_error", "Last error"),
+        Binding("c", "clear", "Clear log"),
+        Binding("d", "toggle_theme", "Light/dark"),
+    ]
+
+    def __init__(
+        self,
+        state: ProxyState,
+        *,
+        url: str,
+        config_path: str,
+        capacity: int = 1000,
+        demo: bool = False,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = 0.25,
+        cursor_blink: bool = True,
+        freeze_gc: bool = False,
+    ) -> None:
+        super().__init__()
+        self.state = state
+        self.url = url
+        self.config_path = config_path
+        self.demo = demo
+        self.clock = clock
+        self.tick_s = tick_s
+        self.cursor_blink = cursor_blink
+        self.freeze_gc = freeze_gc
+        self.store = RequestStore(capacity)
+        self.bridge = EventBridge(state.bus, self)
+        self.cooling: dict[str, float] = {}
+        self.last_error: RequestRecord | None = None
+        self.last_error_at = 0.0
+        self._snap: StatsSnapshot | None = None
+        self._stats_version = -1
+        self._stats_at = 0.0
+        self._in_flight = 0
+        self._providers_dirty = True
+        self._file_aliases = {a.name: a.target for a in state.config.aliases}
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.theme = DARK.name
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        # Panes are kept as attributes: the tick touches them 4×/s; a DOM query each time would be waste.
+        self.status_bar = StatusBar(url=self.url, config_path=self.config_path, demo=self.demo, id="status")
+        self.banner = ErrorBanner(id="banner")
+        self.providers = ProvidersTable(id="providers")
+        self.aliases_list = AliasList(id="aliases")
+        self.empty_state = EmptyState(url=self.url, id="empty")
+        self.request_log = RequestLog(self.store, id="requests")
+        yield self.status_bar
+        yield self.banner
+        with Horizontal(id="top"):
+            yield self.providers
+            yield self.aliases_list
+        yield self.empty_state
+        yield self.request_log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.providers.border_title = "Providers"
+        self.aliases_list.border_title = "Aliases"
+        self.request_log.border_title = "Requests"
+        self._show_config()
+        self._sync_empty()
+        self.tick()
+        self.set_interval(self.tick_s, self.tick)
+        self.run_worker(self.bridge.run(), name="event-bridge", group="bridge", exit_on_error=False)
+        self.request_log.focus()
+        if self.freeze_gc:
+            self.call_after_refresh(gc.freeze)
+
+    def on_unmount(self) -> None:
+        self.bridge.close()
+
+    # ------------------------------------------------------------------ events in
+    def on_proxy_events(self, message: ProxyEvents) -> None:
+        self.ingest(message.events)
+
+    def ingest(self, events: Iterable[Event]) -> None:
+        """Apply a batch of core events to the store and panes (one repaint per batch)."""
+        now = self.clock()
+        added = 0
+        config_changed = aliases_changed = False
+        store = self.store
+        for ev in events:
+            if isinstance(ev, RequestFinished | RequestFailed):
+                store.add_record(ev.record)
+                added += 1
+                if not ev.record.ok:
+                    self.last_error = ev.record
+                    self.last_error_at = ev.record.started_at + ev.record.latency_ms / 1000
+            elif isinstance(ev, AliasChanged):
+                store.add_notice(now, "alias", f"⇄ alias {ev.alias}: {ev.old_target or '(new)'} → {ev.new_target}"
+                                               f"   ({ev.source}; next request uses it)")
+                added += 1
+                aliases_changed = True
+            elif isinstance(ev, ConfigReloaded):
+                if ev.ok:
+                    what = ", ".join(ev.changes) or "no changes"
+                    store.add_notice(now, "reload", f"↻ config reloaded: {what}")
+                    self._file_aliases = {a.name: a.target for a in self.state.config.aliases}
+                else:
+                    first = (ev.error or "").splitlines()[0] if ev.error else "unknown error"
+                    store.add_notice(now, "reload-failed", f"⚠ config reload failed, previous config kept: {first}")
+                added += 1
+                config_changed = True
+            elif isinstance(ev, ProviderCooling):
+                self.cooling[ev.provider] = ev.until
+                store.add_notice(now, "cooling", f"❄ provider {ev.provider} cooling for "
+                                                 f"{fmt.duration(ev.until - now)}: {ev.reason}")
+                added += 1
+                self._providers_dirty = True
+        with self.batch_update():
+            if added:
+                self.request_log.rows_added(added)
+                self._sync_empty()
+            if config_changed:
+                self._show_config()
+            elif aliases_changed:
+                self._show_aliases()
+            # Under load, fold the due statistics refresh into this repaint instead of a frame of its own.
+            self._refresh_stats(now)
+            self._show_banner(now)
+
+    # ------------------------------------------------------------------ periodic refresh
+    def tick(self) -> None:
+        """The `tick_s` timer: statistics (when they moved and are due), uptime, the banner's age."""
+        now = self.clock()
+        self._refresh_stats(now)
+        self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
+                             in_flight=self._in_flight, dropped=self.dropped)
+        self._show_banner(now)
+
+    def _refresh_stats(self, now: float) -> None:
+        """Read `Stats.snapshot()` at most once per tick, and only when `stats.version` moved."""
+        due = time.monotonic()  # not self.clock: that one is frozen in tests
+        if due - self._stats_at < self.tick_s * 0.8:
+            return
+        stats = self.state.stats
+        cooling = any(until > now for until in self.cooling.values())
+        if stats.version == self._stats_version and not self._providers_dirty and not cooling:
+            return
+        self._stats_at = due
+        self._stats_version = stats.version
+        self._providers_dirty = cooling  # keep counting a cool-down down while it lasts
+        self._snap = stats.snapshot()
+        self._in_flight = self.state.in_flight
+        self.providers.show(self.state.config, self._snap, self.cooling, now)
+        self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
+                             in_flight=self._in_flight, dropped=self.dropped)
+
+    @property
+    def dropped(self) -> int:
+        return self.state.bus.dropped
+
+    def _show_banner(self, now: float) -> None:
+        self.banner.show(last=self.last_error, last_at=self.last_error_at, now=now,
+                         reload_error=self.state.reload_error)
+
+    def _show_aliases(self) -> None:
+        self.aliases_list.show(self.state.aliases.items(), self._file_aliases)
+
+    def _show_config(self) -> None:
+        self._show_aliases()
+        self._providers_dirty = True
+        self.empty_state.show(self.state.config, [a.name for a in self.state.aliases.items()])
+
+    def _sync_empty(self) -> None:
+        empty, log = self.empty_state, self.request_log
+        empty.display = self.store.requests_seen == 0
+        log.display = len(self.store) > 0 or not empty.display
+        empty.set_class(log.display, "-with-log")
+
+    # ------------------------------------------------------------------ actions
+    def on_request_log_selected(self, message: RequestLog.Selected) -> None:
+        self.push_screen(DetailScreen(message.row.record, bodies_dropped=message.row.bodies_dropped))
+
+    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
+        if message.option_list.id == "aliases" and message.option.id:
+            self.retarget(message.option.id)
+
+    def action_retarget(self) -> None:
+        alias = self.aliases_list.alias
+        if alias is None:
+            self.notify("No aliases configured: add model_aliases to config.yaml.", severity="warning")
+            return
+        self.retarget(alias)
+
+    def retarget(self, alias: str) -> None:
+        current = self.state.aliases.get(alias)
+        picker = AliasPicker(alias, current.target if current else "", self.state.resolver.model_choices(),
+                             self.state.config.providers, cursor_blink=self.cursor_blink)
+
+        def chosen(target: str | None) -> None:
+            if target is None or (current is not None and target == current.target):
+                return
+            try:
+                self.state.set_alias(alias, target, source="dashboard")
+            except ValueError as exc:
+                self.notify(str(exc), title="Retarget failed", severity="error")
+                return
+            self.notify(f"{alias} → {target}. Not saved yet: ctrl+s writes it to the config file.",
+                        title="Alias retargeted")
+
+        self.push_screen(picker, chosen)
+
+    def action_save_aliases(self) -> None:
+        path = self.state.config.path
+        if self.demo or path is None:
+            self.notify("Demo mode has no config file to write.", severity="warning")
+            return
+        from proxy.config_writer import write_aliases
+
+        targets = {a.name: a.target for a in self.state.aliases.items()}
+        try:
+            changed = write_aliases(path, targets)
+        except Exception as exc:  # a read-only or malformed file must not take the dashboard down
+            self.notify(f"{path}: {exc}", title="Could not save aliases", severity="error")
+            return
+        self._file_aliases = targets
+        self._show_aliases()
+        if changed:
+            self.notify(f"Wrote {', '.join(changed)} to {Path(path).name}.", title="Aliases saved")
+        else:
+            self.notify(f"{Path(path).name} already has these targets.", title="Aliases saved")
+
+    def action_reload(self) -> None:
+        reloader = getattr(self.state, "reloader", None)
+        if reloader is None:
+            self.notify("Started without a config file: nothing to reload.", severity="warning")
+            return
+        ok, message = reloader.reload_now()
+        self.notify(message, title="Config reloaded" if ok else "Reload failed",
+                    severity="information" if ok else "error", timeout=8 if ok else 12)
+        self._show_banner(self.clock())
+
+    def action_last_error(self) -> None:
+        if self.last_error is None:
+            self.notify("No failed request so far.")
+            return
+        self.push_screen(DetailScreen(self.last_error))
+
+    def action_clear(self) -> None:
+        self.store.clear()
+        self.last_error = None
+        with self.batch_update():
+            self.request_log.reset()
+            self._sync_empty()
+            self._show_banner(self.clock())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT.name if self.theme == DARK.name else DARK.name
+
+    def watch_theme(self, theme: str) -> None:
+        # Cell styles in the providers table are baked into Rich Text: rebuild them in the new colours.
+        if self.screen_stack and self.providers.is_mounted:
+            self.providers.restyle()
+            self._providers_dirty = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The dashboard's keys belong to the main screen: a detail or picker screen shows its own footer.
+        return not (action in MAIN_ONLY and len(self.screen_stack) > 1)
+
+    def action_follow(self) -> None:
+        self.request_log.action_follow()
+
+    # ------------------------------------------------------------------ command palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Retarget alias…", "Point the highlighted alias at another model (t)",
+                            self.action_retarget)
+        for a in self.state.aliases.items():
+            yield SystemCommand(f"Retarget {a.name}", f"Now → {a.target}",
+                                lambda name=a.name: self.retarget(name))
+        yield SystemCommand("Save aliases", "Write the current alias targets to the config file (ctrl+s)",
+                            self.action_save_aliases)
+        yield SystemCommand("Reload config", "Re-read the config file now (r)", self.action_reload)
+        yield SystemCommand("Clear request log", "Forget the rows shown in the requests pane (c)", self.action_clear)
+        yield SystemCommand("Toggle light/dark theme", "Switch between plano-dark and plano-light (d)",
+                            self.action_toggle_theme)
+        yield SystemCommand("Show last error", "Open the most recent failed request (e)", self.action_last_error)
+        yield SystemCommand("Follow newest requests", "Jump to the top of the requests pane (home)",
+                            self.action_follow)

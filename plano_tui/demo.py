@@ -1,0 +1,411 @@
+"""`planoai tui --demo`: simulated providers and Codex-like traffic, so the dashboard can be tried with no
+API keys and no config.
+
+Three small aiohttp servers on 127.0.0.1 (ephemeral ports) play an OpenAI-like upstream (Responses and
+Chat Completions), an Anthropic-like one (Messages) and an Ollama-like local chat server, each with its
+own time-to-first-token, generation speed and occasional 429/5xx. The config is built in memory with
+`parse_config`, so everything downstream — resolution, aliases, statistics — is the real proxy. A traffic
+task then sends a few requests per second through the proxy's aliases, the way Codex and Claude Code
+would. Nothing here reaches the network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.config import Config, parse_config
+from proxy.providers import Api
+
+DEMO_CONFIG = """\
+# planoai --demo: every provider below is simulated on loopback.
+version: v0.4.0
+listeners:
+  - type: model
+    name: model_listener
+    port: 12000
+model_providers:
+  - model: openai/gpt-5.3-codex
+    access_key: $DEMO_OPENAI_KEY
+    base_url: {openai}/v1
+    default: true
+  - model: openai/gpt-5-mini
+    access_key: $DEMO_OPENAI_KEY
+    base_url: {openai}/v1
+  - model: anthropic/claude-sonnet-4-5
+    access_key: $DEMO_ANTHROPIC_KEY
+    base_url: {anthropic}/v1
+  - model: ollama/qwen2.5-coder
+    base_url: {ollama}
+  - model: xai/grok-4-1-fast      # no key in the demo: shows the "missing key" state
+    access_key: $XAI_API_KEY
+model_aliases:
+  arch.codex.default:
+    target: gpt-5.3-codex
+  arch.codex.fast:
+    target: gpt-5-mini
+  arch.claude:
+    target: claude-sonnet-4-5
+  arch.local:
+    target: qwen2.5-coder
+"""
+# Placeholders: the simulated upstreams accept anything, and none of these is a real credential.
+DEMO_ENV = {"DEMO_OPENAI_KEY": "sk-demo-openai-not-a-real-key", "DEMO_ANTHROPIC_KEY": "sk-ant-demo-not-a-real-key"}
+
+_SAMPLE = ("the tests pass after updating the parser so that chunk boundaries inside a UTF-8 sequence are "
+         "buffered until the next read; I also added a regression test and ran ruff and pytest on the "
+         "package. Next I will refactor the handler to stream tool call arguments and check the config "
+         "loader for missing keys before the first request")
+WORDS = _SAMPLE.split()
+PROMPTS = ("fix the failing test in tests/test_sse.py", "add a --json flag to the export command",
+           "why does the router pick the local model for refactors?", "write a docstring for Resolver.resolve",
+           "rename the config loader and update the imports", "explain this stack trace",
+           "make the retry loop respect Retry-After", "summarise the diff for a commit message")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one simulated upstream behaves."""
+
+    ttft: tuple[float, float]  # seconds, uniform
+    tokens_per_s: tuple[float, float]
+    p429: float
+    p5xx: float
+    status_5xx: int = 500
+
+
+def _sse(obj: Any, event: str | None = None) -> bytes:
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    return head + b"data: " + (obj if isinstance(obj, bytes) else orjson.dumps(obj)) + b"\n\n"
+
+
+class SimUpstream:
+    """One simulated provider. `kind` is openai | anthropic | ollama."""
+
+    def __init__(self, kind: str, profile: Profile, rng: random.Random) -> None:
+        self.kind = kind
+        self.profile = profile
+        self.rng = rng
+        self.port = 0
+        self.served = 0
+        self._runner: web.AppRunner | None = None
+        self._ids = itertools.count(1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> SimUpstream:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        if self.kind == "openai":
+            app.router.add_post("/v1/responses", self._responses)
+            app.router.add_post("/v1/chat/completions", self._chat)
+        elif self.kind == "anthropic":
+            app.router.add_post("/v1/messages", self._messages)
+        else:
+            app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.2, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ behaviour
+    def _plan(self, body: dict[str, Any]) -> tuple[list[str], dict[str, int], float, float]:
+        """Words to send, usage, time to first token, seconds per word."""
+        r, p = self.rng, self.profile
+        n = int(r.triangular(12, 180, 40))
+        words = [r.choice(WORDS) for _ in range(n)]
+        prompt = max(400, len(orjson.dumps(body)) // 4)
+        history = int(r.triangular(1_500, 60_000, 12_000))
+        cached = int(history * r.uniform(0.7, 0.97)) if r.random() < 0.8 else 0
+        out = int(n * 1.3)
+        usage = {"input": prompt + history, "cached": cached, "output": out, "reasoning": int(out * r.uniform(0, 0.4))}
+        return words, usage, r.uniform(*p.ttft), 1.3 / r.uniform(*p.tokens_per_s)
+
+    def _fault(self) -> web.Response | None:
+        roll = self.rng.random()
+        if roll < self.profile.p429:
+            wait = round(self.rng.uniform(0.5, 4), 1)
+            if self.kind == "anthropic":
+                err: dict[str, Any] = {"type": "error", "error": {"type": "rate_limit_error",
+                                                                  "message": "Number of request tokens has exceeded "
+                                                                             "your per-minute rate limit"}}
+            else:
+                err = {"error": {"message": f"Rate limit reached for requests. Please try again in {wait}s.",
+                                 "type": "requests", "code": "rate_limit_exceeded"}}
+            return web.json_response(err, status=429, headers={"retry-after": str(wait)})
+        if roll < self.profile.p429 + self.profile.p5xx:
+            if self.kind == "anthropic":
+                err = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            else:
+                err = {"error": {"message": "The server had an error while processing your request.",
+                                 "type": "server_error"}}
+            return web.json_response(err, status=self.profile.status_5xx)
+        return None
+
+    async def _read(self, request: web.Request) -> dict[str, Any]:
+        self.served += 1
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            body = {}
+        return body if isinstance(body, dict) else {}
+
+    async def _stream(self, request: web.Request, ttft: float, head: list[bytes], deltas: list[bytes],
+                      tail: list[bytes], per_delta: float) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        await resp.write(b"".join(head))
+        await asyncio.sleep(ttft)
+        for d in deltas:
+            await resp.write(d)
+            await asyncio.sleep(per_delta)
+        await resp.write(b"".join(tail))
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    def _chunks(words: list[str], size: int = 4) -> list[str]:
+        return [" ".join(words[i:i + size]) + " " for i in range(0, len(words), size)]
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        if (fault := self._fault()) is not None:
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+            return fault
+        words, u, ttft, per_word = self._plan(body)
+        model, text = body.get("model", "?"), " ".join(words)
+        rid, mid = f"resp_demo{next(self._ids)}", f"msg_demo{next(self._ids)}"
+        usage = {"input_tokens": u["input"], "input_tokens_details": {"cached_tokens": u["cached"]},
+                 "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
+                 "total_tokens": u["input"] + u["output"]}
+        item = {"id": mid, "type": "message", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
+                "status": "in_progress", "output": []}
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + per_word * len(words))
+            return web.json_response({**base, "status": "completed", "output": [item], "usage": usage})
+        seq = itertools.count()
+
+        def ev(obj: dict[str, Any]) -> bytes:
+            return _sse({**obj, "sequence_number": next(seq)}, obj["type"])
+
+        head = [ev({"type": "response.created", "response": base}),
+                ev({"type": "response.in_progress", "response": base}),
+                ev({"type": "response.output_item.added", "output_index": 0,
+                    "item": {**item, "status": "in_progress", "content": []}}),
+                ev({"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []}})]
+        chunks = self._chunks(words)
+        deltas = [ev({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
+                      "delta": c}) for c in chunks]
+        tail = [ev({"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0,
+                    "text": text}),
+                ev({"type": "response.output_item.done", "output_index": 0, "item": item}),
+                ev({"type": "response.completed",
+                    "response": {**base, "status": "completed", "output": [item], "usage": usage}})]
+        return await self._stream(request, ttft, head, deltas, tail, per_word * 4)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        if (fault := self._fault()) is not None:
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+            return fault
+        words, u, ttft, per_word = self._plan(body)
+        model, text, cid = body.get("model", "?"), " ".join(words), f"chatcmpl-demo{next(self._ids)}"
+        usage = {"prompt_tokens": u["input"], "completion_tokens": u["output"],
+                 "total_tokens": u["input"] + u["output"], "prompt_tokens_details": {"cached_tokens": u["cached"]}}
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + per_word * len(words))
+            return web.json_response({"id": cid, "object": "chat.completion", "created": int(time.time()),
+                                      "model": model, "usage": usage,
+                                      "choices": [{"index": 0, "finish_reason": "stop",
+                                                   "message": {"role": "assistant", "content": text}}]})
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return _sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model,
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        deltas = [chunk({"content": c}) for c in self._chunks(words)]
+        tail = [chunk({}, "stop"),
+                _sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
+                      "usage": usage}),
+                b"data: [DONE]\n\n"]
+        return await self._stream(request, ttft, [chunk({"role": "assistant", "content": ""})], deltas, tail,
+                                  per_word * 4)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        if (fault := self._fault()) is not None:
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+            return fault
+        words, u, ttft, per_word = self._plan(body)
+        model, text, mid = body.get("model", "?"), " ".join(words), f"msg_demo{next(self._ids)}"
+        fresh = u["input"] - u["cached"]
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + per_word * len(words))
+            return web.json_response({"id": mid, "type": "message", "role": "assistant", "model": model,
+                                      "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                                      "stop_sequence": None,
+                                      "usage": {"input_tokens": fresh, "cache_read_input_tokens": u["cached"],
+                                                "cache_creation_input_tokens": 0, "output_tokens": u["output"]}})
+        head = [_sse({"type": "message_start",
+                      "message": {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
+                                  "stop_reason": None, "stop_sequence": None,
+                                  "usage": {"input_tokens": fresh, "cache_read_input_tokens": u["cached"],
+                                            "cache_creation_input_tokens": 0, "output_tokens": 1}}},
+                     "message_start"),
+                _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                     "content_block_start")]
+        deltas = [_sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": c}},
+                       "content_block_delta") for c in self._chunks(words)]
+        tail = [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+                _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                      "usage": {"output_tokens": u["output"]}}, "message_delta"),
+                _sse({"type": "message_stop"}, "message_stop")]
+        return await self._stream(request, ttft, head, deltas, tail, per_word * 4)
+
+
+# ---------------------------------------------------------------------------- traffic
+
+Scenario = tuple[float, str, str, bool]  # weight, path, model, stream
+
+
+def _scenarios(translations: bool) -> list[Scenario]:
+    s: list[Scenario] = [
+        (40, "/v1/responses", "arch.codex.default", True),  # Codex turns
+        (8, "/v1/responses", "arch.codex.fast", False),  # Codex side calls (titles, compaction)
+        (3, "/v1/responses", "gpt-5.3-codex", True),  # an explicit model, no alias
+        (14, "/v1/messages", "arch.claude", True),  # Claude Code
+        (4, "/v1/messages", "arch.claude", False),
+        (9, "/v1/chat/completions", "arch.local", True),  # an editor plugin on the local model
+        (3, "/v1/chat/completions", "arch.local", False),
+        (1.5, "/v1/responses", "gpt-4o", True),  # not configured: a 400 with the model list
+        (1, "/v1/responses", "grok-4-1-fast", True),  # no XAI_API_KEY: a clear 400
+    ]
+    if translations:  # cross-API paths, when the proxy has the translators
+        s += [(6, "/v1/responses", "arch.claude", True), (5, "/v1/responses", "arch.local", True),
+              (2, "/v1/messages", "arch.local", True)]
+    return s
+
+
+def _translations_available() -> bool:
+    from proxy.translate import get_translation
+
+    return all(get_translation(c, u) is not None for c, u in
+               ((Api.RESPONSES, Api.MESSAGES), (Api.RESPONSES, Api.CHAT), (Api.MESSAGES, Api.CHAT)))
+
+
+def _body(path: str, model: str, stream: bool, prompt: str, session: str) -> dict[str, Any]:
+    if path.endswith("/responses"):
+        return {"model": model, "instructions": "You are Codex, a coding agent running in the user's terminal.",
+                "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}],
+                "tools": [{"type": "function", "name": "shell", "description": "Run a shell command",
+                           "parameters": {"type": "object", "properties": {"command": {"type": "array",
+                                                                                       "items": {"type": "string"}}},
+                                          "required": ["command"]}}],
+                "tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium"},
+                "store": False, "stream": stream, "prompt_cache_key": session}
+    if path.endswith("/messages"):
+        return {"model": model, "max_tokens": 4096, "system": "You are Claude Code.",
+                "messages": [{"role": "user", "content": prompt}], "stream": stream}
+    body: dict[str, Any] = {"model": model, "stream": stream,
+                            "messages": [{"role": "system", "content": "You are a coding assistant."},
+                                         {"role": "user", "content": prompt}]}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _headers(path: str, session: str) -> dict[str, str]:
+    if path.endswith("/messages"):
+        return {"x-api-key": "sk-ant-demo-client-key", "anthropic-version": "2023-06-01",
+                "User-Agent": "claude-cli/2.0 (planoai demo)", "x-claude-code-session-id": session}
+    return {"Authorization": "Bearer sk-demo-client-key", "originator": "codex_cli_rs",
+            "User-Agent": "codex_cli_rs/0.63.0 (planoai demo)", "session_id": session}
+
+
+class DemoEnv:
+    def __init__(self, config: Config, upstreams: list[SimUpstream], rng: random.Random, rate: float) -> None:
+        self.config = config
+        self.upstreams = upstreams
+        self.rng = rng
+        self.rate = rate  # mean requests per second
+        self.sent = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    def start_traffic(self, proxy_url: str) -> None:
+        """Start the synthetic traffic task (returns at once; `stop()` ends it)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._traffic(proxy_url.rstrip("/")),
+                                                                name="demo-traffic")
+
+    async def _traffic(self, url: str) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        scenarios = _scenarios(_translations_available())
+        weights = [s[0] for s in scenarios]
+        sessions = [str(uuid.UUID(int=self.rng.getrandbits(128))) for _ in range(3)]
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.rate))
+            if len(self._inflight) >= 16:
+                continue
+            _, path, model, stream = self.rng.choices(scenarios, weights)[0]
+            task = asyncio.get_running_loop().create_task(
+                self._one(url, path, model, stream, self.rng.choice(PROMPTS), self.rng.choice(sessions)))
+            self._inflight.add(task)  # keep a reference: the loop holds tasks only weakly
+            task.add_done_callback(self._inflight.discard)
+
+    async def _one(self, url: str, path: str, model: str, stream: bool, prompt: str, session: str) -> None:
+        assert self._session is not None
+        self.sent += 1
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with self._session.post(url + path, json=_body(path, model, stream, prompt, session),
+                                          headers=_headers(path, session)) as resp:
+                async for _ in resp.content.iter_any():
+                    pass
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+        if self._session is not None:
+            await self._session.close()
+        for up in self.upstreams:
+            await up.stop()
+
+
+async def start_demo(*, seed: int | None = None, rate: float = 2.5) -> DemoEnv:
+    """Start the simulated upstreams and build the demo config (traffic starts with `start_traffic`)."""
+    rng = random.Random(seed)
+    starters: list[Callable[[], Awaitable[SimUpstream]]] = [
+        SimUpstream("openai", Profile((0.15, 0.7), (70, 140), p429=0.03, p5xx=0.01), rng).start,
+        SimUpstream("anthropic", Profile((0.3, 1.0), (50, 90), p429=0.02, p5xx=0.01, status_5xx=529), rng).start,
+        SimUpstream("ollama", Profile((0.05, 0.25), (25, 45), p429=0.0, p5xx=0.005), rng).start,
+    ]
+    ups = [await s() for s in starters]
+    text = DEMO_CONFIG.format(openai=ups[0].url, anthropic=ups[1].url, ollama=ups[2].url)
+    config = parse_config(text, "(demo)", DEMO_ENV)
+    return DemoEnv(config, ups, rng, rate)

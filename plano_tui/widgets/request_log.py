@@ -1,0 +1,359 @@
+"""The requests pane: a newest-first, virtual (line-API) table over the `RequestStore`.
+
+Why not a DataTable: it appends at the bottom and `remove_row` is O(n) (textual#5273), so a newest-first
+log of 1,000 rows under 200 req/s would re-layout constantly. Here rows live in a deque and only the
+visible lines are rendered, each cached as a `Strip` until it scrolls away or the theme changes, so an
+ingest costs O(batch) and a repaint O(screen height), whatever the capacity.
+
+Following: while the cursor is on the newest row the view stays at the top and new rows push in. Once the
+user moves down (or scrolls), new rows are inserted above without moving what they are reading; `home`
+(or `f`) resumes following.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .. import format as fmt
+from ..store import NoticeRow, RequestRow, RequestStore, Row
+from .lines import LineBuilder, Part, fit
+
+_CLASSES = ("header", "dim", "ok", "warn", "error", "alias", "route", "notice", "translated", "reason")
+
+# (key, title, width, justify); width 0 = the flexible column. Order = display order.
+COLUMNS: tuple[tuple[str, str, int, str], ...] = (
+    ("time", "time", 8, "left"),
+    ("model", "client model → resolved", 0, "left"),
+    ("provider", "provider", 12, "left"),
+    ("api", "api", 18, "left"),
+    ("stream", "str", 3, "center"),
+    ("status", "st", 3, "right"),
+    ("ttft", "ttft", 6, "right"),
+    ("latency", "latency", 7, "right"),
+    ("tokens", "in/cached/out", 15, "right"),
+    ("tps", "tok/s", 5, "right"),
+)
+DROP_ORDER = ("tps", "api", "tokens", "provider")  # what goes first on narrow terminals
+MIN_FLEX = 26
+GAP = 2
+
+
+def _status_class(status: int, ok: bool) -> str:
+    if ok:
+        return "ok"
+    if status == 499:
+        return "dim"
+    return "warn" if 400 <= status < 500 and status != 400 else "error"
+
+
+def _ttft_class(v: float | None) -> str:
+    return "" if v is None else ("ok" if v < 300 else "warn" if v < 1000 else "error")
+
+
+def _latency_class(v: float) -> str:
+    return "ok" if v < 500 else "warn" if v < 2000 else "error"
+
+
+class RequestLog(ScrollView, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "request-log--header", "request-log--cursor", "request-log--dim", "request-log--ok",
+        "request-log--warn", "request-log--error", "request-log--alias", "request-log--route",
+        "request-log--notice", "request-log--translated", "request-log--reason",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Details"),
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,f", "follow", "Follow", show=False),
+        Binding("end", "last", "Oldest", show=False),
+    ]
+
+    class Selected(Message):
+        """The user opened a request row (enter, or a click on the highlighted row)."""
+
+        def __init__(self, row: RequestRow) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, store: RequestStore, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.cursor = 0
+        self.follow = True
+        self.unseen = 0  # rows that arrived above while not following
+        self._cache: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(160)
+        self._styles: dict[tuple[bool, bool], dict[str, Style]] = {}
+        self._layout: tuple[int, list[tuple[str, str, int, str]]] | None = None
+        self._width_for = Size(-1, -1)
+        self._line_width = 0
+
+    # ------------------------------------------------------------------ data in
+    def rows_added(self, n: int) -> None:
+        """`n` rows were prepended to the store (it already dropped what fell off the end)."""
+        if n <= 0:
+            return
+        total = len(self.store)
+        if self.follow:
+            self.cursor = 0
+        else:
+            self.cursor = min(self.cursor + n, total - 1)
+            self.unseen += n
+        self._sync_size()
+        if not self.follow:
+            # Keep the rows the user is reading where they are.
+            self.scroll_to(y=self.scroll_y + n, animate=False, immediate=True)
+        self._update_subtitle()
+        self.refresh()
+
+    def reset(self) -> None:
+        self.cursor, self.follow, self.unseen = 0, True, 0
+        self._cache.clear()
+        self._sync_size()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._update_subtitle()
+        self.refresh()
+
+    @property
+    def current(self) -> Row | None:
+        return self.store[self.cursor] if 0 <= self.cursor < len(self.store) else None
+
+    @property
+    def line_width(self) -> int:
+        """Cells available for a row: the content width minus the (always reserved) scrollbar gutter.
+        Cached per size: `scrollable_content_region` walks the DOM, and render_line asks for every line."""
+        if self._width_for != self.size:
+            self._width_for = self.size
+            self._line_width = self.scrollable_content_region.width or self.size.width
+        return self._line_width
+
+    def _sync_size(self) -> None:
+        size = Size(self.line_width, len(self.store) + 1)  # +1: the fixed header line
+        if size == self.virtual_size:
+            return
+        # `virtual_size` is a layout reactive: assigning it re-lays out (and repaints) the whole screen,
+        # on every batch while the log fills. Our own size is fixed by CSS, so set it quietly and update
+        # the scrollbar; only its appearance (once, when rows first overflow) needs a layout.
+        had_scrollbar = self.show_vertical_scrollbar
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh(layout=self.show_vertical_scrollbar != had_scrollbar)
+
+    def _update_subtitle(self) -> None:
+        n = len(self.store)
+        if self.follow or not n:
+            self.border_subtitle = f"{n:,} kept · newest first" if n else ""
+        else:
+            more = f"{self.unseen:,} new ↑ · " if self.unseen else ""
+            self.border_subtitle = f"paused · {more}home to follow"
+
+    # ------------------------------------------------------------------ navigation
+    def _set_cursor(self, index: int) -> None:
+        n = len(self.store)
+        if not n:
+            return
+        self.cursor = max(0, min(index, n - 1))
+        body = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + body:
+            self.scroll_to(y=self.cursor - body + 1, animate=False, immediate=True)
+        following = self.cursor == 0
+        if following and not self.follow:
+            self.unseen = 0
+        self.follow = following
+        self._update_subtitle()
+        self.refresh()
+
+    def action_cursor(self, delta: int) -> None:
+        self._set_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._set_cursor(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_follow(self) -> None:
+        self._set_cursor(0)
+        self.scroll_to(y=0, animate=False, immediate=True)
+
+    def action_last(self) -> None:
+        self._set_cursor(len(self.store) - 1)
+
+    def action_select(self) -> None:
+        row = self.current
+        if isinstance(row, RequestRow):
+            self.post_message(self.Selected(row))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y < 1:
+            return
+        index = round(self.scroll_y) + event.y - 1
+        if index >= len(self.store):
+            return
+        if index == self.cursor:
+            self.action_select()
+        else:
+            self._set_cursor(index)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value > 0 and self.follow:  # the user scrolled away (wheel / scrollbar)
+            self.follow = False
+            self._update_subtitle()
+
+    # ------------------------------------------------------------------ rendering
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+        self._styles.clear()
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self._layout = None
+        self._sync_size()
+
+    def on_focus(self) -> None:
+        self._styles.clear()  # the cursor colour depends on focus
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._styles.clear()
+        self.refresh()
+
+    def columns(self, width: int) -> list[tuple[str, str, int, str]]:
+        """The columns that fit in `width`, with the flexible one sized to the rest."""
+        if self._layout is not None and self._layout[0] == width:
+            return self._layout[1]
+        cols = list(COLUMNS)
+        for drop in (None, *DROP_ORDER):
+            if drop is not None:
+                cols = [c for c in cols if c[0] != drop]
+            fixed = sum(c[2] for c in cols) + GAP * (len(cols) - 1) + 1
+            if width - fixed >= MIN_FLEX:
+                break
+        flex = max(MIN_FLEX, width - fixed)
+        laid = [(k, t, w or flex, j) for k, t, w, j in cols]
+        self._layout = (width, laid)
+        return laid
+
+    def _palette(self, error: bool, selected: bool) -> Callable[[str], Style]:
+        """name → the full Rich style of a cell in a row of this kind, built once per theme/focus.
+
+        Component classes contribute their colour and text style only (theme text colours are 'auto'
+        and resolve against our background); the cursor class contributes only its background."""
+        key = (error, selected)
+        table = self._styles.get(key)
+        if table is None:
+            row = self.rich_style
+            if error:
+                row = row + self._component("error")
+            if selected:
+                row = row + Style(bgcolor=self.get_component_rich_style("request-log--cursor").bgcolor)
+            table = {"": row}
+            for name in _CLASSES:
+                table[name] = row + self._component(name)
+            self._styles[key] = table
+        return table.__getitem__
+
+    def _component(self, name: str) -> Style:
+        full = self.get_component_rich_style(f"request-log--{name}")
+        return Style(color=full.color, bold=full.bold, italic=full.italic)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.line_width
+        if y == 0:
+            return self._header(width)
+        index = round(self.scroll_y) + y - 1
+        if index >= len(self.store):
+            return Strip.blank(width, self._palette(False, False)(""))
+        row = self.store[index]
+        selected = index == self.cursor
+        key = (row.seq, width, selected, self.has_focus)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(row, width, selected)
+            self._cache[key] = strip
+        return strip
+
+    def _header(self, width: int) -> Strip:
+        style = self._palette(False, False)("header")
+        line = LineBuilder()
+        line.add(" ", style)
+        cols = self.columns(width)
+        for i, (_, title, w, justify) in enumerate(cols):
+            line.add(fit(title, w, justify) + (" " * GAP if i < len(cols) - 1 else ""), style)
+        return line.strip(width, style)
+
+    def _render_row(self, row: Row, width: int, selected: bool) -> Strip:
+        error = isinstance(row, RequestRow) and not row.record.ok
+        style = self._palette(error, selected)
+        line = LineBuilder()
+        line.add(" ", style(""))
+        if isinstance(row, NoticeRow):
+            line.add(fit(fmt.clock(row.at), 8) + " " * GAP, style("dim"))
+            line.add(row.text, style("error" if row.is_error else "notice"))
+            return line.strip(width, style(""))
+        assert isinstance(row, RequestRow)
+        cells = self._cells(row)
+        cols = self.columns(width)
+        gap = " " * GAP
+        for i, (key, _, w, justify) in enumerate(cols):
+            if key == "tokens" and error:
+                # Failed request: its reason takes the usage columns (usually empty on errors).
+                span = sum(c[2] for c in cols[i:]) + GAP * (len(cols) - i - 1)
+                line.add(fit(fmt.short_reason(row.record), span), style("reason"))
+                break
+            line.cells(cells.get(key, ()), w, justify, style)
+            if i < len(cols) - 1:
+                line.add(gap, style(""))
+        return line.strip(width, style(""))
+
+    def _cells(self, row: RequestRow) -> dict[str, Iterable[Part]]:
+        r = row.record
+        asked, final, route = fmt.model_chain(r)
+        if r.alias or asked != final:
+            model: list[Part] = [(asked, ""), (" → ", "alias" if r.alias else "dim"), (final, "")]
+        else:
+            model = [(final, "")]
+        if route:
+            model.append((f" ⟨{route}⟩", "route"))
+        if len(r.attempts) > 1:  # served by a fallback after the first provider failed
+            model.append((f" ↻{len(r.attempts) - 1}", "warn"))
+        latency_cls = _latency_class(r.latency_ms) if r.ok else ""
+        return {
+            "time": [(fmt.clock(r.started_at), "dim")],
+            "model": model,
+            "provider": [(_provider_label(r.provider), "" if r.provider else "dim")],
+            "api": [(r.translation, "translated" if "→" in r.translation else "dim")],
+            "stream": [("⇣" if r.stream else "", "dim")],
+            "status": [(str(r.status), _status_class(r.status, r.ok))],
+            "ttft": [(fmt.ms(r.ttft_ms), _ttft_class(r.ttft_ms) if r.ok else "")],
+            "latency": [(fmt.ms(r.latency_ms), latency_cls)],
+            "tokens": [(fmt.tokens(r), "" if r.usage else "dim")],
+            # A non-streamed answer arrives whole: it has no meaningful generation rate.
+            "tps": [(fmt.rate(r.tokens_per_s) if r.stream else fmt.DASH, "" if r.stream else "dim")],
+        }
+
+    def row_text(self, index: int) -> str:
+        """The plain text of one rendered row (for tests and screen readers of the log)."""
+        return "".join(seg.text for seg in self._render_row(self.store[index], self.line_width or 140,
+                                                            False)).rstrip()
+
+
+def _provider_label(name: str | None) -> str:
+    """Provider names default to the model string ("openai/gpt-5.3-codex"); the model column already
+    shows the model, so show the provider part. An explicit `name:` is shown as written."""
+    if not name:
+        return fmt.DASH
+    return name.split("/", 1)[0] if "/" in name else name

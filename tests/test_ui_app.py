@@ -1,0 +1,325 @@
+"""The dashboard driven like a user would: real requests through the real proxy to a loopback upstream,
+keys pressed with the Textual pilot, assertions on widget state (not pixels)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from plano_tui.app import DashboardApp
+from plano_tui.screens.alias_picker import AliasPicker
+from plano_tui.screens.detail import DetailScreen
+from plano_tui.store import NoticeRow, RequestRow
+from plano_tui.widgets.aliases import AliasList
+from plano_tui.widgets.empty_state import EmptyState
+from plano_tui.widgets.providers import ProvidersTable
+from plano_tui.widgets.request_log import RequestLog
+from plano_tui.widgets.status import ErrorBanner, StatusBar
+from proxy.config import load_config
+from proxy.reload import ConfigReloader
+from proxy.server import ProxyServer
+
+from .conftest import FAKE_KEYS, ProxyFactory, make_config, proxy_config_yaml
+from .fakes import FakeUpstream, Script
+
+SIZE = (140, 40)
+SECRET = "sk-secret-DO-NOT-SHOW-7f3a9c"
+
+
+def make_app(server: ProxyServer, config_path: str = "test-config.yaml") -> DashboardApp:
+    return DashboardApp(server.state, url=server.url, config_path=config_path, tick_s=0.05, cursor_blink=False)
+
+
+async def post(server: ProxyServer, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+    async with aiohttp.ClientSession() as s, s.post(server.url + path, json=body, headers=headers or {}) as resp:
+        await resp.read()
+        return resp.status
+
+
+async def until(pilot: Any, predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the app run (bridge tick, stats tick) until `predicate()` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+def all_text(app: DashboardApp) -> str:
+    """Every Static/Label on the active screen (all tabs, visible or not) plus the rendered screen."""
+    from textual.widgets import Static
+
+    parts = [str(w.content) for w in app.screen.query(Static)]
+    parts.append(app.export_screenshot())
+    return "\n".join(parts)
+
+
+def requests(app: DashboardApp) -> list[RequestRow]:
+    return [r for r in app.store if isinstance(r, RequestRow)]
+
+
+async def test_empty_state_then_a_row_with_the_resolution(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        empty = app.query_one(EmptyState)
+        assert empty.display
+        shown = str(empty.content)
+        assert f"OPENAI_BASE_URL={server.url}/v1" in shown and f"ANTHROPIC_BASE_URL={server.url}" in shown
+        assert "planoai cli-agent codex" in shown
+        assert "export MISSING_XAI_KEY_FOR_TESTS=" in shown  # the provider without a key, with the fix
+
+        body = {"model": "arch.codex.default", "input": "hi", "stream": True}
+        assert await post(server, "/v1/responses", body) == 200
+        await until(pilot, lambda: requests(app))
+        r = requests(app)[0].record
+        assert (r.client_model, r.alias, r.alias_target, r.provider, r.upstream_model) == (
+            "arch.codex.default", "arch.codex.default", "gpt-5.3-codex", "openai/gpt-5.3-codex", "gpt-5.3-codex")
+        line = app.query_one(RequestLog).row_text(0)
+        assert "arch.codex.default → gpt-5.3-codex" in line
+        assert "openai" in line and "responses" in line and "200" in line and "12/4/7" in line
+        assert not empty.display and app.query_one(RequestLog).display
+        status = str(app.query_one(StatusBar).content)
+        assert f"{server.url}/v1" in status and "test-config.yaml" in status
+
+
+async def test_provider_stats_update_on_the_tick(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ProvidersTable)
+        await until(pilot, lambda: len(table.rows) == 4)
+        assert table.cell("xai/grok-4-1-fast-non-reasoning", "key") == "✗ MISSING_XAI_KEY_FOR_TESTS"
+        assert table.cell("openai/gpt-5.3-codex", "key") == "✓ ok"
+        for stream in (True, False, True):
+            await post(server, "/v1/responses", {"model": "gpt-5.3-codex", "input": "x", "stream": stream})
+        upstream.script("/messages", Script(status=500))
+        await post(server, "/v1/messages", {"model": "arch.claude", "max_tokens": 5, "messages": []})
+
+        def cell(provider: str, col: str) -> str:
+            return table.cell(provider, col).strip()
+
+        await until(pilot, lambda: cell("openai/gpt-5.3-codex", "req") == "3")
+        await until(pilot, lambda: cell("anthropic/claude-sonnet-4-5", "err") == "0/1")
+        assert cell("anthropic/claude-sonnet-4-5", "req") == "1"
+        assert cell("openai/gpt-5.3-codex", "lat").count("ms") + cell("openai/gpt-5.3-codex", "lat").count("s") >= 3
+        assert len(cell("openai/gpt-5.3-codex", "spark")) == 3  # one block per successful request
+        assert "requests 4" in str(app.query_one(StatusBar).content)
+        # Skipped redraws: a tick with no new request does not rebuild the snapshot.
+        version = app._stats_version
+        await pilot.pause(0.2)
+        assert app._stats_version == version
+
+
+async def test_unknown_model_is_a_red_row_and_a_banner(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        assert not app.query_one(ErrorBanner).display
+        assert await post(server, "/v1/responses", {"model": "gpt-9", "input": "x"}) == 400
+        await until(pilot, lambda: requests(app))
+        r = requests(app)[0].record
+        assert not r.ok and r.error_code == "model_not_found"
+        log = app.query_one(RequestLog)
+        assert "unknown model 'gpt-9'" in log.row_text(0)
+        error_colour = log.get_component_rich_style("request-log--error").color
+        await pilot.pause()  # the log was hidden behind the empty state until now: let it lay out
+        strip = log.render_line(1)  # line 0 is the column header
+        assert any(seg.style is not None and seg.style.color == error_colour
+                   for seg in strip if "gpt-9" in seg.text)
+        await until(pilot, lambda: app.query_one(ErrorBanner).display)
+        banner = str(app.query_one(ErrorBanner).content)
+        assert "400 model_not_found" in banner and "Model 'gpt-9' not found" in banner
+        await pilot.press("e")  # the last error opens in the detail screen
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        assert "model_not_found" in all_text(app)
+
+
+async def test_retarget_alias_with_keys_changes_the_next_request(upstream: FakeUpstream,
+                                                                  make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # the highlighted alias: arch.codex.default
+        await until(pilot, lambda: isinstance(app.screen, AliasPicker))
+        await pilot.press(*"claude", "enter")
+        target = "anthropic/claude-sonnet-4-5"
+        await until(pilot, lambda: server.state.aliases.get("arch.codex.default").target == target)
+        await until(pilot, lambda: any(isinstance(r, NoticeRow) for r in app.store))
+        notice = next(r for r in app.store if isinstance(r, NoticeRow))
+        assert "arch.codex.default" in notice.text and "anthropic/claude-sonnet-4-5" in notice.text
+        assert "dashboard" in notice.text
+
+        body = {"model": "arch.codex.default", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+        assert await post(server, "/v1/messages", body) == 200
+        await until(pilot, lambda: requests(app))
+        r = requests(app)[0].record
+        assert (r.provider, r.upstream_model) == ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5")
+        assert upstream.last("/messages").json["model"] == "claude-sonnet-4-5"
+
+        # The aliases pane marks the unsaved change, and `enter` there opens the picker too.
+        aliases = app.query_one(AliasList)
+        assert "unsaved" in str(aliases.border_subtitle)
+        aliases.focus()
+        await pilot.press("down", "enter")  # arch.claude
+        await until(pilot, lambda: isinstance(app.screen, AliasPicker))
+        picker = app.screen
+        assert isinstance(picker, AliasPicker) and picker.alias == "arch.claude"
+        await pilot.press("escape")  # cancel: nothing changes
+        await until(pilot, lambda: not isinstance(app.screen, AliasPicker))
+        assert server.state.aliases.get("arch.claude").target == "claude-sonnet-4-5"
+
+
+async def test_detail_shows_redacted_headers_and_never_the_secret(upstream: FakeUpstream,
+                                                                   make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        headers = {"Authorization": f"Bearer {SECRET}", "x-api-key": SECRET, "X-Custom-Trace": "trace-123"}
+        await post(server, "/v1/responses", {"model": "arch.codex.default", "input": "hello", "stream": True}, headers)
+        await until(pilot, lambda: requests(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        seen = []
+        for tab in ("1", "2", "3", "4"):
+            await pilot.press(tab)
+            await pilot.pause()
+            seen.append(all_text(app))
+        text = "\n".join(seen)
+        assert "<redacted>" in text and "trace-123" in text and "Authorization" in text
+        assert SECRET not in text
+        for key in FAKE_KEYS.values():  # provider keys never reach the UI either
+            assert key not in text
+        assert "arch.codex.default → gpt-5.3-codex" in text
+        assert f"POST {upstream.url}/v1/responses" in text
+        assert '"input": "hello"' in text  # the request body, pretty-printed
+        assert "response.completed" in text  # the captured SSE response
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
+
+
+async def test_save_aliases_writes_config_and_only_on_ctrl_s(tmp_path: Path, upstream: FakeUpstream,
+                                                              make_proxy: ProxyFactory) -> None:
+    path = tmp_path / "config.yaml"
+    text = "# my config\n" + proxy_config_yaml(upstream.url).replace(
+        "    target: gpt-5.3-codex\n", "    target: gpt-5.3-codex  # default model\n")
+    path.write_text(text)
+    server = await make_proxy(load_config(path, FAKE_KEYS))
+    app = make_app(server, str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        server.state.set_alias("arch.codex.default", "llama3.1", source="admin")
+        await until(pilot, lambda: "unsaved" in str(app.query_one(AliasList).border_subtitle))
+        await pilot.pause(0.1)
+        assert path.read_text() == text  # nothing is written without ctrl+s
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: path.read_text() != text)
+        saved = path.read_text()
+        assert re.search(r"\n    target: llama3.1 +# default model\n", saved) and saved.startswith("# my config\n")
+        assert "$OPENAI_API_KEY" in saved and FAKE_KEYS["OPENAI_API_KEY"] not in saved
+        assert load_config(path, FAKE_KEYS).aliases[0].target == "llama3.1"
+        await until(pilot, lambda: "unsaved" not in str(app.query_one(AliasList).border_subtitle))
+
+
+async def test_reload_key_and_a_failed_reload_banner(tmp_path: Path, upstream: FakeUpstream,
+                                                     make_proxy: ProxyFactory) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(proxy_config_yaml(upstream.url))
+    server = await make_proxy(load_config(path, FAKE_KEYS))
+    server.state.reloader = ConfigReloader(server.state, path, watch=False)  # type: ignore[attr-defined]
+    app = make_app(server, str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        path.write_text(proxy_config_yaml(upstream.url).replace("target: llama3.1", "target: nope-model"))
+        await pilot.press("r")
+        await until(pilot, lambda: app.query_one(ErrorBanner).display)
+        banner = str(app.query_one(ErrorBanner).content)
+        assert "config reload failed" in banner and "nope-model" in banner
+        await until(pilot, lambda: any(isinstance(r, NoticeRow) and r.is_error for r in app.store))
+        path.write_text(proxy_config_yaml(upstream.url).replace("target: llama3.1", "target: gpt-5.3-codex"))
+        await pilot.press("r")
+        await until(pilot, lambda: not app.query_one(ErrorBanner).display)
+        await until(pilot, lambda: "gpt-5.3-codex" in str(app.query_one(AliasList).get_option_at_index(2).prompt))
+
+
+async def test_clear_and_capacity(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = DashboardApp(server.state, url=server.url, config_path="x", capacity=3, tick_s=0.05, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(5):
+            await post(server, "/v1/chat/completions", {"model": "arch.local", "messages": []})
+        await until(pilot, lambda: app.store.requests_seen == 5)
+        assert len(app.store) == 3  # bounded
+        await pilot.press("c")
+        await pilot.pause()
+        assert len(app.store) == 0 and not app.query_one(EmptyState).display
+
+
+# ----------------------------------------------------------------------------- without traffic: fed events
+
+
+def offline_app(capacity: int = 1000) -> DashboardApp:
+    from proxy.state import ProxyState
+
+    return DashboardApp(ProxyState(make_config("http://127.0.0.1:9")), url="http://127.0.0.1:12000",
+                        config_path="x", capacity=capacity, tick_s=0.05, cursor_blink=False)
+
+
+def fake(i: int, **kw: Any) -> Any:
+    from proxy.events import RequestFinished, RequestRecord
+
+    return RequestFinished(RequestRecord(request_id=f"r{i}", started_at=1.0e9 + i, client_api="chat",
+                                         path="/v1/chat/completions", client_model="arch.local", stream=False,
+                                         status=200, latency_ms=5.0, provider="ollama/llama3.1",
+                                         upstream_model="llama3.1", **kw))
+
+
+async def test_new_rows_do_not_move_what_the_user_is_reading() -> None:
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.ingest([fake(i) for i in range(40)])
+        await pilot.pause()
+        log = app.request_log
+        assert log.follow and log.cursor == 0
+        await pilot.press("down", "down", "down")
+        reading = log.current
+        assert not log.follow and log.cursor == 3
+        app.ingest([fake(i) for i in range(40, 45)])
+        await pilot.pause()
+        assert log.current is reading and log.cursor == 8  # same record under the cursor
+        assert "5 new" in str(log.border_subtitle)
+        await pilot.press("home")
+        assert log.follow and log.cursor == 0 and log.current is app.store[0]
+        app.ingest([fake(45)])
+        await pilot.pause()
+        assert log.current is app.store[0] and log.current.record.request_id == "r45"  # type: ignore[union-attr]
+
+
+async def test_cooling_provider_dropped_events_and_palette_commands() -> None:
+    import time as _time
+
+    from proxy.events import ProviderCooling
+
+    app = offline_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.ingest([ProviderCooling("openai/gpt-5.3-codex", _time.time() + 30, "3 failures in a row")])
+        await until(pilot, lambda: app.providers.cell("openai/gpt-5.3-codex", "key").startswith("❄ cooling"))
+        assert isinstance(app.store[0], NoticeRow) and "cooling" in app.store[0].text
+
+        sub = app.state.bus.subscribe_queue(1)  # a slow subscriber: the bus drops and counts
+        for i in range(3):
+            app.state.bus.publish(fake(i))
+        await until(pilot, lambda: "2 events dropped" in str(app.status_bar.content))
+        sub.close()
+
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Retarget alias…", "Retarget arch.claude", "Save aliases", "Reload config",
+                      "Clear request log", "Toggle light/dark theme", "Show last error"):
+            assert title in titles
+        await pilot.press("d")
+        assert app.theme == "plano-light"
+        await pilot.press("d")
+        assert app.theme == "plano-dark"

@@ -1,0 +1,113 @@
+"""The dashboard's non-widget parts: the bounded store, the formatters, the coalescing bridge."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from plano_tui import format as fmt
+from plano_tui.bridge import EventBridge, ProxyEvents
+from plano_tui.store import RequestRow, RequestStore
+from proxy.bus import EventBus
+from proxy.events import FirstToken, RequestFailed, RequestFinished, RequestRecord, RouteInfo
+from proxy.usage import Usage
+
+
+def rec(i: int = 1, **kw: object) -> RequestRecord:
+    base = RequestRecord(request_id=f"r{i}", started_at=1_700_000_000.0 + i, client_api="responses",
+                         path="/v1/responses", client_model="arch.codex.default", stream=True, status=200,
+                         latency_ms=1200.0, provider="openai/gpt-5.3-codex", upstream_model="gpt-5.3-codex",
+                         upstream_api="responses", alias="arch.codex.default", alias_target="gpt-5.3-codex",
+                         ttft_ms=200.0, usage=Usage(12_345, 4_000, 512, 100),
+                         request_body=b'{"model":"x"}', response_body=b"data: {}\n\n")
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_store_is_newest_first_and_bounded() -> None:
+    store = RequestStore(capacity=5)
+    for i in range(12):
+        store.add_record(rec(i))
+    assert len(store) == 5
+    assert [r.record.request_id for r in store if isinstance(r, RequestRow)] == ["r11", "r10", "r9", "r8", "r7"]
+    assert store.requests_seen == 12
+    store.add_notice(1.0, "alias", "⇄ alias")
+    assert len(store) == 5 and store[0].kind == "alias"  # type: ignore[union-attr]
+
+
+def test_only_recent_rows_keep_their_bodies() -> None:
+    store = RequestStore(capacity=100, keep_bodies=3)
+    rows = [store.add_record(rec(i)) for i in range(6)]
+    kept = [r for r in rows if r.record.request_body is not None]
+    assert [r.record.request_id for r in kept] == ["r3", "r4", "r5"]
+    assert all(r.bodies_dropped and r.record.response_body is None for r in rows[:3])
+    assert rows[0].record.usage.input_tokens == 12_345  # everything else is kept
+    store.add_record(rec(9, request_body=None, response_body=None))  # no bodies: does not evict
+    assert rows[3].record.request_body is not None
+
+
+def test_formatters() -> None:
+    assert [fmt.ms(v) for v in (None, 12.4, 999, 1234, 12_345, 125_000)] == ["—", "12ms", "999ms", "1.23s",
+                                                                                "12.3s", "2m05s"]
+    assert [fmt.count(n) for n in (512, 1_234, 45_678, 1_234_567)] == ["512", "1.2k", "46k", "1.2M"]
+    assert fmt.duration(3725) == "1h02m" and fmt.duration(42) == "42s"
+    assert fmt.tokens(rec()) == "12k/4.0k/512"
+    assert fmt.model_chain(rec(route=RouteInfo(route="debugging"))) == ("arch.codex.default", "gpt-5.3-codex",
+                                                                         "debugging")
+    assert fmt.model_chain(rec(client_model="", upstream_model=None)) == ("(default)", "✗", None)
+    blocks = fmt.sparkline([100, 200, 300, 400], 3)
+    assert [b for b, _ in blocks] == ["▁", "▅", "█"]
+
+
+def test_short_reasons() -> None:
+    nf = rec(status=400, error="Model 'gpt-9' not found in configured providers", error_code="model_not_found",
+             client_model="gpt-9")
+    assert fmt.short_reason(nf) == "unknown model 'gpt-9'"
+    key = rec(status=400, error="provider 'xai' has no API key: export XAI_API_KEY=... (or add it…)",
+              error_code="missing_api_key")
+    assert fmt.short_reason(key) == "no API key: export XAI_API_KEY"
+    up = rec(status=429, error="openai/gpt-5.3-codex: Rate limit reached", error_code="upstream_error")
+    assert fmt.short_reason(up) == "Rate limit reached"
+
+
+def test_body_text_pretty_prints_and_truncates() -> None:
+    text, lexer, cut = fmt.body_text(b'{"a":1,"b":[1,2]}', 1000)
+    assert lexer == "json" and '"a": 1' in text and not cut
+    text, lexer, cut = fmt.body_text(b"event: x\ndata: {}\n\n" * 100, 50)
+    assert lexer == "text" and len(text) == 50 and cut
+
+
+class Collector:
+    """Stands in for the App: records what the bridge posts."""
+
+    def __init__(self) -> None:
+        self.messages: list[ProxyEvents] = []
+
+    def post_message(self, message: ProxyEvents) -> bool:
+        self.messages.append(message)
+        return True
+
+
+async def test_bridge_coalesces_bursts_and_filters() -> None:
+    bus = EventBus()
+    sink = Collector()
+    bridge = EventBridge(bus, sink, interval=0.05)  # type: ignore[arg-type]
+    task = asyncio.create_task(bridge.run())
+    for i in range(500):
+        bus.publish(FirstToken(f"r{i}", 1.0))  # not shown: filtered out
+        bus.publish(RequestFinished(rec(i)) if i % 10 else RequestFailed(rec(i, status=500, error="x")))
+    await asyncio.sleep(0.15)
+    delivered = [e for m in sink.messages for e in m.events]
+    assert len(delivered) == 500 and not any(isinstance(e, FirstToken) for e in delivered)
+    assert len(sink.messages) <= 3  # one burst → one message (plus at most a straggler)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert bus._queues == []  # the subscription is closed with the task
+
+
+def test_bridge_counts_drops_instead_of_blocking() -> None:
+    bus = EventBus()
+    bridge = EventBridge(bus, Collector(), queue_size=10)  # type: ignore[arg-type]
+    for i in range(25):
+        bus.publish(RequestFinished(rec(i)))
+    assert bridge.dropped == 15 and bus.dropped == 15
+    bridge.close()
