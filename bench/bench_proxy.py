@@ -4,7 +4,7 @@ Three paths to the same zero-delay loopback upstream, measured in one run and in
   direct  — client → upstream
   floor   — client → bench/floor_forwarder.py (a bare ~50-line aiohttp forwarder) → upstream
   proxy   — client → `planoai tui --no-ui` (real CLI, headless printer to /dev/null) → upstream
-The server under test (floor or proxy) is pinned to CPU 1; upstream and load generator to CPU 0.
+The server under test (floor or proxy) is pinned to CPU 1; upstream and wrk to CPU 0.
 Throughput uses wrk when installed (apt-get install wrk), else a Python load generator.
 
     python bench/bench_proxy.py            # full run (~2 minutes)
@@ -81,22 +81,28 @@ SMALL = json.dumps({"model": "arch.codex.default", "input": "say hi", "stream": 
 STREAM = json.dumps({"model": "arch.codex.default", "input": "say hi", "stream": True}).encode()
 
 
-async def latencies(url: str, body: bytes, n: int, *, ttft: bool = False) -> list[float]:
-    out: list[float] = []
+async def latencies(urls: dict[str, str], body: bytes, n: int, *, ttft: bool = False) -> dict[str, list[float]]:
+    """n requests to each URL, interleaved request by request so machine drift hits every path alike."""
+    out: dict[str, list[float]] = {k: [] for k in urls}
     headers = {"Content-Type": "application/json", "Authorization": "Bearer client"}
-    conn = aiohttp.TCPConnector(limit=1)
-    async with aiohttp.ClientSession(connector=conn) as s:
+    sessions = {k: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for k in urls}
+    try:
         for _ in range(n):
-            t0 = time.perf_counter()
-            async with s.post(url, data=body, headers=headers) as r:
-                if ttft:
-                    await r.content.readany()
-                    out.append((time.perf_counter() - t0) * 1000)
-                    await r.read()
-                else:
-                    await r.read()
-                    out.append((time.perf_counter() - t0) * 1000)
-                assert r.status == 200, r.status
+            for k, url in urls.items():
+                s = sessions[k]
+                t0 = time.perf_counter()
+                async with s.post(url, data=body, headers=headers) as r:
+                    if ttft:
+                        await r.content.readany()
+                        out[k].append((time.perf_counter() - t0) * 1000)
+                        await r.read()
+                    else:
+                        await r.read()
+                        out[k].append((time.perf_counter() - t0) * 1000)
+                    assert r.status == 200, r.status
+    finally:
+        for s in sessions.values():
+            await s.close()
     return out
 
 
@@ -210,12 +216,11 @@ async def main() -> None:
         results: dict[str, dict[str, float]] = {}
 
         async def measure(name: str, body: bytes, n: int, ttft: bool = False) -> None:
+            await latencies(urls, body, 20, ttft=ttft)  # warm-up
             samples: dict[str, list[float]] = {k: [] for k in urls}
-            for k in urls:  # warm-up
-                await latencies(urls[k], body, 20, ttft=ttft)
             for _ in range(rounds):
-                for k in urls:
-                    samples[k] += await latencies(urls[k], body, n, ttft=ttft)
+                for k, v in (await latencies(urls, body, n, ttft=ttft)).items():
+                    samples[k] += v
             d50, d99 = pct(samples["direct"], 50), pct(samples["direct"], 99)
             row = {"direct_p50": d50, "direct_p99": d99}
             for k in ("floor", "proxy"):

@@ -8,6 +8,8 @@ alias step. A bus subscriber writing to an injected text stream, so tests read l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import IO
 
@@ -71,8 +73,29 @@ def format_record(r: RequestRecord) -> str:
 
 
 class HeadlessPrinter:
-    def __init__(self, out: IO[str]) -> None:
+    """Writes lines as events arrive; flushes at most every `flush_s` (one syscall per burst, not per
+    request), so `--no-ui | grep` stays live without costing throughput."""
+
+    def __init__(self, out: IO[str], flush_s: float = 0.05) -> None:
         self.out = out
+        self.flush_s = flush_s
+        self._flush_pending = False
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        with contextlib.suppress(OSError, ValueError):
+            self.out.flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests, shutdown): flush now
+            self._flush()
+            return
+        self._flush_pending = True
+        loop.call_later(self.flush_s, self._flush)
 
     def __call__(self, event: Event) -> None:
         line: str | None = None
@@ -99,4 +122,4 @@ class HeadlessPrinter:
             )
         if line is not None:
             self.out.write(line + "\n")
-            self.out.flush()
+            self._schedule_flush()

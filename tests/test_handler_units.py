@@ -1,0 +1,32 @@
+"""Small pure pieces of the request pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+
+from proxy.handler import _with_model
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "arch.codex.default", "input": "x" * 1000, "stream": True},
+        {"input": [{"text": 'quoted "model" word'}], "model": "ünï-cødé"},
+        {"metadata": {"model": "arch.codex.default"}, "model": "arch.codex.default"},  # nested twin
+        {"model": "a", "tools": [{"parameters": {"properties": {"model": {"type": "string"}}}}]},
+    ],
+)
+@pytest.mark.parametrize("dumps", [orjson.dumps, lambda b: json.dumps(b).encode()])
+def test_only_the_top_level_model_changes(body: dict, dumps) -> None:
+    raw = dumps(body)
+    out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
+    assert orjson.loads(out) == {**body, "model": "gpt-5.3-codex"}
+
+
+def test_splices_bytes_when_unambiguous() -> None:
+    raw = b'{"model": "arch.codex.default", "input": "keep   spacing"}'
+    out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
+    assert out == b'{"model": "gpt-5.3-codex", "input": "keep   spacing"}'
