@@ -230,7 +230,7 @@ async def _run_headless(server: Any, state: ProxyState, config: Config) -> None:
 
 
 def _banner(url: str, config: Config) -> str:
-    lines = [f"planoai-tui proxy listening on {url}/v1  (config: {config.path})"]
+    lines = [f"planoai-tui proxy listening on {url}/v1  (config: {config.path or '(demo: simulated providers)'})"]
     for p in config.providers:
         key = {
             "ok": "key ok",
