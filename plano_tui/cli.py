@@ -125,11 +125,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         return 2
     if args.demo:
         config = None
+        options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
     else:
         config = load_or_exit(args.config_opt or args.config_pos)
         for w in config.warnings:
             sys.stderr.write(f"planoai: warning: {w}\n")
-    options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
+        options = ProxyOptions.from_config(config, drain_s=args.drain, admin_token=args.admin_token)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(args, config, options))

@@ -352,7 +352,7 @@ class _Builder:
         port = entry.get("port", DEFAULT_PORT)
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise self.fail((*where, "port"), f"port must be an integer 0-65535, got {port!r}")
-        timeout = _seconds(entry.get("timeout"), 300.0)
+        timeout = seconds(entry.get("timeout"), 300.0)
         # Plano binds 0.0.0.0; we bind loopback unless the CLI says otherwise (security default).
         return Listener(host="127.0.0.1", port=port, timeout_s=timeout)
 
@@ -606,7 +606,8 @@ def model_known(model: str, providers: list[Provider] | tuple[Provider, ...]) ->
     return find_provider(model, providers) is not None
 
 
-def _seconds(raw: Any, default: float) -> float:
+def seconds(raw: Any, default: float) -> float:
+    """A duration from config: a number of seconds, or text like `300s`, `500ms`, `5m`."""
     if raw is None:
         return default
     if isinstance(raw, int | float):

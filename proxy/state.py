@@ -33,6 +33,25 @@ class ProxyOptions:
     heartbeat_s: float = 10.0
     admin_token: str | None = None
 
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> ProxyOptions:
+        """Options from the config's `overrides` section (Plano's `upstream_connect_timeout`, plus ours:
+        `upstream_idle_timeout`, `heartbeat_interval`, `max_request_body_mb`), then explicit values."""
+        from .config import seconds
+
+        o = config.overrides
+        opts = cls(
+            connect_timeout_s=seconds(o.get("upstream_connect_timeout"), cls.connect_timeout_s),
+            idle_timeout_s=seconds(o.get("upstream_idle_timeout"), cls.idle_timeout_s),
+            heartbeat_s=seconds(o.get("heartbeat_interval"), cls.heartbeat_s),
+        )
+        mb = o.get("max_request_body_mb")
+        if isinstance(mb, int | float) and mb > 0:
+            opts.max_body_bytes = int(mb * 1024 * 1024)
+        for k, v in overrides.items():
+            setattr(opts, k, v)
+        return opts
+
 
 class Router(Protocol):
     """Task-aware routing (proxy.routing). May replace the resolution's provider."""

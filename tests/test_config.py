@@ -260,3 +260,22 @@ def test_headers_and_passthrough_auth() -> None:
 @pytest.mark.skipif(not (SHARED / "reference").exists(), reason="shared/ reference not beside the repo")
 def test_shared_reference_exists() -> None:
     assert (SHARED / "reference" / "plano.md").exists()
+
+
+def test_timeouts_and_heartbeat_from_overrides() -> None:
+    from proxy.state import ProxyOptions
+
+    c = cfg(
+        """
+        overrides:
+          upstream_connect_timeout: 2s
+          upstream_idle_timeout: 90
+          heartbeat_interval: 500ms
+          max_request_body_mb: 8
+        """
+    )
+    o = ProxyOptions.from_config(c, drain_s=1.0)
+    assert (o.connect_timeout_s, o.idle_timeout_s, o.heartbeat_s, o.max_body_bytes, o.drain_s) == (
+        2.0, 90.0, 0.5, 8 * 1024 * 1024, 1.0)
+    d = ProxyOptions.from_config(cfg("version: v0.4.0\n"))
+    assert (d.connect_timeout_s, d.idle_timeout_s, d.heartbeat_s) == (5.0, 300.0, 10.0)
