@@ -79,7 +79,12 @@ async def test_empty_state_then_a_row_with_the_resolution(upstream: FakeUpstream
         await until(pilot, lambda: requests(app))
         r = requests(app)[0].record
         assert (r.client_model, r.alias, r.alias_target, r.provider, r.upstream_model) == (
-            "arch.codex.default", "arch.codex.default", "gpt-5.3-codex", "openai/gpt-5.3-codex", "gpt-5.3-codex")
+            "arch.codex.default",
+            "arch.codex.default",
+            "gpt-5.3-codex",
+            "openai/gpt-5.3-codex",
+            "gpt-5.3-codex",
+        )
         line = app.query_one(RequestLog).row_text(0)
         assert "arch.codex.default → gpt-5.3-codex" in line
         assert "openai" in line and "responses" in line and "200" in line and "12/4/7" in line
@@ -130,8 +135,7 @@ async def test_unknown_model_is_a_red_row_and_a_banner(upstream: FakeUpstream, m
         error_colour = log.get_component_rich_style("request-log--error").color
         await pilot.pause()  # the log was hidden behind the empty state until now: let it lay out
         strip = log.render_line(1)  # line 0 is the column header
-        assert any(seg.style is not None and seg.style.color == error_colour
-                   for seg in strip if "gpt-9" in seg.text)
+        assert any(seg.style is not None and seg.style.color == error_colour for seg in strip if "gpt-9" in seg.text)
         await until(pilot, lambda: app.query_one(ErrorBanner).display)
         banner = str(app.query_one(ErrorBanner).content)
         assert "400 model_not_found" in banner and "Model 'gpt-9' not found" in banner
@@ -140,8 +144,9 @@ async def test_unknown_model_is_a_red_row_and_a_banner(upstream: FakeUpstream, m
         assert "model_not_found" in all_text(app)
 
 
-async def test_retarget_alias_with_keys_changes_the_next_request(upstream: FakeUpstream,
-                                                                  make_proxy: ProxyFactory) -> None:
+async def test_retarget_alias_with_keys_changes_the_next_request(
+    upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
     server = await make_proxy(make_config(upstream.url))
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
@@ -175,8 +180,9 @@ async def test_retarget_alias_with_keys_changes_the_next_request(upstream: FakeU
         assert server.state.aliases.get("arch.claude").target == "claude-sonnet-4-5"
 
 
-async def test_detail_shows_redacted_headers_and_never_the_secret(upstream: FakeUpstream,
-                                                                   make_proxy: ProxyFactory) -> None:
+async def test_detail_shows_redacted_headers_and_never_the_secret(
+    upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
     server = await make_proxy(make_config(upstream.url))
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
@@ -203,11 +209,13 @@ async def test_detail_shows_redacted_headers_and_never_the_secret(upstream: Fake
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
 
 
-async def test_save_aliases_writes_config_and_only_on_ctrl_s(tmp_path: Path, upstream: FakeUpstream,
-                                                              make_proxy: ProxyFactory) -> None:
+async def test_save_aliases_writes_config_and_only_on_ctrl_s(
+    tmp_path: Path, upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
     path = tmp_path / "config.yaml"
     text = "# my config\n" + proxy_config_yaml(upstream.url).replace(
-        "    target: gpt-5.3-codex\n", "    target: gpt-5.3-codex  # default model\n")
+        "    target: gpt-5.3-codex\n", "    target: gpt-5.3-codex  # default model\n"
+    )
     path.write_text(text)
     server = await make_proxy(load_config(path, FAKE_KEYS))
     app = make_app(server, str(path))
@@ -225,8 +233,9 @@ async def test_save_aliases_writes_config_and_only_on_ctrl_s(tmp_path: Path, ups
         await until(pilot, lambda: "unsaved" not in str(app.query_one(AliasList).border_subtitle))
 
 
-async def test_reload_key_and_a_failed_reload_banner(tmp_path: Path, upstream: FakeUpstream,
-                                                     make_proxy: ProxyFactory) -> None:
+async def test_reload_key_and_a_failed_reload_banner(
+    tmp_path: Path, upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(proxy_config_yaml(upstream.url))
     server = await make_proxy(load_config(path, FAKE_KEYS))
@@ -264,17 +273,34 @@ async def test_clear_and_capacity(upstream: FakeUpstream, make_proxy: ProxyFacto
 def offline_app(capacity: int = 1000) -> DashboardApp:
     from proxy.state import ProxyState
 
-    return DashboardApp(ProxyState(make_config("http://127.0.0.1:9")), url="http://127.0.0.1:12000",
-                        config_path="x", capacity=capacity, tick_s=0.05, cursor_blink=False)
+    return DashboardApp(
+        ProxyState(make_config("http://127.0.0.1:9")),
+        url="http://127.0.0.1:12000",
+        config_path="x",
+        capacity=capacity,
+        tick_s=0.05,
+        cursor_blink=False,
+    )
 
 
 def fake(i: int, **kw: Any) -> Any:
     from proxy.events import RequestFinished, RequestRecord
 
-    return RequestFinished(RequestRecord(request_id=f"r{i}", started_at=1.0e9 + i, client_api="chat",
-                                         path="/v1/chat/completions", client_model="arch.local", stream=False,
-                                         status=200, latency_ms=5.0, provider="ollama/llama3.1",
-                                         upstream_model="llama3.1", **kw))
+    return RequestFinished(
+        RequestRecord(
+            request_id=f"r{i}",
+            started_at=1.0e9 + i,
+            client_api="chat",
+            path="/v1/chat/completions",
+            client_model="arch.local",
+            stream=False,
+            status=200,
+            latency_ms=5.0,
+            provider="ollama/llama3.1",
+            upstream_model="llama3.1",
+            **kw,
+        )
+    )
 
 
 async def test_new_rows_do_not_move_what_the_user_is_reading() -> None:
@@ -316,10 +342,49 @@ async def test_cooling_provider_dropped_events_and_palette_commands() -> None:
         sub.close()
 
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Retarget alias…", "Retarget arch.claude", "Save aliases", "Reload config",
-                      "Clear request log", "Toggle light/dark theme", "Show last error"):
+        for title in (
+            "Retarget alias…",
+            "Retarget arch.claude",
+            "Save aliases",
+            "Reload config",
+            "Clear request log",
+            "Toggle light/dark theme",
+            "Show last error",
+        ):
             assert title in titles
         await pilot.press("d")
         assert app.theme == "plano-light"
         await pilot.press("d")
         assert app.theme == "plano-dark"
+
+
+ROUTES = """\
+routing_preferences:
+  - name: code generation
+    description: generating new code snippets, functions, or boilerplate based on user prompts or requirements
+    models: [llama3.1]
+  - name: project understanding
+    description: understand repository structure, codebase, and code files, readmes, and other documentation
+    models: [gpt-5.3-codex]
+"""
+
+
+async def test_routes_summary_and_route_in_the_row(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
+    server = await make_proxy(make_config(upstream.url, ROUTES))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(ProvidersTable)
+        gen = "Write a Python function that parses ISO dates and add unit tests for it"
+        und = "Explain how the repository is structured and what the README says about the codebase"
+        chat = {"model": "arch.codex.default", "messages": [{"role": "user", "content": gen}]}
+        assert await post(server, "/v1/chat/completions", chat) == 200
+        assert await post(server, "/v1/responses", {"model": "arch.codex.default", "input": und}) == 200
+        await until(
+            pilot, lambda: "route:code generation" in table.names and "route:project understanding" in table.names
+        )
+        assert table.cell("route:code generation", "req").strip() == "1"
+        assert table.cell("route:code generation", "key") == "50% routed"
+        await until(pilot, lambda: len(requests(app)) == 2)
+        lines = [app.query_one(RequestLog).row_text(i) for i in range(2)]
+        assert any("→ llama3.1 ⟨code gene" in x for x in lines), lines  # the route, cut to the column
+        assert any("→ gpt-5.3-codex ⟨proj" in x for x in lines), lines

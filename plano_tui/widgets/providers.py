@@ -1,4 +1,5 @@
-"""The providers pane: one row per provider, refreshed from `Stats.snapshot()` on the app's tick.
+"""The providers pane: one row per provider, then one per task-aware route (hits, share, errors,
+latency), refreshed from `Stats.snapshot()` on the app's tick.
 
 The app calls `show()` only when `stats.version` moved (or a cool-down is counting down). Rows are
 compared as plain tuples and only the lines that changed are repainted; each rendered line is cached by
@@ -76,6 +77,13 @@ def provider_row(p: Provider | None, name: str, g: GroupSnapshot | None, cooling
     )
 
 
+def route_row(name: str, g: GroupSnapshot, routed_total: int) -> Row:
+    """A task-aware route in the same columns: hits, share of routed requests, errors, latency."""
+    cells = provider_row(None, name, g, 0.0)
+    share = 100 * g.requests / routed_total if routed_total else 0.0
+    return ((("⤷ route ", "dim"), (name, "")), ((f"{share:.0f}% routed", "dim"),), *cells[2:])
+
+
 class ProvidersTable(ScrollView, can_focus=False):
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"providers--{c}" for c in _CLASSES}
 
@@ -91,6 +99,12 @@ class ProvidersTable(ScrollView, can_focus=False):
         names = [p.name for p in config.providers]
         names += [n for n in groups if n not in names]  # "(unresolved)", or providers removed by a reload
         rows = [provider_row(config.provider_named(n), n, groups.get(n), cooling.get(n, 0.0) - now) for n in names]
+        routes = snap.routes if snap else {}
+        if routes:  # the routes summary: hits, share, errors, p95 per task-aware route
+            routed = sum(g.requests for g in routes.values())
+            for name, g in sorted(routes.items(), key=lambda kv: -kv[1].requests):
+                names.append(f"route:{name}")
+                rows.append(route_row(name, g, routed))
         if names != self.names:
             self.names, self.rows = names, rows
             self.virtual_size = Size(self.size.width, len(rows) + 1)  # our height changes: a layout
