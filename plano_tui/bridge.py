@@ -43,7 +43,7 @@ class EventBridge:
         self.max_batch = max_batch
         # Subscribe at construction, not when the task first runs: no event published after the app
         # exists is missed.
-        self.subscription = bus.subscribe_queue(queue_size)
+        self.subscription = bus.subscribe_queue(queue_size, SHOWN)
         self.posted = 0
 
     @property

@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class QueueSubscription:
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int, types: tuple[type, ...] | None = None) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
         self.dropped = 0
+        self.types = types  # only these event types are queued (None = all)
         self._bus = bus
 
     def close(self) -> None:
@@ -44,8 +45,10 @@ class EventBus:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
-    def subscribe_queue(self, maxsize: int = 10_000) -> QueueSubscription:
-        sub = QueueSubscription(self, maxsize)
+    def subscribe_queue(self, maxsize: int = 10_000, types: tuple[type, ...] | None = None) -> QueueSubscription:
+        """A bounded queue of events; with `types`, only those are queued, so a consumer is not woken
+        for events it would discard."""
+        sub = QueueSubscription(self, maxsize, types)
         self._queues.append(sub)
         return sub
 
@@ -56,6 +59,8 @@ class EventBus:
             except Exception:  # a broken subscriber must never break a request
                 log.exception("event subscriber failed")
         for sub in self._queues:
+            if sub.types is not None and not isinstance(event, sub.types):
+                continue
             try:
                 sub.queue.put_nowait(event)
             except asyncio.QueueFull:
