@@ -33,6 +33,7 @@ class ClientStream:
         self.heartbeats = 0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def started(self) -> bool:
@@ -52,21 +53,32 @@ class ClientStream:
         return self.resp
 
     def start_heartbeats(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._beat())
+        # A timer, not a task: most streams start long before the first beat is due, and cancelling a
+        # timer is far cheaper than creating and cancelling a task per request.
+        if self.interval > 0 and self._timer is None and self._task is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._first_beat)
+
+    def _first_beat(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._beat(first_now=True))
 
     async def stop_heartbeats(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _beat(self) -> None:
+    async def _beat(self, first_now: bool = False) -> None:
         frame = _BEATS[self.api]
         with contextlib.suppress(ConnectionError, RuntimeError):
             while True:
-                await asyncio.sleep(self.interval)
+                if not first_now:
+                    await asyncio.sleep(self.interval)
+                first_now = False
                 async with self._lock:
                     resp = await self._start()
                     await resp.write(frame)

@@ -11,6 +11,7 @@ from .sse import SseEvent
 from .usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+_TERMINAL_NEEDLES = tuple(f'"{t}"'.encode() for t in _RESPONSES_TERMINAL)
 
 
 class StreamWatcher:
@@ -61,17 +62,20 @@ class StreamWatcher:
                 self._err(obj.get("error") if isinstance(obj, dict) else None)
                 self.done = True
             return
-        # Responses: the type is in the JSON; find it cheaply before parsing anything.
-        if b'"response.output_item.added"' in data:
-            self.saw_output = True
-            return
-        if b'"response.' not in data and b'"error"' not in data:
-            return
-        for t in _RESPONSES_TERMINAL:
-            if f'"{t}"'.encode() in data:
-                break
-        else:
-            return
+        # Responses: the type is on the `event:` line (OpenAI sends one) or early in the JSON; only the
+        # few terminal events are parsed.
+        kind = ev.event
+        if kind is not None:
+            if kind == "response.output_item.added":
+                self.saw_output = True
+            if kind not in _RESPONSES_TERMINAL:
+                return
+        else:  # no `event:` line: look for the type strings in the data
+            if b'"response.output_item.added"' in data:
+                self.saw_output = True
+                return
+            if not any(n in data for n in _TERMINAL_NEEDLES):
+                return
         obj = ev.json()
         if not isinstance(obj, dict):
             return
