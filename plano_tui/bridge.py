@@ -34,7 +34,7 @@ class ProxyEvents(Message):
 
 
 class EventBridge:
-    def __init__(self, bus: EventBus, target: MessagePump, *, interval: float = 0.1, max_interval: float = 0.5,
+    def __init__(self, bus: EventBus, target: MessagePump, *, interval: float = 0.1, max_interval: float = 1.0,
                  queue_size: int = 20_000, max_batch: int = 5_000) -> None:
         self.bus = bus
         self.target = target
