@@ -25,6 +25,7 @@ from .errors import ProxyError, error_body, extract_error_message
 from .events import (
     Attempt,
     AttemptFailed,
+    FirstToken,
     ModelResolved,
     RequestFailed,
     RequestFinished,
@@ -452,7 +453,7 @@ class LlmHandler:
         self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any
     ) -> web.StreamResponse:
         data = await up.read()
-        ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
+        self._first_token(ctx)
         ctx.status = up.status
         obj: Any = None
         if translation is not None or b'"usage"' in data:
@@ -474,6 +475,10 @@ class LlmHandler:
         return web.Response(
             status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
         )
+
+    def _first_token(self, ctx: _Ctx) -> None:
+        ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
+        self.state.bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
 
     def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
         h = {k: up.headers[k] for k in _RESPONSE_HEADERS_KEPT if k in up.headers}
@@ -525,7 +530,6 @@ class LlmHandler:
         watcher = StreamWatcher(ctx.client_api) if translation is None else None
         st = translation.stream(tstate) if translation is not None else None
         limit = opts.capture_bytes
-        t0 = ctx.t0
         pending: list[bytes] = []
         it = up.content.iter_any().__aiter__()
         # Phase 1 (only when a fallback remains): hold bytes back until the upstream produced real
@@ -569,13 +573,13 @@ class LlmHandler:
             if pending:
                 head = b"".join(pending)
                 if ctx.ttft_ms is None and b"delta" in head:
-                    ctx.ttft_ms = (time.perf_counter() - t0) * 1000
+                    self._first_token(ctx)
                 await resp.write(head)
                 ctx.capture(head, limit)
             async for chunk in it:
                 if watcher is not None:
                     if ctx.ttft_ms is None and b"delta" in chunk:
-                        ctx.ttft_ms = (time.perf_counter() - t0) * 1000
+                        self._first_token(ctx)
                     await resp.write(chunk)
                     if ctx.captured_n < limit:
                         ctx.capture(chunk, limit)
@@ -585,7 +589,7 @@ class LlmHandler:
                     out = b"".join([st.feed(ev) for ev in parser.feed(chunk)])  # type: ignore[union-attr]
                     if out:
                         if ctx.ttft_ms is None and b"delta" in out:
-                            ctx.ttft_ms = (time.perf_counter() - t0) * 1000
+                            self._first_token(ctx)
                         await resp.write(out)
                         if ctx.captured_n < limit:
                             ctx.capture(out, limit)

@@ -62,6 +62,22 @@ async def test_responses_stream_through_alias_keeps_unknown_fields(proxy, upstre
     )
 
 
+async def test_lifecycle_events_in_order(proxy, upstream: FakeUpstream) -> None:
+    from proxy.events import FirstToken, ModelResolved, RequestStarted
+
+    got: list = []
+    proxy.state.bus.subscribe(got.append)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(proxy.url + "/v1/responses", json={"model": "arch.codex.default", "input": "x", "stream": True}) as r,
+    ):
+        await r.read()
+    await eventually(lambda: any(isinstance(e, RequestFinished) for e in got))
+    kinds = [type(e) for e in got]
+    assert kinds == [RequestStarted, ModelResolved, FirstToken, RequestFinished]
+    assert len({e.request_id if hasattr(e, "request_id") else e.record.request_id for e in got}) == 1
+
+
 async def test_responses_stream_bytes_are_relayed_verbatim(proxy, upstream: FakeUpstream) -> None:
     frames = responses_events("gpt-5.3-codex", text="naïve → ✓ 🎉")
     upstream.script("/responses", Script(frames=frames, chunk_size=3))
