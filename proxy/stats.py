@@ -102,6 +102,7 @@ class StatsSnapshot:
     output_tokens: int
     providers: dict[str, GroupSnapshot]
     routes: dict[str, GroupSnapshot]
+    total: GroupSnapshot | None = None  # every request, all providers (errors split, cached tokens, …)
 
 
 def _snap(name: str, a: _Acc) -> GroupSnapshot:
@@ -156,4 +157,5 @@ class Stats:
             t.output_tokens,
             {k: _snap(k, v) for k, v in self._providers.items()},
             {k: _snap(k, v) for k, v in self._routes.items()},
+            _snap("total", t),
         )

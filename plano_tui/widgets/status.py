@@ -35,12 +35,11 @@ class Totals:
 
     @classmethod
     def of(cls, snap: StatsSnapshot | None) -> Totals:
-        if snap is None:
+        t = snap.total if snap is not None else None
+        if t is None:
             return cls()
-        g = snap.providers.values()
-        return cls(snap.requests, snap.errors, sum(p.errors_4xx for p in g),
-                   sum(p.errors_5xx + p.errors_other for p in g), snap.input_tokens,
-                   sum(p.cached_tokens for p in g), snap.output_tokens)
+        return cls(t.requests, t.errors, t.errors_4xx, t.errors_5xx + t.errors_other, t.input_tokens,
+                   t.cached_tokens, t.output_tokens)
 
 
 class StatusBar(Widget):
