@@ -40,7 +40,7 @@ from .sse import SseParser
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
-from .upstream import redact_headers, upstream_headers, upstream_url
+from .upstream import env_proxy, redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
@@ -418,7 +418,9 @@ class LlmHandler:
         if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
             await wait_ready()
         try:
-            up_cm = self._session().post(ctx.url, data=payload, headers=headers, timeout=timeout)
+            up_cm = self._session().post(
+                ctx.url, data=payload, headers=headers, timeout=timeout, proxy=env_proxy(ctx.url)
+            )
             up = await up_cm.__aenter__()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"

@@ -7,7 +7,11 @@ for `passthrough_auth` providers. Secrets never leave this module except in the 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from .config import Provider
 from .providers import AZURE_API_VERSION, Api
@@ -71,3 +75,47 @@ def upstream_headers(
 def redact_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """Headers safe to show or log: secret values replaced whole, never partially."""
     return tuple((k, "<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items())
+
+
+@functools.lru_cache(maxsize=256)
+def _proxy_for(scheme: str, host: str, env_key: tuple[tuple[str, str], ...]) -> str | None:
+    env = dict(env_key)
+    if host in ("localhost", "") or _is_loopback(host):
+        return None  # local providers (Ollama, vLLM, tests) are never reached through a proxy
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    for entry in (e.strip().lower() for e in no_proxy.split(",") if e.strip()):
+        if entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")):
+            return None
+    if scheme == "https":
+        return env.get("https_proxy") or env.get("HTTPS_PROXY") or env.get("all_proxy") or env.get("ALL_PROXY")
+    return env.get("http_proxy") or env.get("HTTP_PROXY") or env.get("all_proxy") or env.get("ALL_PROXY")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_PROXY_VARS = (
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+)
+
+
+def env_proxy(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The outbound proxy for a provider URL from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (corporate networks);
+    never for loopback providers. Cached per host, so it costs nothing per request."""
+    env = os.environ if environ is None else environ
+    key = tuple((k, env[k]) for k in _PROXY_VARS if env.get(k))
+    if not key:
+        return None
+    parts = urlsplit(url)
+    return _proxy_for(parts.scheme, (parts.hostname or "").lower(), key)

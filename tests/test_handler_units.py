@@ -30,3 +30,16 @@ def test_splices_bytes_when_unambiguous() -> None:
     raw = b'{"model": "arch.codex.default", "input": "keep   spacing"}'
     out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
     assert out == b'{"model": "gpt-5.3-codex", "input": "keep   spacing"}'
+
+
+def test_env_proxy_for_remote_providers_only() -> None:
+    from proxy.upstream import env_proxy
+
+    env = {"HTTPS_PROXY": "http://corp:3128", "HTTP_PROXY": "http://corp:3128", "NO_PROXY": "internal.example,.corp"}
+    assert env_proxy("https://api.openai.com/v1/responses", env) == "http://corp:3128"
+    assert env_proxy("http://127.0.0.1:11434/v1/chat/completions", env) is None
+    assert env_proxy("http://localhost:8000/v1/chat/completions", env) is None
+    assert env_proxy("http://[::1]:8000/v1", env) is None
+    assert env_proxy("https://internal.example/v1", env) is None
+    assert env_proxy("https://llm.corp/v1", env) is None
+    assert env_proxy("https://api.anthropic.com/v1/messages", {}) is None

@@ -280,3 +280,27 @@ async def test_large_codex_sized_body(proxy, upstream: FakeUpstream) -> None:
     async with aiohttp.ClientSession() as s, s.post(proxy.url + "/v1/responses", data=orjson.dumps(big)) as r:
         assert r.status == 200
     assert len(upstream.last().raw) > 3_000_000
+
+
+async def test_remote_providers_go_through_the_environment_proxy(
+    upstream: FakeUpstream, make_proxy, monkeypatch
+) -> None:
+    """Behind a corporate proxy: HTTP(S)_PROXY is honoured for remote providers (the fake upstream
+    plays the proxy here and answers itself); loopback providers are always reached directly."""
+    from proxy.config import parse_config
+
+    monkeypatch.setenv("HTTP_PROXY", upstream.url)
+    cfg = parse_config(
+        "model_providers:\n  - model: openai/gpt-5.3-codex\n    access_key: k\n"
+        "    base_url: http://llm.remote.example/v1\n",
+        "t.yaml",
+        {},
+    )
+    proxy = await make_proxy(cfg)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(proxy.url + "/v1/responses", json={"model": "gpt-5.3-codex", "input": "x"}) as r,
+    ):
+        assert r.status == 200
+    sent = upstream.last("/v1/responses")
+    assert sent.headers["Host"] == "llm.remote.example" and sent.json["model"] == "gpt-5.3-codex"
