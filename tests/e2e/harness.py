@@ -50,49 +50,15 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, upstream_url: str, codex_target: str, claude_target: str = "claude-sonnet-4-5",
-                 extra: str = "") -> Path:
-    """Providers for each wire API, all on the fake upstream; `arch.codex.default` → `codex_target`."""
-    path = directory / "config.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: 12000
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: sk-e2e-openai
-            base_url: {upstream_url}/v1
-            default: true
-          - model: anthropic/claude-sonnet-4-5
-            access_key: sk-ant-e2e-anthropic
-            base_url: {upstream_url}/v1
-          - model: ollama/llama3.1
-            base_url: {upstream_url}
-        model_aliases:
-          arch.codex.default:
-            target: {codex_target}
-          arch.claude:
-            target: {claude_target}
-          arch.claude.code.small.fast:
-            target: {claude_target}
-        """) + extra, encoding="utf-8")
-    return path
-
-
-def refused_url() -> str:
-    """A loopback URL where nothing listens: connecting to it is refused at once."""
-    return f"http://127.0.0.1:{free_port()}"
-
-
-def write_fallback_config(directory: Path, upstream_url: str, codex_target: str,
-                          codex_fallbacks: Sequence[str] = (), openai_url: str | None = None,
-                          extra_providers: str = "") -> Path:
-    """Like `write_config`, with alias `fallbacks` on `arch.codex.default` and, optionally, the OpenAI
-    provider on its own base URL (e.g. `refused_url()`); `extra_providers` is YAML appended to
+                 extra: str = "", *, codex_fallbacks: Sequence[str] = (), openai_url: str | None = None,
+                 extra_providers: str = "", claude_aliases: bool = True) -> Path:
+    """Providers for each wire API, all on the fake upstream (the OpenAI one on `openai_url` when given);
+    `arch.codex.default` → `codex_target` with optional `fallbacks`; `extra_providers` is YAML appended to
     `model_providers` (indented by two spaces, like the others)."""
     path = directory / "config.yaml"
     fallbacks = f"\n            fallbacks: [{', '.join(codex_fallbacks)}]" if codex_fallbacks else ""
+    claude = (f"  arch.claude:\n    target: {claude_target}\n"
+              f"  arch.claude.code.small.fast:\n    target: {claude_target}\n") if claude_aliases else ""
     path.write_text(textwrap.dedent(f"""\
         version: v0.4.0
         listeners:
@@ -113,8 +79,21 @@ def write_fallback_config(directory: Path, upstream_url: str, codex_target: str,
         model_aliases:
           arch.codex.default:
             target: {codex_target}{fallbacks}
-        """), encoding="utf-8")
+        """) + claude + extra, encoding="utf-8")
     return path
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connecting to it is refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def write_fallback_config(directory: Path, upstream_url: str, codex_target: str,
+                          codex_fallbacks: Sequence[str] = (), openai_url: str | None = None,
+                          extra_providers: str = "") -> Path:
+    """`write_config` with alias `fallbacks` on `arch.codex.default` and no Claude aliases."""
+    return write_config(directory, upstream_url, codex_target, codex_fallbacks=codex_fallbacks,
+                        openai_url=openai_url, extra_providers=extra_providers, claude_aliases=False)
 
 
 # ----------------------------------------------------------------------------- scripted upstream
