@@ -255,40 +255,22 @@ class LlmHandler:
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):
                 t_try = time.perf_counter()
+
                 try:
                     resp = await self._attempt(
                         request, ctx, cand, body, raw, changed, i == len(candidates) - 1, failures
                     )
                 except ProxyError as exc:  # a deterministic failure ends the chain; it is still an attempt
-                    ctx.attempts.append(
-                        Attempt(
-                            cand.provider.name,
-                            cand.upstream_model,
-                            exc.status,
-                            exc.message,
-                            (time.perf_counter() - t_try) * 1000,
-                        )
-                    )
+                    ctx.attempts.append(_attempt_of(cand, t_try, exc.status, exc.message))
                     raise
                 except _Retry as retry:
                     failures.append(retry)
-                    attempt = Attempt(
-                        cand.provider.name, cand.upstream_model, retry.status, retry.message, retry.duration_ms
-                    )
-                    ctx.attempts.append(attempt)
-                    st.bus.publish(AttemptFailed(ctx.request_id, attempt))
+                    ctx.attempts.append(_attempt_of(cand, t_try, retry.status, retry.message))
+                    st.bus.publish(AttemptFailed(ctx.request_id, ctx.attempts[-1]))
                     if retry.counts:
                         st.health.failure(cand.provider.name, retry.message, retry.retry_after)
                 else:
-                    ctx.attempts.append(
-                        Attempt(
-                            cand.provider.name,
-                            cand.upstream_model,
-                            ctx.status or None,
-                            ctx.error,
-                            (time.perf_counter() - t_try) * 1000,
-                        )
-                    )
+                    ctx.attempts.append(_attempt_of(cand, t_try, ctx.status or None, ctx.error))
                     return resp
             raise self._exhausted(failures)  # only reached when the last candidate raised _Retry
         finally:
@@ -342,7 +324,6 @@ class LlmHandler:
         st = self.state
         provider = cand.provider
         ctx.resolution = cand
-        t0 = time.perf_counter()
         if provider.key_status == "missing":
             var = provider.key_env or "the provider's API key variable"
             # 400, not 401: Codex retries a 401 six times and Claude Code for minutes; a missing key is
@@ -424,7 +405,7 @@ class LlmHandler:
             up = await up_cm.__aenter__()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
-            raise _Retry(provider.name, None, msg, "upstream_unreachable", t0=t0) from None
+            raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
         try:
             if up.status >= 400:
                 data = await up.read()
@@ -436,14 +417,13 @@ class LlmHandler:
                         up.status,
                         msg,
                         "upstream_error",
-                        t0=t0,
                         retry_after=parse_retry_after(up.headers.get("retry-after")),
                     )
                 if transient:
                     st.health.failure(provider.name, msg, parse_retry_after(up.headers.get("retry-after")))
                 return await self._upstream_error(ctx, provider, up, data, translation, failures)
             if "text/event-stream" in up.headers.get("Content-Type", ""):
-                resp = await self._relay_stream(request, ctx, up, translation, tstate, last, t0)
+                resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
             else:
                 resp = await self._relay_body(ctx, provider, up, translation, tstate)
             st.health.success(provider.name)
@@ -524,7 +504,6 @@ class LlmHandler:
         translation: Translation | None,
         tstate: Any,
         last: bool,
-        t_attempt: float,
     ) -> web.StreamResponse:
         opts = self.state.options
         provider = ctx.resolution.provider.name if ctx.resolution else "?"
@@ -541,9 +520,7 @@ class LlmHandler:
                 try:
                     chunk = await it.__anext__()
                 except StopAsyncIteration:
-                    raise _Retry(
-                        provider, up.status, "stream ended before any output", "stream_incomplete", t0=t_attempt
-                    ) from None
+                    raise _Retry(provider, up.status, "stream ended before any output", "stream_incomplete") from None
                 if watcher is not None:
                     for ev in parser.feed(chunk):
                         watcher.observe(ev)
@@ -554,9 +531,7 @@ class LlmHandler:
                     pending.append(b"".join([st.feed(ev) for ev in parser.feed(chunk)]))
                     err, output = st.error, st.started_output or st.done
                 if err and not (watcher.saw_output if watcher is not None else st.started_output):  # type: ignore[union-attr]
-                    raise _Retry(
-                        provider, up.status, f"stream failed before any output: {err}", "upstream_error", t0=t_attempt
-                    )
+                    raise _Retry(provider, up.status, f"stream failed before any output: {err}", "upstream_error")
                 if output or sum(map(len, pending)) > _MAX_HELD_BYTES:
                     break
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
@@ -565,7 +540,6 @@ class LlmHandler:
                 up.status,
                 f"stream broke before any output: {_exc_text(exc)}",
                 "stream_interrupted",
-                t0=t_attempt,
             ) from None
         cs = ctx.cs or ClientStream(request, ctx.client_api, 0, {"x-request-id": ctx.request_id})
         await cs.stop_heartbeats()
@@ -642,6 +616,10 @@ class LlmHandler:
                 await asyncio.wait_for(resp.write(tail), 1.0)
 
 
+def _attempt_of(cand: Resolution, started: float, status: int | None, error: str | None) -> Attempt:
+    return Attempt(cand.provider.name, cand.upstream_model, status, error, (time.perf_counter() - started) * 1000)
+
+
 class _Retry(Exception):
     """A failure before any byte reached the client: the next candidate may take over."""
 
@@ -652,7 +630,6 @@ class _Retry(Exception):
         message: str,
         code: str,
         *,
-        t0: float | None = None,
         retry_after: float | None = None,
         counts: bool = True,
     ) -> None:
@@ -660,7 +637,6 @@ class _Retry(Exception):
         self.provider, self.status, self.message, self.code = provider, status, message, code
         self.retry_after = retry_after
         self.counts = counts  # False: a config problem (no key), not the provider's health
-        self.duration_ms = (time.perf_counter() - t0) * 1000 if t0 is not None else 0.0
 
     @property
     def described(self) -> str:
