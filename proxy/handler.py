@@ -168,14 +168,12 @@ class LlmHandler:
     async def handle(self, request: web.Request, client_api: Api) -> web.StreamResponse:
         st = self.state
         ctx = _Ctx(st.next_request_id(), client_api, request.path, time.time(), time.perf_counter())
-        response: web.StreamResponse | None = None
         st.in_flight += 1
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            response = await self._run(request, ctx)
-            return response
+            return await self._run(request, ctx)
         except ProxyError as exc:
             ctx.fail(exc.status, exc.message, exc.code)
             if ctx.cs is not None and ctx.cs.resp is not None:  # status 200 already sent: report in-stream

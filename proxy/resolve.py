@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import Alias, Config, Provider
+from .providers import canonical_prefix
 
 
 class ModelNotFound(LookupError):
@@ -45,8 +46,6 @@ def find_provider(model: str, providers: Sequence[Provider]) -> Provider | None:
         for p in providers:
             if not p.wildcard and p.model_id == rest:
                 return p
-        from .providers import canonical_prefix
-
         cp = canonical_prefix(prefix)
         for p in providers:
             if p.wildcard and p.prefix == cp:

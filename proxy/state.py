@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .bus import EventBus
-from .config import Config
+from .config import Alias, Config, seconds
 from .events import AliasChanged, RouteInfo
 from .health import ProviderHealth
 from .providers import Api
-from .resolve import AliasTable, Resolution, Resolver
+from .resolve import AliasTable, Resolution, Resolver, find_provider
 from .stats import Stats
 
 
@@ -37,8 +37,6 @@ class ProxyOptions:
     def from_config(cls, config: Config, **overrides: Any) -> ProxyOptions:
         """Options from the config's `overrides` section (Plano's `upstream_connect_timeout`, plus ours:
         `upstream_idle_timeout`, `heartbeat_interval`, `max_request_body_mb`), then explicit values."""
-        from .config import seconds
-
         o = config.overrides
         opts = cls(
             connect_timeout_s=seconds(o.get("upstream_connect_timeout"), cls.connect_timeout_s),
@@ -108,8 +106,6 @@ class ProxyState:
 
     def set_alias(self, alias: str, target: str, source: str = "runtime") -> str | None:
         """Retarget an alias at runtime (dashboard, admin API). Validates the target."""
-        from .resolve import find_provider
-
         if find_provider(target, self.config.providers) is None:
             raise ValueError(f"'{target}' is not a configured model")
         self._alias_source = source
@@ -124,9 +120,6 @@ class ProxyState:
 
     def apply_config(self, config: Config, runtime_overrides: dict[str, str] | None = None) -> None:
         """Swap in a new config. `runtime_overrides` are alias targets set at runtime that survive."""
-        from .config import Alias
-        from .resolve import find_provider
-
         keep = {n: t for n, t in (runtime_overrides or {}).items() if find_provider(t, config.providers)}
         self.aliases.replace_all(Alias(a.name, keep.get(a.name, a.target), a.fallbacks) for a in config.aliases)
         self.config = config

@@ -6,8 +6,9 @@ carry usage or errors are JSON-parsed, so observing costs little next to relayin
 
 from __future__ import annotations
 
+from .errors import anthropic_type
 from .providers import Api
-from .sse import SseEvent
+from .sse import SseEvent, encode
 from .usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
@@ -105,9 +106,6 @@ class StreamWatcher:
 
 def terminal_error_event(api: Api, message: str, code: str, response_id: str = "resp_proxy") -> bytes:
     """The in-stream terminal error a client of `api` understands (codex_wire.md §6, §8, §9)."""
-    from .errors import anthropic_type
-    from .sse import encode
-
     if api is Api.RESPONSES:
         return encode(
             {
