@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,20 +25,15 @@ import time
 from pathlib import Path
 
 import aiohttp
+from common import free_port, pct, pin
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 CODEX_FIXTURE = ROOT.parent / "shared" / "fixtures" / "codex-0.169.0-exec-request.json"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def pin(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
 async def wait_ready(url: str, method: str = "GET") -> None:
@@ -100,9 +93,6 @@ async def latencies(url: str, body: bytes, n: int, *, ttft: bool = False) -> lis
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def wrk_rps(url: str, body: bytes, seconds: int, conns: int) -> float:

@@ -24,9 +24,7 @@ import json
 import os
 import pty
 import re
-import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from common import free_port, pct, pin
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -71,19 +70,10 @@ def loop_factory() -> Any:
     return _loop_factory()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def pin(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
 
 
 # ----------------------------------------------------------------------------- the server under test

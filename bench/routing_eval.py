@@ -37,6 +37,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import pct
+
 from proxy.config import Config, parse_config
 from proxy.providers import Api
 from proxy.resolve import AliasTable, Resolver
@@ -155,9 +157,6 @@ class FakeRouter:
 # ------------------------------------------------------------------ reporting
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def accuracy(results: list[dict[str, Any]]) -> str:

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import free_port
 
 from tests.fakes import chat_events, messages_events, responses_events
 
@@ -50,10 +51,6 @@ REQUESTS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def upstream_handler(request: web.Request) -> web.StreamResponse:
