@@ -55,12 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(reload)
     reload.set_defaults(func=cmd_reload)
 
-    try:
-        from plano_tui.cli_agent import add_parser as add_cli_agent
-    except ImportError:
-        pass
-    else:
-        add_cli_agent(sub)
+    from plano_tui.cli_agent import add_parser as add_cli_agent
+
+    add_cli_agent(sub)
     return parser
 
 

@@ -55,10 +55,8 @@ class ConfigReloader:
             self._task = None
 
     async def _watch(self) -> None:
-        try:
-            from watchfiles import awatch
-        except ImportError:  # pragma: no cover - watchfiles is a dependency
-            return
+        from watchfiles import awatch  # lazy: only when watching
+
         targets = {self.path.name, ".env"}
         async for changes in awatch(self.path.parent, debounce=int(self.debounce_s * 1000), recursive=False):
             if any(os.path.basename(p) in targets for _, p in changes):

@@ -24,6 +24,8 @@ from aiohttp import web
 
 from .handler import LlmHandler
 from .providers import Api
+from .routing import install as install_routing
+from .routing.api import add_routes as add_routing_routes
 from .state import ProxyState
 
 SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
@@ -59,12 +61,7 @@ class ProxyServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handler = LlmHandler(state, self._get_session, self._tasks)
         self.app = self._make_app()
-        try:  # task-aware routing is optional: without the package, requests keep their resolved model
-            from .routing import install
-        except ImportError:
-            pass
-        else:
-            install(state, self._get_session)
+        install_routing(state, self._get_session)
 
     # ------------------------------------------------------------------ lifecycle
     def _get_session(self) -> aiohttp.ClientSession:
@@ -96,16 +93,8 @@ class ProxyServer:
         r.add_post("/admin/aliases", self._admin_set_alias)
         r.add_get("/admin/stats", self._admin_stats)
         r.add_post("/admin/reload", self._admin_reload)
-        self.extend_routes(r)
+        add_routing_routes(r, self.state)  # POST /routing/v1/…: routing decisions without a model call
         return app
-
-    def extend_routes(self, router: web.UrlDispatcher) -> None:
-        """Hook for optional route groups (routing decision API, …)."""
-        try:
-            from .routing.api import add_routes
-        except ImportError:
-            return
-        add_routes(router, self.state)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(
@@ -171,14 +160,11 @@ class ProxyServer:
     async def _models(self, request: web.Request) -> web.Response:
         st = self.state
         if "client_version" in request.query:  # Codex's model catalog request (codex_wire.md §2)
-            try:
-                from .catalog import codex_catalog
-            except ImportError:
-                pass
-            else:
-                resp = _json(codex_catalog(st))
-                resp.headers["ETag"] = st.models_etag
-                return resp
+            from .catalog import codex_catalog  # lazy: only Codex asks, once per process
+
+            resp = _json(codex_catalog(st))
+            resp.headers["ETag"] = st.models_etag
+            return resp
         data = [
             {"id": p.model, "object": "model", "created": 0, "owned_by": p.prefix}
             for p in st.config.providers

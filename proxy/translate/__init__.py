@@ -80,17 +80,6 @@ def get_translation(client: Api, upstream: Api) -> Translation | None:
 
 
 def _load() -> None:
-    # Import the direction modules lazily; each registers itself. Missing modules = no translation.
-    import importlib
-
-    for name in (
-        "responses_to_chat",
-        "responses_to_messages",
-        "chat_to_messages",
-        "messages_to_chat",
-    ):
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+    # Lazy: the direction modules (each registers itself) load on the first translated request, not at
+    # start-up.
+    from . import chat_to_messages, messages_to_chat, responses_to_chat, responses_to_messages  # noqa: F401
