@@ -8,7 +8,7 @@ the provider. Aliases live in `AliasTable`, which the dashboard and the admin AP
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import Alias, Config, Provider
@@ -73,7 +73,6 @@ class AliasTable:
 
     def __init__(self, aliases: Iterable[Alias]) -> None:
         self._aliases: dict[str, Alias] = {a.name: a for a in aliases}
-        self._listeners: list[Callable[[str, str | None, str], None]] = []
 
     def get(self, name: str) -> Alias | None:
         return self._aliases.get(name)
@@ -81,14 +80,9 @@ class AliasTable:
     def items(self) -> list[Alias]:
         return list(self._aliases.values())
 
-    def on_change(self, callback: Callable[[str, str | None, str], None]) -> None:
-        self._listeners.append(callback)
-
     def set(self, name: str, target: str) -> str | None:
         old = self._aliases.get(name)
         self._aliases[name] = Alias(name, target, old.fallbacks if old else ())
-        for cb in self._listeners:
-            cb(name, old.target if old else None, target)
         return old.target if old else None
 
     def replace_all(self, aliases: Iterable[Alias]) -> None:

@@ -72,8 +72,6 @@ class ProxyState:
         self.bus.subscribe(self.stats)
         self.options = options or ProxyOptions()
         self.aliases = AliasTable(config.aliases)
-        self.aliases.on_change(self._alias_changed)
-        self._alias_source = "runtime"
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
@@ -108,15 +106,10 @@ class ProxyState:
         """Retarget an alias at runtime (dashboard, admin API). Validates the target."""
         if find_provider(target, self.config.providers) is None:
             raise ValueError(f"'{target}' is not a configured model")
-        self._alias_source = source
-        try:
-            return self.aliases.set(alias, target)
-        finally:
-            self._alias_source = "runtime"
-
-    def _alias_changed(self, alias: str, old: str | None, new: str) -> None:
+        old = self.aliases.set(alias, target)
         self._catalog_version += 1
-        self.bus.publish(AliasChanged(alias, old, new, self._alias_source))
+        self.bus.publish(AliasChanged(alias, old, target, source))
+        return old
 
     def apply_config(self, config: Config, runtime_overrides: dict[str, str] | None = None) -> None:
         """Swap in a new config. `runtime_overrides` are alias targets set at runtime that survive."""
