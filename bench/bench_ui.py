@@ -111,9 +111,10 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     probe_task.cancel()
     Path(args.result).write_text(json.dumps({
-        "lag": samples, "dropped": state.bus.dropped, "requests": state.stats.total.requests,
+        "lag": samples, "requests": state.stats.total.requests,
+        "dropped": state.bus.dropped + (app.bridge.dropped if app is not None else 0),
         "rows": len(app.store) if app is not None else 0,
-        "ui_messages": app.bridge.posted if app is not None else 0,
+        "ui_messages": app.bridge.batches if app is not None else 0,
     }))
     await server.stop(drain_s=0)
 
@@ -141,7 +142,7 @@ class Child:
             self.master = master
             threading.Thread(target=self._drain, daemon=True).start()
         else:
-            self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True)
 
     def _drain(self) -> None:
         while True:
@@ -178,16 +179,20 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def wrk(url: str, seconds: int, conns: int = 32) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, requests) from wrk."""
+def wrk_start(url: str, seconds: int, conns: int = 32) -> subprocess.Popen[str]:
+    """wrk (on CPU 0) posting the streaming body to `url` for `seconds`; read it with `wrk_result`."""
     tmp = Path(tempfile.mkdtemp())
     (tmp / "body.json").write_bytes(BODY)
     (tmp / "post.lua").write_text(
         f'local f = io.open("{tmp / "body.json"}", "rb"); wrk.body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n')
-    out = subprocess.run([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
-                          str(tmp / "post.lua"), url + "/v1/responses"], capture_output=True, text=True,
-                         check=True).stdout
+    return subprocess.Popen([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
+                             str(tmp / "post.lua"), url + "/v1/responses"], stdout=subprocess.PIPE, text=True)
+
+
+def wrk_result(proc: subprocess.Popen[str]) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, requests) of a finished wrk."""
+    out = proc.communicate()[0]
 
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
@@ -233,25 +238,39 @@ async def fixed_rate(url: str, rate: float, seconds: float) -> tuple[list[float]
         return lat, errors, t0, time.time()
 
 
+def paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """(median, min, max) of the per-repetition ratios b[i] / a[i]. Each pair ran back to back, so a
+    neighbour that slows the machine for a while moves both sides of a pair, not the ratio."""
+    ratios = sorted(y / x for x, y in zip(a, b, strict=True) if x)
+    return statistics.median(ratios), ratios[0], ratios[-1]
+
+
 async def driver(args: argparse.Namespace) -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})  # the load generator shares CPU 0 with the upstream
     up_port = free_port()
     upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
-    children = {"no-ui": Child(False, f"http://127.0.0.1:{up_port}"), "ui": Child(True, f"http://127.0.0.1:{up_port}")}
-    results: dict[str, dict] = {m: {"rps": [], "wrk_p50": [], "wrk_p99": [], "cpu": [], "cpu_ms_per_req": []}
+    upstream_url = f"http://127.0.0.1:{up_port}"
+    children = {"no-ui": Child(False, upstream_url), "ui": Child(True, upstream_url)}
+    results: dict[str, dict] = {m: {"rps": [], "wrk_p50": [], "wrk_p99": [], "cpu": [], "cpu_ms_per_req": [],
+                                    "rate_cpu": [], "lat": [], "errors": 0, "pty_bytes": 0, "rate_s": 0.0,
+                                    "side_half_done": [], "side_half_cpu_ms_per_req": [],
+                                    "side_third_done": [], "side_third_cpu_ms_per_req": []}
                                 for m in children}
-    windows: dict[str, tuple[float, float]] = {}
+    windows: dict[str, list[tuple[float, float]]] = {m: [] for m in children}
+    side: dict[str, list[float]] = {"half": [], "third": []}  # per repetition: dashboard / no-UI requests served
     try:
         for c in children.values():
             await wait_ready(c.url)
         await asyncio.sleep(1.0)
         for c in children.values():  # warm-up: connection pools, caches, the first screen
             await fixed_rate(c.url, 100, 1.0)
-        for _ in range(args.reps):
-            for mode, c in children.items():
+        for rep in range(args.reps):
+            # A-B then B-A: a slow drift of the machine's speed favours neither side.
+            for mode in (("no-ui", "ui") if rep % 2 == 0 else ("ui", "no-ui")):
+                c = children[mode]
                 cpu0, t0 = c.cpu_s(), time.time()
-                rps, p50, p99, done = wrk(c.url, args.seconds)
+                rps, p50, p99, done = wrk_result(wrk_start(c.url, args.seconds))
                 cpu = c.cpu_s() - cpu0
                 results[mode]["rps"].append(rps)
                 results[mode]["wrk_p50"].append(p50)
@@ -260,26 +279,60 @@ async def driver(args: argparse.Namespace) -> None:
                 # CPU time per request: what throughput at saturation is the inverse of, and unlike
                 # req/s it does not move when a neighbour on this shared machine takes CPU 1 away.
                 results[mode]["cpu_ms_per_req"].append(cpu * 1000 / max(1, done))
-        for mode, c in children.items():
-            bytes0, cpu0 = c.out_bytes, c.cpu_s()
-            lat, errors, t0, t1 = await fixed_rate(c.url, args.rate, args.rate_seconds)
-            windows[mode] = (t0, t1)
-            results[mode].update(lat_p50=pct(lat, 50), lat_p99=pct(lat, 99), errors=errors, n=len(lat),
-                                 pty_kb_s=(c.out_bytes - bytes0) / 1024 / (t1 - t0),
-                                 rate_cpu=(c.cpu_s() - cpu0) / (t1 - t0) * 100)
+        # Side by side: saturated at the same time on the same core, each proxy in its own session so
+        # the scheduler splits CPU 1 evenly. Whatever the machine does to one it does to the others at
+        # the same moment, so the ratio of requests served is steady to about ±2 % (an A/A run gives
+        # 0.99–1.01), where consecutive runs of one process differ by ±20 % on this VM. Run as a pair
+        # (half a core each) and as a trio with a second no-UI proxy (a third each); see report().
+        spare = Child(False, upstream_url)
+        await wait_ready(spare.url)
+        await fixed_rate(spare.url, 100, 1.0)
+        try:
+            for _ in range(args.side_reps):
+                for group, extra in (("half", {}), ("third", {"spare": spare})):
+                    procs = {**{m: (c, c.cpu_s()) for m, c in children.items()},
+                             **{m: (c, c.cpu_s()) for m, c in extra.items()}}
+                    running = {m: wrk_start(c.url, args.side_seconds) for m, (c, _) in procs.items()}
+                    done = {m: wrk_result(w)[3] for m, w in running.items()}
+                    base_done = statistics.mean(done[m] for m in done if m != "ui")
+                    side[group].append(done["ui"] / base_done)
+                    for m in children:
+                        c, cpu0 = procs[m]
+                        results[m][f"side_{group}_done"].append(done[m])
+                        results[m][f"side_{group}_cpu_ms_per_req"].append((c.cpu_s() - cpu0) * 1000 / max(1, done[m]))
+        finally:
+            spare.stop()
+        # Fixed rate, in alternating windows: the same work per second for both, so the CPU difference is
+        # what the dashboard costs at that load; plus client latency and the event-loop lag.
+        window = args.rate_seconds / args.rate_windows
+        for rep in range(args.rate_windows):
+            for mode in (("no-ui", "ui") if rep % 2 == 0 else ("ui", "no-ui")):
+                c = children[mode]
+                bytes0, cpu0 = c.out_bytes, c.cpu_s()
+                lat, errors, t0, t1 = await fixed_rate(c.url, args.rate, window)
+                windows[mode].append((t0, t1))
+                r = results[mode]
+                r["lat"] += lat
+                r["errors"] += errors
+                r["rate_cpu"].append((c.cpu_s() - cpu0) / (t1 - t0) * 100)
+                r["pty_bytes"] += c.out_bytes - bytes0
+                r["rate_s"] += t1 - t0
         for mode, c in children.items():
             data = c.stop()
-            t0, t1 = windows[mode]
-            lags = [lag for t, lag in data["lag"] if t0 <= t <= t1]
-            results[mode].update(lag_p50=pct(lags, 50), lag_p99=pct(lags, 99), lag_max=max(lags, default=0),
-                                 dropped=data["dropped"], served=data["requests"], rows=data["rows"],
-                                 ui_messages=data["ui_messages"])
+            lags = [lag for t, lag in data["lag"] if any(t0 <= t <= t1 for t0, t1 in windows[mode])]
+            r = results[mode]
+            r.update(lat_p50=pct(r["lat"], 50), lat_p99=pct(r["lat"], 99), n=len(r["lat"]),
+                     lag_p50=pct(lags, 50), lag_p99=pct(lags, 99), lag_max=max(lags, default=0),
+                     dropped=data["dropped"], served=data["requests"], rows=data["rows"],
+                     ui_messages=data["ui_messages"], pty_kb_s=r["pty_bytes"] / 1024 / max(1e-9, r["rate_s"]))
+            del r["lat"]
     finally:
         for c in children.values():
             if c.proc.poll() is None:
                 c.proc.kill()
         upstream.terminate()
         upstream.wait(timeout=5)
+    results["side_ratios"] = side  # type: ignore[assignment]
     report(results, args)
 
 
@@ -288,23 +341,46 @@ def report(r: dict[str, dict], args: argparse.Namespace) -> None:
     out.mkdir(exist_ok=True)
     (out / "bench_ui.json").write_text(json.dumps(r, indent=2))
     base, ui = r["no-ui"], r["ui"]
-    best = {m: max(v["rps"]) for m, v in r.items()}
-    med = {m: statistics.median(v["rps"]) for m, v in r.items()}
-    cpr = {m: statistics.median(v["cpu_ms_per_req"]) for m, v in r.items()}
+    modes = {m: r[m] for m in ("no-ui", "ui")}
+    med = {m: statistics.median(v["rps"]) for m, v in modes.items()}
+    cpr = {m: statistics.median(v["cpu_ms_per_req"]) for m, v in modes.items()}
+    rps_ratio = paired(base["rps"], ui["rps"])
+    cpu_ratio = paired(base["cpu_ms_per_req"], ui["cpu_ms_per_req"])
+    rate_ratio = paired(base["rate_cpu"], ui["rate_cpu"])
+    rate_cpu = {m: statistics.median(v["rate_cpu"]) for m, v in modes.items()}
+    ratios = r["side_ratios"]
+    half, third = statistics.median(ratios["half"]), statistics.median(ratios["third"])
+    # The dashboard's cost has a part per request (ingest, bodies) and a part per second (frames: 4 a
+    # second whatever the load). Given a share s of the core, the per-second part weighs 1/s times what
+    # it does on a whole core, so the served ratio is linear in 1/s: r(s) = A − B/s. The half-core and
+    # third-core runs give A and B; the whole-core ratio is r(1) = 2·r(½) − r(⅓).
+    whole = 2 * half - third
+    cpu_half = paired(base["side_half_cpu_ms_per_req"], ui["side_half_cpu_ms_per_req"])
+
+    def span(t: tuple[float, float, float]) -> str:
+        return f"**{(t[0] - 1) * 100:+.1f}%** (pairs {(t[1] - 1) * 100:+.0f}% … {(t[2] - 1) * 100:+.0f}%)"
+
     lines = [
-        "| | no UI | dashboard | difference |",
+        "| | no UI | dashboard | dashboard vs no UI |",
         "|---|---:|---:|---:|",
-        f"| throughput, wrk 32 conns, streaming: median of {args.reps} × {args.seconds}s | {med['no-ui']:,.0f} req/s "
-        f"| {med['ui']:,.0f} req/s | {(med['ui'] / med['no-ui'] - 1) * 100:+.1f}% |",
-        f"| throughput, best run | {best['no-ui']:,.0f} req/s | {best['ui']:,.0f} req/s "
-        f"| {(best['ui'] / best['no-ui'] - 1) * 100:+.1f}% |",
+        f"| throughput, wrk 32 conns, streaming, {args.reps} A/B pairs × {args.seconds}s (median) "
+        f"| {med['no-ui']:,.0f} req/s | {med['ui']:,.0f} req/s | {span(rps_ratio)} |",
         f"| proxy CPU per request under wrk (median) | {cpr['no-ui']:.3f} ms | {cpr['ui']:.3f} ms "
-        f"| {(cpr['ui'] / cpr['no-ui'] - 1) * 100:+.1f}% |",
+        f"| {span(cpu_ratio)} |",
         f"| all runs (req/s) | {', '.join(f'{x:,.0f}' for x in base['rps'])} "
         f"| {', '.join(f'{x:,.0f}' for x in ui['rps'])} | |",
-        f"| proxy process CPU during wrk | {max(base['cpu']):.0f}% | {max(ui['cpu']):.0f}% | |",
-        f"| proxy process CPU at {args.rate:.0f} req/s | {base['rate_cpu']:.0f}% | {ui['rate_cpu']:.0f}% "
-        f"| {ui['rate_cpu'] - base['rate_cpu']:+.0f} points |",
+        f"| side by side, half a core each, {args.side_reps} × {args.side_seconds}s: requests served "
+        f"| {statistics.median(base['side_half_done']):,.0f} | {statistics.median(ui['side_half_done']):,.0f} "
+        f"| {span((half, min(ratios['half']), max(ratios['half'])))} |",
+        f"| side by side, a third of a core each (plus a second no-UI proxy): requests served "
+        f"| {statistics.median(base['side_third_done']):,.0f} | {statistics.median(ui['side_third_done']):,.0f} "
+        f"| {span((third, min(ratios['third']), max(ratios['third'])))} |",
+        f"| **whole core, from the two above: r(1) = 2·r(½) − r(⅓)** | | | **{(whole - 1) * 100:+.1f}%** |",
+        f"| side by side, half a core: proxy CPU per request | "
+        f"{statistics.median(base['side_half_cpu_ms_per_req']):.3f} ms "
+        f"| {statistics.median(ui['side_half_cpu_ms_per_req']):.3f} ms | {span(cpu_half)} |",
+        f"| proxy process CPU at {args.rate:.0f} req/s, {args.rate_windows} A/B windows (median) "
+        f"| {rate_cpu['no-ui']:.0f}% | {rate_cpu['ui']:.0f}% | {span(rate_ratio)} |",
         f"| latency at {args.rate:.0f} req/s, p50 | {base['lat_p50']:.1f} ms | {ui['lat_p50']:.1f} ms "
         f"| {ui['lat_p50'] - base['lat_p50']:+.1f} ms |",
         f"| latency at {args.rate:.0f} req/s, p99 | {base['lat_p99']:.1f} ms | {ui['lat_p99']:.1f} ms "
@@ -312,8 +388,8 @@ def report(r: dict[str, dict], args: argparse.Namespace) -> None:
         f"| event-loop lag at {args.rate:.0f} req/s, p50 / p99 / max | {base['lag_p50']:.1f} / {base['lag_p99']:.1f} / "
         f"{base['lag_max']:.1f} ms | {ui['lag_p50']:.1f} / {ui['lag_p99']:.1f} / {ui['lag_max']:.1f} ms | |",
         f"| errors / dropped events | {base['errors']} / {base['dropped']} | {ui['errors']} / {ui['dropped']} | |",
-        f"| dashboard: rows kept, UI messages (bridge batches), terminal output | — | {ui['rows']:,}, "
-        f"{ui['ui_messages']:,}, {ui['pty_kb_s']:.0f} KiB/s | |",
+        f"| dashboard: rows kept, batches ingested, terminal output at {args.rate:.0f} req/s | — "
+        f"| {ui['rows']:,}, {ui['ui_messages']:,}, {ui['pty_kb_s']:.0f} KiB/s | |",
     ]
     print("\n".join(lines))
 
@@ -326,10 +402,13 @@ def main() -> None:
     s.add_argument("--upstream", required=True)
     s.add_argument("--result", required=True)
     s.add_argument("--ui", action="store_true")
-    p.add_argument("--seconds", type=int, default=2)
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--seconds", type=int, default=2, help="per wrk run (whole seconds: wrk takes no fractions)")
+    p.add_argument("--reps", type=int, default=8)
+    p.add_argument("--side-seconds", type=int, default=3)
+    p.add_argument("--side-reps", type=int, default=5)
     p.add_argument("--rate", type=float, default=200)
-    p.add_argument("--rate-seconds", type=float, default=5)
+    p.add_argument("--rate-seconds", type=float, default=8, help="per mode, split into --rate-windows")
+    p.add_argument("--rate-windows", type=int, default=4)
     args = p.parse_args()
     if args.cmd == "serve":  # the event loop `planoai tui` uses (uvloop when installed)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:

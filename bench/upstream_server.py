@@ -5,6 +5,7 @@ Usage: python bench/upstream_server.py PORT
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from aiohttp import web
@@ -39,6 +40,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def main() -> None:
+    # A load generator that stops mid-stream (wrk at the end of its run) is expected: no tracebacks.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/{tail:.*}", handle)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

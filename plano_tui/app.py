@@ -1,9 +1,11 @@
 """The dashboard App: lays out the panes, turns core events into rows, and runs the user's actions.
 
-Data flow (style.md §2.3): the core publishes events → `EventBridge` posts one `ProxyEvents` batch per
-tick → `ingest()` appends rows and notices. Statistics are *pulled*: a `set_interval` tick reads
-`Stats.snapshot()` only when `stats.version` moved. Nothing here is on the proxy's hot path, and the
-App never owns the server: it gets a `ProxyState`, a URL to display and a clock (frozen in tests).
+Data flow (style.md §2.3): the core publishes events → `EventBridge` buffers the ones shown → the app's
+tick (4×/s) takes a batch when the requests pane is due (bridge.py) → `ingest()` appends rows and
+notices. Statistics are *pulled* on the same tick: `Stats.snapshot()` is read only when `stats.version`
+moved. Everything the dashboard draws changes in the tick, so there is at most one frame per tick.
+Nothing here is on the proxy's hot path, and the App never owns the server: it gets a `ProxyState`, a
+URL to display and a clock (frozen in tests).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from proxy.state import ProxyState
 from proxy.stats import StatsSnapshot
 
 from . import format as fmt
-from .bridge import EventBridge, ProxyEvents
+from .bridge import EventBridge, log_pause
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
 from .store import RequestStore
@@ -43,6 +45,22 @@ from .widgets.empty_state import EmptyState
 from .widgets.providers import ProvidersTable
 from .widgets.request_log import RequestLog
 from .widgets.status import ErrorBanner, StatusBar, Totals
+
+# Young-generation threshold while the dashboard runs. Every Textual `Strip` carries seven small caches
+# (about 15 GC-tracked objects), so a frame allocates a few thousand; at the CLI's 10,000 the collector ran
+# every few frames, and over a saturated run it was 1.5 % of the process's CPU. At 50,000 it runs a
+# third as often in total time (bench/RESULTS.md), each pause still ≈ 10 ms.
+UI_GC_GEN0 = 50_000
+
+
+def _tune_gc_for_ui() -> None:
+    """After the first frame: freeze what start-up built (CSS, widgets, caches) out of every future
+    collection — full collections scanning it had stalled frames by 50–100 ms — and collect the young
+    generation less often."""
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, UI_GC_GEN0), gen1, gen2)
+
 
 MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme"})
 
@@ -84,7 +102,8 @@ class DashboardApp(App[None]):
         self.cursor_blink = cursor_blink
         self.freeze_gc = freeze_gc
         self.store = RequestStore(capacity)
-        self.bridge = EventBridge(state.bus, self)
+        self.bridge = EventBridge(state.bus)
+        self._log_due = 0.0  # monotonic time when the requests pane takes its next batch
         self.cooling: dict[str, float] = {}
         self.last_error: RequestRecord | None = None
         self.last_error_at = 0.0
@@ -124,27 +143,24 @@ class DashboardApp(App[None]):
         self._sync_empty()
         self.tick()
         self.set_interval(self.tick_s, self.tick)
-        self.run_worker(self.bridge.run(), name="event-bridge", group="bridge", exit_on_error=False)
         self.request_log.focus()
         if self.freeze_gc:
-            self.call_after_refresh(gc.freeze)
+            self.call_after_refresh(_tune_gc_for_ui)
 
     def on_unmount(self) -> None:
         self.bridge.close()
 
     # ------------------------------------------------------------------ events in
-    def on_proxy_events(self, message: ProxyEvents) -> None:
-        self.ingest(message.events)
-
-    def ingest(self, events: Iterable[Event]) -> None:
-        """Apply a batch of core events to the store and panes (one repaint per batch)."""
+    def ingest(self, events: Iterable[Event], stripped: frozenset[str] = frozenset()) -> None:
+        """Apply a batch of core events to the store and panes (one repaint per batch). `stripped`: the
+        requests whose bodies the bridge already dropped (shown as "not kept" in the detail view)."""
         now = self.clock()
         added = 0
         config_changed = aliases_changed = False
         store = self.store
         for ev in events:
             if isinstance(ev, RequestFinished | RequestFailed):
-                store.add_record(ev.record)
+                store.add_record(ev.record, bodies_dropped=bool(stripped) and ev.record.request_id in stripped)
                 added += 1
                 if not ev.record.ok:
                     self.last_error = ev.record
@@ -178,14 +194,20 @@ class DashboardApp(App[None]):
                 self._show_config()
             elif aliases_changed:
                 self._show_aliases()
-            # Under load, fold the due statistics refresh into this repaint instead of a frame of its own.
+            # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it).
             self._refresh_stats(now)
             self._show_banner(now)
 
     # ------------------------------------------------------------------ periodic refresh
     def tick(self) -> None:
-        """The `tick_s` timer: statistics (when they moved and are due), uptime, the banner's age."""
+        """The `tick_s` timer: new rows (when the requests pane is due), statistics (when they moved),
+        uptime, the banner's age — all in one frame."""
         now = self.clock()
+        bridge = self.bridge
+        if bridge.pending and (bridge.urgent or time.monotonic() >= self._log_due):
+            batch = bridge.take()
+            self._log_due = time.monotonic() + log_pause(len(batch.events)) - self.tick_s / 2
+            self.ingest(batch.events, batch.stripped)
         self._refresh_stats(now)
         self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
                              in_flight=self._in_flight, dropped=self.dropped)
@@ -211,7 +233,7 @@ class DashboardApp(App[None]):
 
     @property
     def dropped(self) -> int:
-        return self.state.bus.dropped
+        return self.state.bus.dropped + self.bridge.dropped
 
     def _show_banner(self, now: float) -> None:
         self.banner.show(last=self.last_error, last_at=self.last_error_at, now=now,

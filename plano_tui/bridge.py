@@ -1,70 +1,99 @@
-"""Core events → Textual messages, coalesced so a traffic burst costs the UI one message per tick.
+"""Core events → the dashboard, in batches the app takes on its own clock.
 
-The bridge is a queue subscriber on the proxy's `EventBus` (the proxy never waits for it; when the queue
-is full the bus drops and counts). It runs as a task in the app's own loop, takes everything waiting,
-keeps only the events the dashboard shows, and posts one `ProxyEvents` message — then sleeps
-`interval` so at most 1/interval messages per second reach the UI however busy the proxy is.
-`post_message` (never `call_from_thread`: we are on the app's thread) is a plain `put_nowait`.
+The bridge is a synchronous callback on the proxy's `EventBus`: the proxy's request task hands it each
+event and goes on. The callback keeps only the events the dashboard shows and appends them to a pending
+list, bounded: past `capacity` it drops and counts, and it never blocks the proxy.
 
-The pause grows with the batch size (up to `max_interval`): at a few requests per second rows appear
-within 0.1 s (≈ 9 batches/s at 20 req/s, 5/s at 100 req/s); at 200 req/s and more — when rows scroll by
-faster than anyone reads — the requests pane repaints twice a second, so the UI's cost is bounded by
-screen size × frame rate, not by traffic (bench/results_ui.md).
+The app takes the list on its tick (`DashboardApp.tick`, 4×/s), so every repaint happens in the tick's
+frame and the screen is redrawn at most 4 times a second however busy the proxy is. `log_pause()` spaces
+the requests pane's updates by batch size: with a few requests per second every tick takes them (rows
+appear within 0.25 s); at 50 req/s every other tick; from about 100 req/s on, when rows scroll by faster
+than anyone reads, once a second. A repaint of that pane is most of what the dashboard costs (every new
+visible row is a fresh line through Textual's compositor), so its cost is bounded by screen size × one
+frame a second, not by traffic (bench/RESULTS.md). Notices (alias changes, reloads, cooling providers)
+do not wait for the pause.
+
+Bodies are what makes a record heavy (Codex requests are 40–70 KB). The store keeps them for its newest
+`keep_bodies` rows only, so the bridge applies the same rule as events arrive: a pending request event
+older than the newest `keep_bodies` loses its bodies at once, not a second later when its batch is
+ingested.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from textual.message import Message
-from textual.message_pump import MessagePump
+from collections import deque
+from dataclasses import dataclass, field
 
 from proxy.bus import EventBus
 from proxy.events import AliasChanged, ConfigReloaded, Event, ProviderCooling, RequestFailed, RequestFinished
 
+from .store import KEEP_BODIES, has_bodies, without_bodies
+
 SHOWN = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)
+PAUSE_PER_EVENT = 0.02  # seconds between requests-pane updates per event in the last batch …
+MAX_PAUSE = 1.0  # … up to this
 
 
-class ProxyEvents(Message):
-    """A batch of core events, oldest first."""
+@dataclass(slots=True)
+class Batch:
+    """Core events, oldest first, and the ids of the requests whose bodies the bridge dropped on the
+    way (the detail view says why they are missing)."""
 
-    def __init__(self, events: list[Event]) -> None:
-        super().__init__()
-        self.events = events
+    events: list[Event]
+    stripped: frozenset[str] = field(default_factory=frozenset)
+
+
+def log_pause(batch_size: int) -> float:
+    """How long the requests pane waits before taking the next batch, after one of `batch_size`."""
+    return min(MAX_PAUSE, batch_size * PAUSE_PER_EVENT)
 
 
 class EventBridge:
-    def __init__(self, bus: EventBus, target: MessagePump, *, interval: float = 0.1, max_interval: float = 1.0,
-                 queue_size: int = 20_000, max_batch: int = 5_000) -> None:
-        self.bus = bus
-        self.target = target
-        self.interval = interval
-        self.max_interval = max_interval
-        self.max_batch = max_batch
-        # Subscribe at construction, not when the task first runs: no event published after the app
-        # exists is missed.
-        self.subscription = bus.subscribe_queue(queue_size, SHOWN)
-        self.posted = 0
+    def __init__(self, bus: EventBus, *, capacity: int = 20_000, keep_bodies: int = KEEP_BODIES) -> None:
+        self.capacity = capacity
+        self.keep_bodies = keep_bodies
+        self.batches = 0  # taken so far
+        self.dropped = 0
+        self.urgent = False  # a notice is pending: take it without waiting for the pause
+        self._pending: list[Event] = []
+        self._bodied: deque[int] = deque()  # indexes in _pending of request events that still carry bodies
+        self._stripped: set[str] = set()  # request ids whose bodies were dropped while pending
+        # Subscribe at construction: no event published after the app exists is missed.
+        self._unsubscribe = bus.subscribe(self._on_event)
 
     @property
-    def dropped(self) -> int:
-        return self.subscription.dropped
+    def pending(self) -> int:
+        return len(self._pending)
 
-    async def run(self) -> None:
-        queue = self.subscription.queue
-        try:
-            while True:
-                batch = [await queue.get()]
-                while len(batch) < self.max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
-                shown = [e for e in batch if isinstance(e, SHOWN)]
-                if shown:
-                    self.target.post_message(ProxyEvents(shown))
-                    self.posted += 1
-                    # Let the next burst accumulate: longer when this one was big.
-                    await asyncio.sleep(min(self.max_interval, self.interval + len(shown) / 200))
-        finally:
-            self.subscription.close()
+    def _on_event(self, event: Event) -> None:
+        """Called by the bus inside the proxy's request path: O(1), never blocks, never raises."""
+        if not isinstance(event, SHOWN):
+            return
+        pending = self._pending
+        if len(pending) >= self.capacity:
+            self.dropped += 1
+            return
+        if isinstance(event, RequestFinished | RequestFailed):
+            if has_bodies(event.record):
+                self._bodied.append(len(pending))
+                if len(self._bodied) > self.keep_bodies:
+                    i = self._bodied.popleft()
+                    old = pending[i]
+                    pending[i] = type(old)(without_bodies(old.record))  # type: ignore[union-attr]
+                    self._stripped.add(old.record.request_id)  # type: ignore[union-attr]
+        else:
+            self.urgent = True
+        pending.append(event)
+
+    def take(self) -> Batch:
+        """Everything pending (and an empty buffer)."""
+        batch = Batch(self._pending, frozenset(self._stripped))
+        self._pending = []
+        self._bodied.clear()
+        self._stripped.clear()
+        self.urgent = False
+        self.batches += 1
+        return batch
 
     def close(self) -> None:
-        self.subscription.close()
+        self._unsubscribe()

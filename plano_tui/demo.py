@@ -43,7 +43,7 @@ model_providers:
   - model: openai/gpt-5-mini
     access_key: $DEMO_OPENAI_KEY
     base_url: {openai}/v1
-  - model: anthropic/claude-sonnet-4-5
+  - model: anthropic/claude-sonnet-4-6
     access_key: $DEMO_ANTHROPIC_KEY
     base_url: {anthropic}/v1
   - model: ollama/qwen2.5-coder
@@ -56,7 +56,7 @@ model_aliases:
   arch.codex.fast:
     target: gpt-5-mini
   arch.claude:
-    target: claude-sonnet-4-5
+    target: claude-sonnet-4-6
   arch.local:
     target: qwen2.5-coder
 """

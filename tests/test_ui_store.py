@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from plano_tui import format as fmt
-from plano_tui.bridge import EventBridge, ProxyEvents
+from plano_tui.bridge import EventBridge, log_pause
 from plano_tui.store import RequestRow, RequestStore
 from proxy.bus import EventBus
-from proxy.events import FirstToken, RequestFailed, RequestFinished, RequestRecord, RouteInfo
+from proxy.events import AliasChanged, FirstToken, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.usage import Usage
 
 
@@ -76,38 +75,61 @@ def test_body_text_pretty_prints_and_truncates() -> None:
     assert lexer == "text" and len(text) == 50 and cut
 
 
-class Collector:
-    """Stands in for the App: records what the bridge posts."""
-
-    def __init__(self) -> None:
-        self.messages: list[ProxyEvents] = []
-
-    def post_message(self, message: ProxyEvents) -> bool:
-        self.messages.append(message)
-        return True
-
-
-async def test_bridge_coalesces_bursts_and_filters() -> None:
+def test_bridge_buffers_only_what_the_dashboard_shows() -> None:
     bus = EventBus()
-    sink = Collector()
-    bridge = EventBridge(bus, sink, interval=0.05)  # type: ignore[arg-type]
-    task = asyncio.create_task(bridge.run())
+    bridge = EventBridge(bus)
     for i in range(500):
         bus.publish(FirstToken(f"r{i}", 1.0))  # not shown: filtered out
         bus.publish(RequestFinished(rec(i)) if i % 10 else RequestFailed(rec(i, status=500, error="x")))
-    await asyncio.sleep(0.15)
-    delivered = [e for m in sink.messages for e in m.events]
-    assert len(delivered) == 500 and not any(isinstance(e, FirstToken) for e in delivered)
-    assert len(sink.messages) <= 3  # one burst → one message (plus at most a straggler)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    assert bus._queues == []  # the subscription is closed with the task
+    assert bridge.pending == 500 and not bridge.urgent
+    batch = bridge.take()
+    assert len(batch.events) == 500 and not any(isinstance(e, FirstToken) for e in batch.events)
+    assert sum(isinstance(e, RequestFailed) for e in batch.events) == 50
+    assert bridge.pending == 0 and bridge.batches == 1
+    bus.publish(AliasChanged("arch.codex.default", "a", "b", "admin"))
+    assert bridge.urgent  # a notice does not wait for the requests pane's pause
+    bridge.close()
+    assert bus._callbacks == []
+
+
+def test_requests_pane_pause_grows_with_traffic() -> None:
+    # every tick (0.25 s) at a few req/s; once a second from ~100 req/s (25 rows per tick) on
+    assert log_pause(1) < 0.125 and log_pause(5) < 0.125
+    assert 0.25 < log_pause(25) < 1.0
+    assert log_pause(100) == log_pause(10_000) == 1.0
 
 
 def test_bridge_counts_drops_instead_of_blocking() -> None:
     bus = EventBus()
-    bridge = EventBridge(bus, Collector(), queue_size=10)  # type: ignore[arg-type]
+    bridge = EventBridge(bus, capacity=10)
     for i in range(25):
         bus.publish(RequestFinished(rec(i)))
-    assert bridge.dropped == 15 and bus.dropped == 15
+    assert bridge.dropped == 15 and bridge.pending == 10
+    assert [e.record.request_id for e in bridge.take().events] == [f"r{i}" for i in range(10)]  # type: ignore[union-attr]
+    bridge.close()
+    bus.publish(RequestFinished(rec(99)))
+    assert bridge.pending == 0
+
+
+def test_bridge_drops_bodies_of_all_but_the_newest_pending_requests() -> None:
+    """Under load a batch holds up to a second of requests; only the newest `keep_bodies` keep their
+    (40–70 KB) bodies while they wait, exactly what the store would keep of them anyway."""
+    bus = EventBus()
+    bridge = EventBridge(bus, keep_bodies=3)
+    for i in range(8):
+        bus.publish(RequestFinished(rec(i)) if i != 6 else RequestFailed(rec(i, status=500, error="boom")))
+    bus.publish(RequestFinished(rec(20, request_body=None, response_body=None)))  # nothing to drop
+    batch = bridge.take()
+    records = [e.record for e in batch.events]  # type: ignore[union-attr]
+    assert [r.request_id for r in records] == [f"r{i}" for i in range(8)] + ["r20"]
+    assert [r.request_body is not None for r in records] == [False] * 5 + [True] * 3 + [False]
+    assert batch.stripped == {f"r{i}" for i in range(5)}
+    assert isinstance(batch.events[6], RequestFailed) and records[6].error == "boom"
+    assert all(r.usage.input_tokens == 12_345 for r in records)  # only the bodies go
+
+    store = RequestStore(keep_bodies=3)
+    for r in records:
+        store.add_record(r, bodies_dropped=r.request_id in batch.stripped)
+    rows = {row.record.request_id: row for row in store if isinstance(row, RequestRow)}
+    assert rows["r0"].bodies_dropped and not rows["r7"].bodies_dropped and not rows["r20"].bodies_dropped
     bridge.close()
