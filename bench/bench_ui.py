@@ -1,18 +1,24 @@
 """What the live dashboard costs the proxy: throughput, added latency, and the UI's event-loop lag.
 
-Two proxy processes run side by side, both pinned to CPU 1 and both fed by the same zero-delay loopback
-upstream (bench/upstream_server.py, CPU 0):
+Proxy processes run pinned to CPU 1, all fed by the same zero-delay loopback upstream
+(bench/upstream_server.py, CPU 0):
   no-ui — the proxy core alone (nothing but the statistics subscribed)
   ui    — the proxy plus the real dashboard (plano_tui.ui_main.build_app/run_app, the real terminal driver)
           inside a pseudo-terminal of 140×40 whose output this script drains, exactly as `planoai tui` runs
-Both run like `planoai tui` does: on its event loop (uvloop when installed) with its GC tuning.
-Both processes run an event-loop lag probe (a 10 ms sleep, overshoot recorded). Phases, interleaved:
-  A  throughput: wrk (CPU 0), 32 connections, streaming Codex-like /v1/responses, 2 s × 3 per mode, plus
-     the proxy process's CPU time per request (robust to neighbours on a shared machine)
-  B  200 req/s open-loop for 5 s per mode (Python client on CPU 0): client latency p50/p99 + loop lag
-Results are printed as Markdown (and written to bench/out/bench_ui.json).
+Both run like `planoai tui` does: on its event loop (uvloop when installed) with its GC tuning, and both
+run an event-loop lag probe (a 10 ms sleep, overshoot recorded). The load is streaming Codex-like
+/v1/responses requests. Phases:
+  A  sequential: wrk (CPU 0, 32 connections) against one, then the other, in A-B/B-A pairs; the median of
+     the per-pair ratios, plus the proxy process's CPU time per request
+  S  side by side: both saturated at the same time on CPU 1 (half a core each), then as a trio with a
+     second no-UI proxy (a third each). Immune to the host's speed drifting, which moves one process's
+     throughput by ±20 % between consecutive runs here; the whole-core cost is extrapolated from the
+     two shares (see report())
+  B  200 req/s open loop in alternating windows (Python client on CPU 0): CPU at equal work, client
+     latency p50/p99, loop lag
+Results are printed as Markdown (and written to bench/out/bench_ui.json); bench/RESULTS.md explains them.
 
-    .venv/bin/python bench/bench_ui.py          # ~30 s
+    .venv/bin/python bench/bench_ui.py          # ~2.5 minutes
 """
 
 from __future__ import annotations
