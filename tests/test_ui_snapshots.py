@@ -120,7 +120,8 @@ def test_main_screen(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await feed(pilot)
         pilot.app.state.set_alias("arch.local", "claude-sonnet-4-5", source="dashboard")  # a notice row
-        await pilot.pause(0.2)
+        pilot.app.tick()  # what the 4 Hz timer does next: take the pending notice (no wall-clock wait)
+        await pilot.pause()
         await pilot.press("down", "down")
 
     assert snap_compare(make_app(traffic()), terminal_size=SIZE, run_before=run_before)
