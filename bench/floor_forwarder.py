@@ -6,6 +6,7 @@ Anything our proxy adds on top of this is the cost of what it does.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import aiohttp
@@ -36,6 +37,7 @@ async def forward(request: web.Request) -> web.StreamResponse:
 
 
 def main() -> None:
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # wrk ending mid-stream is expected
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app["up"] = sys.argv[2]
     app.cleanup_ctx.append(session_ctx)

@@ -59,16 +59,15 @@ class EventBridge:
         self._bodied: deque[int] = deque()  # indexes in _pending of request events that still carry bodies
         self._stripped: set[str] = set()  # request ids whose bodies were dropped while pending
         # Subscribe at construction: no event published after the app exists is missed.
-        self._unsubscribe = bus.subscribe(self._on_event)
+        self._unsubscribe = bus.subscribe(self._on_event, SHOWN)
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
     def _on_event(self, event: Event) -> None:
-        """Called by the bus inside the proxy's request path: O(1), never blocks, never raises."""
-        if not isinstance(event, SHOWN):
-            return
+        """Called by the bus (for SHOWN events only) inside the proxy's request path: O(1), never
+        blocks, never raises."""
         pending = self._pending
         if len(pending) >= self.capacity:
             self.dropped += 1

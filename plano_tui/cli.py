@@ -158,12 +158,12 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         from proxy.jsonlog import JsonlLog
 
         jl = JsonlLog(args.log_json)
-        state.bus.subscribe(jl)
+        state.bus.subscribe(jl, JsonlLog.TYPES)
         closers.append(jl.close)
     if args.no_ui:
         from plano_tui.headless import HeadlessPrinter
 
-        state.bus.subscribe(HeadlessPrinter(sys.stdout))
+        state.bus.subscribe(HeadlessPrinter(sys.stdout), HeadlessPrinter.TYPES)
     port = args.port if args.port is not None else config.listener.port
     server = ProxyServer(state, host=args.host, port=port)
     reloader = None

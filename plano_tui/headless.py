@@ -35,18 +35,20 @@ def _ts(epoch: float) -> str:
 
 def _q(value: str | None) -> str:
     """A quoted field value; never empty, never containing a quote (the pretty-script regexes)."""
-    text = (value or "-").replace("'", "’").replace("\n", " ")
+    text = value or "-"
+    if "'" in text or "\n" in text:
+        text = text.replace("'", "’").replace("\n", " ")
     return f"'{text}'"
 
 
 def format_record(r: RequestRecord) -> str:
-    level = "info" if r.ok else "warn"
-    parts = [
-        f"[{_ts(r.started_at)}][{level}] request_id={r.request_id}: MODEL_RESOLUTION:",
-        f"req_model={_q(r.client_model or '(none)')} -> resolved_model={_q(r.upstream_model)}",
-        f"provider={_q(r.provider)} streaming={'true' if r.stream else 'false'}",
-    ]
-    extras = [f"api={r.translation}"]
+    # One f-string for the fields every line has (this runs once per request in --no-ui).
+    line = (
+        f"[{_ts(r.started_at)}][{'info' if r.ok else 'warn'}] request_id={r.request_id}: MODEL_RESOLUTION: "
+        f"req_model={_q(r.client_model or '(none)')} -> resolved_model={_q(r.upstream_model)} "
+        f"provider={_q(r.provider)} streaming={'true' if r.stream else 'false'} api={r.translation}"
+    )
+    extras: list[str] = []
     if r.alias_target:
         extras.append(f"alias_target={_q(r.alias_target)}")
     if r.via == "default":
@@ -69,12 +71,14 @@ def format_record(r: RequestRecord) -> str:
         extras.append(f"notes={_q('; '.join(r.notes))}")
     if r.error:
         extras.append(f"error={_q(r.error[:300])}")
-    return " ".join(parts + extras)
+    return f"{line} {' '.join(extras)}"
 
 
 class HeadlessPrinter:
     """Writes lines as events arrive; flushes at most every `flush_s` (one syscall per burst, not per
     request), so `--no-ui | grep` stays live without costing throughput."""
+
+    TYPES = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)  # what it subscribes to
 
     def __init__(self, out: IO[str], flush_s: float = 0.05) -> None:
         self.out = out

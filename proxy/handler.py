@@ -32,6 +32,7 @@ from .events import (
     RequestRecord,
     RequestStarted,
     RouteInfo,
+    make_record,
 )
 from .health import parse_retry_after
 from .providers import Api, upstream_api_for
@@ -40,7 +41,7 @@ from .sse import SseParser
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
-from .upstream import env_proxy, redact_headers, upstream_headers, upstream_url
+from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
@@ -100,7 +101,7 @@ class _Ctx:
 
     def record(self, keep_bodies: bool) -> RequestRecord:
         r = self.resolution
-        return RequestRecord(
+        return make_record(
             request_id=self.request_id,
             started_at=self.started_at,
             client_api=self.client_api.value,
@@ -164,6 +165,7 @@ class LlmHandler:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s
         )
+        self._proxy_env = proxy_environment()  # HTTPS_PROXY & co. as the process started
 
     async def handle(self, request: web.Request, client_api: Api) -> web.StreamResponse:
         st = self.state
@@ -219,17 +221,18 @@ class LlmHandler:
         ctx.client_model = model or ""
         ctx.stream = body.get("stream") is True
         ctx.session_id = session_key(request.headers, body)
-        st.bus.publish(
-            RequestStarted(
-                ctx.request_id,
-                ctx.started_at,
-                ctx.client_api.value,
-                ctx.path,
-                ctx.client_model,
-                ctx.stream,
-                ctx.session_id,
+        if st.bus.wants(RequestStarted):  # lifecycle events are built only when someone listens
+            st.bus.publish(
+                RequestStarted(
+                    ctx.request_id,
+                    ctx.started_at,
+                    ctx.client_api.value,
+                    ctx.path,
+                    ctx.client_model,
+                    ctx.stream,
+                    ctx.session_id,
+                )
             )
-        )
         inline_prefs = body.pop("routing_preferences", None)
         changed = inline_prefs is not None
         if ctx.stream:
@@ -382,23 +385,24 @@ class LlmHandler:
         ctx.upstream_body = payload if payload is not raw else None
         ctx.url = upstream_url(provider, up_api, cand.upstream_model)
         headers = upstream_headers(provider, up_api, ctx.client_api, request.headers, ctx.request_id)
-        st.bus.publish(
-            ModelResolved(
-                ctx.request_id,
-                ctx.client_model,
-                provider.name,
-                cand.upstream_model,
-                up_api.value,
-                cand.alias_target,
-                cand.route,
+        if st.bus.wants(ModelResolved):
+            st.bus.publish(
+                ModelResolved(
+                    ctx.request_id,
+                    ctx.client_model,
+                    provider.name,
+                    cand.upstream_model,
+                    up_api.value,
+                    cand.alias_target,
+                    cand.route,
+                )
             )
-        )
         timeout = self._timeout
         if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
             await wait_ready()
         try:
             up_cm = self._session().post(
-                ctx.url, data=payload, headers=headers, timeout=timeout, proxy=env_proxy(ctx.url)
+                ctx.url, data=payload, headers=headers, timeout=timeout, proxy=proxy_for(ctx.url, self._proxy_env)
             )
             up = await up_cm.__aenter__()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
@@ -458,7 +462,9 @@ class LlmHandler:
 
     def _first_token(self, ctx: _Ctx) -> None:
         ctx.ttft_ms = (time.perf_counter() - ctx.t0) * 1000
-        self.state.bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
+        bus = self.state.bus
+        if bus.wants(FirstToken):
+            bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
 
     def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
         h = {k: up.headers[k] for k in _RESPONSE_HEADERS_KEPT if k in up.headers}
@@ -520,8 +526,7 @@ class LlmHandler:
                 except StopAsyncIteration:
                     raise _Retry(provider, up.status, "stream ended before any output", "stream_incomplete") from None
                 if watcher is not None:
-                    for ev in parser.feed(chunk):
-                        watcher.observe(ev)
+                    watcher.observe_chunk(parser, chunk)
                     pending.append(chunk)
                     err, output = watcher.error, watcher.saw_output or watcher.done
                 else:
@@ -557,8 +562,7 @@ class LlmHandler:
                     await resp.write(chunk)
                     if ctx.captured_n < limit:
                         ctx.capture(chunk, limit)
-                    for ev in parser.feed(chunk):
-                        watcher.observe(ev)
+                    watcher.observe_chunk(parser, chunk)
                 else:
                     out = b"".join([st.feed(ev) for ev in parser.feed(chunk)])  # type: ignore[union-attr]
                     if out:

@@ -58,6 +58,8 @@ def record_dict(r: RequestRecord) -> dict[str, Any]:
 
 
 class JsonlLog:
+    TYPES = (RequestFinished, RequestFailed)  # what it subscribes to
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._fh: IO[bytes] = self.path.open("ab")

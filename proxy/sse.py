@@ -34,10 +34,50 @@ class SseParser:
         self._event: str | None = None
         self._data: list[bytes] = []
 
+    @property
+    def at_boundary(self) -> bool:
+        """Between events: no partial line, no event half-read."""
+        return not self._buf and self._event is None and not self._data
+
     def feed(self, chunk: bytes) -> list[SseEvent]:
         buf = self._buf + chunk if self._buf else chunk
+        self._buf = b""
         out: list[SseEvent] = []
+        if b"\r" in buf:  # CR or CRLF line ends: the general parser for the whole chunk
+            self._lines(buf, out, 0, False)
+            return out
         start = 0
+        if self._event is not None or self._data:  # finish the event a previous chunk left open
+            start = self._lines(buf, out, 0, True)
+        if start < 0:
+            return out
+        # At an event boundary: split whole events at once. Nearly every event upstreams send is one
+        # `data:` line, with or without one `event:` line before it; those become an SseEvent in a few
+        # C-level operations. Anything else goes through the line parser.
+        blocks = buf[start:].split(b"\n\n") if start else buf.split(b"\n\n")
+        tail = blocks.pop()  # the incomplete rest (b"" when the chunk ended on a blank line)
+        append = out.append
+        for block in blocks:
+            if block[:6] == b"data: ":
+                if b"\n" not in block:
+                    append(SseEvent(None, block[6:]))
+                    continue
+            elif block[:7] == b"event: ":
+                nl = block.find(b"\n")
+                if nl > 0 and block[nl + 1 : nl + 7] == b"data: " and block.find(b"\n", nl + 1) < 0:
+                    append(SseEvent(block[7:nl].decode("utf-8", "replace"), block[nl + 7 :]))
+                    continue
+            elif not block:
+                continue  # extra blank lines between events
+            self._lines(block + b"\n\n", out, 0, False)
+        if tail:
+            self._lines(tail, out, 0, False)
+        return out
+
+    def _lines(self, buf: bytes, out: list[SseEvent], start: int, stop_at_boundary: bool) -> int:
+        """The general parser: complete lines of `buf` from `start`; a partial last line is kept for the
+        next chunk. With `stop_at_boundary`, returns where the first completed event ends (or -1 when
+        none did, everything consumed)."""
         find = buf.find
         while True:
             nl = find(b"\n", start)
@@ -48,8 +88,10 @@ class SseParser:
             if line[-1:] == b"\r":
                 line = line[:-1]
             self._line(line, out)
+            if stop_at_boundary and not line and self._event is None and not self._data:
+                return start
         self._buf = buf[start:]
-        return out
+        return -1
 
     def close(self) -> list[SseEvent]:
         out: list[SseEvent] = []

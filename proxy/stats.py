@@ -143,9 +143,16 @@ class Stats:
     def add(self, r: RequestRecord) -> None:
         self.version += 1
         self.total.add(r)
-        self._providers.setdefault(r.provider or "(unresolved)", _Acc()).add(r)
+        key = r.provider or "(unresolved)"
+        acc = self._providers.get(key)
+        if acc is None:  # not setdefault(key, _Acc()): that builds an accumulator per request
+            acc = self._providers[key] = _Acc()
+        acc.add(r)
         if r.route and r.route.route:
-            self._routes.setdefault(r.route.route, _Acc()).add(r)
+            route = self._routes.get(r.route.route)
+            if route is None:
+                route = self._routes[r.route.route] = _Acc()
+            route.add(r)
 
     def snapshot(self) -> StatsSnapshot:
         t = self.total

@@ -1,30 +1,54 @@
 """Observes a passthrough stream without changing it: TTFT, usage, terminal event, in-stream errors.
 
 Used when client and upstream speak the same API and bytes are relayed verbatim. Only events that can
-carry usage or errors are JSON-parsed, so observing costs little next to relaying.
+carry usage or errors are JSON-parsed, and once output has started, a chunk of whole events that names
+none of the events that matter (terminal, usage, error) is not parsed at all: most of a long stream is
+text deltas, and parsing them was the largest cost of relaying a stream.
 """
 
 from __future__ import annotations
 
 from .errors import anthropic_type
 from .providers import Api
-from .sse import SseEvent, encode
+from .sse import SseEvent, SseParser, encode
 from .usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _TERMINAL_NEEDLES = tuple(f'"{t}"'.encode() for t in _RESPONSES_TERMINAL)
+_CHAT_NEEDLES = (b'"usage"', b'"error"', b'"finish_reason":"', b'"finish_reason": "')
+# Once output has started, a chunk can only change what the watcher knows if it contains one of these
+# (an event's type is in its `event:` line or its JSON, and observe() keys off nothing else).
+_MATTERS = {
+    Api.RESPONSES: tuple(t.encode() for t in _RESPONSES_TERMINAL),
+    Api.CHAT: (b"[DONE]", *_CHAT_NEEDLES),
+    Api.MESSAGES: (b"message_start", b"message_delta", b"message_stop", b"error"),
+}
 
 
 class StreamWatcher:
-    __slots__ = ("api", "done", "error", "error_code", "saw_output", "usage")
+    __slots__ = ("_matters", "api", "done", "error", "error_code", "saw_output", "usage")
 
     def __init__(self, api: Api) -> None:
         self.api = api
+        self._matters = _MATTERS.get(api, ())
         self.usage: Usage = EMPTY
         self.done = False
         self.saw_output = False
         self.error: str | None = None
         self.error_code: str | None = None
+
+    def observe_chunk(self, parser: SseParser, chunk: bytes) -> None:
+        """Feed one network chunk: parsed and observed, unless it is whole events (the parser is at an
+        event boundary and the chunk ends one) none of which can matter any more."""
+        if (
+            self.saw_output
+            and parser.at_boundary
+            and chunk.endswith(b"\n\n")
+            and not any(n in chunk for n in self._matters)
+        ):
+            return
+        for ev in parser.feed(chunk):
+            self.observe(ev)
 
     def observe(self, ev: SseEvent) -> None:
         data = ev.data
@@ -32,12 +56,7 @@ class StreamWatcher:
             if data == b"[DONE]":
                 self.done = True
                 return
-            if (
-                b'"usage"' in data
-                or b'"error"' in data
-                or b'"finish_reason":"' in data
-                or b'"finish_reason": "' in data
-            ):
+            if any(n in data for n in _CHAT_NEEDLES):
                 obj = ev.json()
                 if not isinstance(obj, dict):
                     return

@@ -43,3 +43,24 @@ def test_env_proxy_for_remote_providers_only() -> None:
     assert env_proxy("https://internal.example/v1", env) is None
     assert env_proxy("https://llm.corp/v1", env) is None
     assert env_proxy("https://api.anthropic.com/v1/messages", {}) is None
+
+
+def test_make_record_equals_the_dataclass_constructor() -> None:
+    """The request path builds records with `make_record` (one dict update instead of 28 frozen
+    `__setattr__` calls); it must give exactly what `RequestRecord(...)` gives, defaults included."""
+    import pytest
+
+    from proxy.events import RequestRecord, make_record
+
+    required = dict(request_id="r1", started_at=1.0, client_api="chat", path="/v1/chat/completions",
+                    client_model="m", stream=False, status=200, latency_ms=2.5)
+    full = {**required, "provider": "p", "notes": ("n",), "response_body": b"{}"}
+    for kw in (required, full):
+        fast, slow = make_record(**kw), RequestRecord(**kw)
+        assert fast == slow and vars(fast) == vars(slow) and fast.ok
+    with pytest.raises(TypeError, match="missing"):
+        make_record(request_id="r2")
+    with pytest.raises(TypeError, match="unknown"):
+        make_record(**required, bogus=1)
+    with pytest.raises(AttributeError):
+        make_record(**required).status = 500  # type: ignore[misc]  # still frozen

@@ -63,3 +63,98 @@ def test_comments_multiline_data_and_final_event_without_blank_line() -> None:
 def test_encode_round_trip() -> None:
     frame = encode({"type": "message_stop"}, "message_stop")
     assert parse_all([frame]) == [SseEvent("message_stop", b'{"type":"message_stop"}')]
+
+
+def reference_parse(blob: bytes) -> list[SseEvent]:
+    """The SSE rules written the plain way (line by line, whole input at once), to check the parser's
+    fast path for whole `event:`/`data:` blocks against."""
+    out: list[SseEvent] = []
+    event: str | None = None
+    data: list[bytes] = []
+    lines = blob.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    for i, line in enumerate(lines):
+        if i == len(lines) - 1 and line == b"":
+            break
+        if not line:
+            if data:
+                out.append(SseEvent(event, b"\n".join(data)))
+            event, data = None, []
+            continue
+        if line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            event = value.decode("utf-8", "replace")
+    if data:
+        out.append(SseEvent(event, b"\n".join(data)))
+    return out
+
+
+sse_lines = st.sampled_from([
+    b"event: response.output_text.delta", b"event:x", b"event: ", b'data: {"a":1}', b"data: [DONE]", b"data:",
+    b"data", b"data:  two spaces", b": keep-alive", b"id: 7", b"retry: 10", b"", b"", b"", "data: é✓".encode(),
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(sse_lines, max_size=40), st.booleans(), st.lists(st.integers(min_value=1, max_value=25), max_size=30))
+def test_parser_matches_the_reference_on_any_stream_and_chunking(lines: list[bytes], crlf: bool,
+                                                                 sizes: list[int]) -> None:
+    blob = b"".join(line + (b"\r\n" if crlf else b"\n") for line in lines)
+    chunks, i = [], 0
+    for n in sizes:
+        chunks.append(blob[i : i + n])
+        i += n
+    chunks.append(blob[i:])
+    assert parse_all(chunks) == reference_parse(blob)
+    assert parse_all([blob]) == reference_parse(blob)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["responses", "chat", "messages"]), st.booleans(),
+       st.lists(st.integers(min_value=1, max_value=120), max_size=40))
+def test_stream_watcher_skipping_whole_chunks_sees_what_parsing_everything_sees(
+        api: str, failed: bool, sizes: list[int]) -> None:
+    """The watcher skips chunks of whole events that cannot matter once output started (most of a
+    stream: text deltas). Whatever the chunking, it must end with the same usage, error and done state
+    as observing every event."""
+    from proxy.providers import Api
+    from proxy.watch import StreamWatcher
+
+    from .fakes import chat_events, messages_events, responses_events
+
+    text = "the error handler is fine " * 8
+    if api == "responses":
+        frames = responses_events("m", text=text)
+        if failed:  # a terminal failure instead of response.completed
+            frames = [*frames[:-1], encode({"type": "response.failed", "response": {
+                "id": "r", "status": "failed", "error": {"code": "server_error", "message": "boom"}}},
+                "response.failed")]
+    elif api == "chat":
+        frames = chat_events("m", text=text)
+    else:
+        frames = messages_events("m", text=text)
+    chunks: list[bytes] = []
+    for frame in frames:  # the usual case: whole events per chunk, sometimes split
+        i = 0
+        for n in sizes[:2]:
+            chunks.append(frame[i : i + n])
+            i += n
+        chunks.append(frame[i:])
+    chunks = [c for c in chunks if c]
+
+    full = StreamWatcher(Api(api))
+    for ev in parse_all(chunks):
+        full.observe(ev)
+    fast, parser = StreamWatcher(Api(api)), SseParser()
+    for c in chunks:
+        fast.observe_chunk(parser, c)
+    for ev in parser.close():
+        fast.observe(ev)
+    state = ("usage", "done", "error", "error_code", "saw_output")
+    assert [getattr(fast, k) for k in state] == [getattr(full, k) for k in state]
+    failed = failed and api == "responses"
+    assert full.done and (full.error == "boom") == failed and (failed or full.usage.output_tokens)
