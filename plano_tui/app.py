@@ -48,9 +48,10 @@ from .widgets.status import ErrorBanner, StatusBar, Totals
 
 # Young-generation threshold while the dashboard runs. Every Textual `Strip` carries seven small caches
 # (about 15 GC-tracked objects), so a frame allocates a few thousand; at the CLI's 10,000 the collector ran
-# every few frames, and over a saturated run it was 1.5 % of the process's CPU. At 50,000 it runs a
-# third as often in total time (bench/RESULTS.md), each pause still ≈ 10 ms.
-UI_GC_GEN0 = 50_000
+# every few frames (1.5 % of the process's CPU over a saturated run). Each young collection here costs
+# about 1 µs per live young object, so the threshold is also the pause: 50,000 gave 45–95 ms stalls at
+# 200 req/s (bench/RESULTS.md), 20,000 keeps them near 20 ms with half the collections of 10,000.
+UI_GC_GEN0 = 20_000
 
 
 def _tune_gc_for_ui() -> None:

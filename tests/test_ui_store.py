@@ -93,10 +93,10 @@ def test_bridge_buffers_only_what_the_dashboard_shows() -> None:
 
 
 def test_requests_pane_pause_grows_with_traffic() -> None:
-    # every tick (0.25 s) at a few req/s; once a second from ~100 req/s (25 rows per tick) on
+    # every tick (0.25 s) at a few req/s; every 2 s from ~100 req/s on (100 rows in a second's batch)
     assert log_pause(1) < 0.125 and log_pause(5) < 0.125
     assert 0.25 < log_pause(25) < 1.0
-    assert log_pause(100) == log_pause(10_000) == 1.0
+    assert log_pause(100) == log_pause(10_000) == 2.0
 
 
 def test_bridge_counts_drops_instead_of_blocking() -> None:
