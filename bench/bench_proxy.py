@@ -5,7 +5,8 @@ Three paths to the same zero-delay loopback upstream, measured in one run and in
   floor   — client → bench/floor_forwarder.py (a bare ~50-line aiohttp forwarder) → upstream
   proxy   — client → `planoai tui --no-ui` (real CLI, headless printer to /dev/null) → upstream
 The server under test (floor or proxy) is pinned to CPU 1; upstream and load generator to CPU 0.
-Throughput uses wrk when installed (apt-get install wrk), else a Python load generator.
+Throughput uses wrk when installed (apt-get install wrk), else a Python load generator; with wrk the floor
+and the proxy are also saturated side by side on CPU 1 (small and streaming requests), the steady ratio.
 
     python bench/bench_proxy.py            # full run (~2 minutes)
     python bench/bench_proxy.py --quick    # smaller counts
@@ -250,7 +251,9 @@ async def main() -> None:
                 tput[k] = wrk_rps(urls[k], SMALL, seconds, 32)
             else:
                 tput[k] = await py_rps(urls[k], SMALL, seconds, 32)
-        side = side_by_side(urls, SMALL, 3, 3 if args.quick else 6) if shutil.which("wrk") else []
+        side_reps = 3 if args.quick else 6
+        side = side_by_side(urls, SMALL, 3, side_reps) if shutil.which("wrk") else []
+        side_stream = side_by_side(urls, STREAM, 3, side_reps) if shutil.which("wrk") else []
         rss_end = rss_mb(proxy.pid)
         # Cold start on an otherwise idle machine: spawn → /healthz answering, median of 5.
         starts = []
@@ -285,6 +288,10 @@ async def main() -> None:
             print(
                 f"throughput side by side (floor and proxy saturated at once on CPU 1, {len(side)} × 3s): "
                 f"proxy/floor = {statistics.median(side):.2f} (runs {', '.join(f'{r:.2f}' for r in side)})"
+            )
+            print(
+                f"  streaming requests (22 SSE events each), side by side: proxy/floor = "
+                f"{statistics.median(side_stream):.2f} (runs {', '.join(f'{r:.2f}' for r in side_stream)})"
             )
         print(f"cold start (spawn → /healthz ready, median of 5, idle machine): {cold_start:.3f} s")
         print(f"proxy RSS: {rss_start:.1f} MB at start, {rss_end:.1f} MB after the run")
