@@ -205,9 +205,10 @@ class DashboardApp(App[None]):
         uptime, the banner's age — all in one frame."""
         now = self.clock()
         bridge = self.bridge
-        if bridge.pending and (bridge.urgent or time.monotonic() >= self._log_due):
+        mono = time.monotonic()
+        if bridge.pending and (bridge.urgent or mono >= self._log_due):
             batch = bridge.take()
-            self._log_due = time.monotonic() + log_pause(len(batch.events)) - self.tick_s / 2
+            self._log_due = mono + log_pause(len(batch.events)) - self.tick_s / 2
             self.ingest(batch.events, batch.stripped)
         self._refresh_stats(now)
         self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),

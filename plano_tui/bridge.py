@@ -25,9 +25,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from proxy.bus import EventBus
-from proxy.events import AliasChanged, ConfigReloaded, Event, ProviderCooling, RequestFailed, RequestFinished
+from proxy.events import (
+    AliasChanged,
+    ConfigReloaded,
+    Event,
+    ProviderCooling,
+    RequestFailed,
+    RequestFinished,
+    without_bodies,
+)
 
-from .store import KEEP_BODIES, has_bodies, without_bodies
+from .store import KEEP_BODIES, has_bodies
 
 SHOWN = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)
 PAUSE_PER_EVENT = 0.02  # seconds between requests-pane updates per event in the last batch …

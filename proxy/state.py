@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .bus import EventBus
 from .config import Alias, Config, seconds
-from .events import AliasChanged, RequestFailed, RequestFinished, RouteInfo
+from .events import AliasChanged, RouteInfo
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
@@ -69,7 +69,7 @@ class ProxyState:
     def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
         self.bus = bus or EventBus()
         self.stats = Stats()
-        self.bus.subscribe(self.stats, (RequestFinished, RequestFailed))
+        self.bus.subscribe(self.stats, Stats.TYPES)
         self.options = options or ProxyOptions()
         self.aliases = AliasTable(config.aliases)
         self.config = config

@@ -8,7 +8,7 @@ dashboard does on a timer, never per event.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import Event, RequestFailed, RequestFinished, RequestRecord
@@ -130,9 +130,12 @@ def _snap(name: str, a: _Acc) -> GroupSnapshot:
 
 
 class Stats:
+    TYPES = (RequestFinished, RequestFailed)  # what it subscribes to
+
     def __init__(self) -> None:
-        self._providers: dict[str, _Acc] = {}
-        self._routes: dict[str, _Acc] = {}
+        # defaultdict: an accumulator is built only for a new key (setdefault(k, _Acc()) built one per request)
+        self._providers: defaultdict[str, _Acc] = defaultdict(_Acc)
+        self._routes: defaultdict[str, _Acc] = defaultdict(_Acc)
         self.total = _Acc()
         self.version = 0  # bumps on every change; front ends skip redraws when unchanged
 
@@ -143,16 +146,9 @@ class Stats:
     def add(self, r: RequestRecord) -> None:
         self.version += 1
         self.total.add(r)
-        key = r.provider or "(unresolved)"
-        acc = self._providers.get(key)
-        if acc is None:  # not setdefault(key, _Acc()): that builds an accumulator per request
-            acc = self._providers[key] = _Acc()
-        acc.add(r)
+        self._providers[r.provider or "(unresolved)"].add(r)
         if r.route and r.route.route:
-            route = self._routes.get(r.route.route)
-            if route is None:
-                route = self._routes[r.route.route] = _Acc()
-            route.add(r)
+            self._routes[r.route.route].add(r)
 
     def snapshot(self) -> StatsSnapshot:
         t = self.total

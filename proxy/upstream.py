@@ -125,8 +125,3 @@ def proxy_for(url: str, proxy_env: tuple[tuple[str, str], ...]) -> str | None:
     parts = urlsplit(url)
     return _proxy_for(parts.scheme, (parts.hostname or "").lower(), proxy_env)
 
-
-def env_proxy(url: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The outbound proxy for a provider URL from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (corporate networks);
-    never for loopback providers."""
-    return proxy_for(url, proxy_environment(environ))

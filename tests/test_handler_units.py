@@ -33,7 +33,10 @@ def test_splices_bytes_when_unambiguous() -> None:
 
 
 def test_env_proxy_for_remote_providers_only() -> None:
-    from proxy.upstream import env_proxy
+    from proxy.upstream import proxy_environment, proxy_for
+
+    def env_proxy(url: str, environ: dict[str, str]) -> str | None:
+        return proxy_for(url, proxy_environment(environ))
 
     env = {"HTTPS_PROXY": "http://corp:3128", "HTTP_PROXY": "http://corp:3128", "NO_PROXY": "internal.example,.corp"}
     assert env_proxy("https://api.openai.com/v1/responses", env) == "http://corp:3128"
