@@ -92,6 +92,8 @@ async def serve(args: argparse.Namespace) -> None:
 
     config = parse_config(CONFIG.format(upstream=args.upstream), "(bench)", {"BENCH_KEY": "k"})
     state = ProxyState(config)
+    if not args.ui:
+        state.details = None  # as `planoai tui --no-ui` runs: nothing headless reads headers or bodies
     server = ProxyServer(state, port=args.port)
     await server.start()
     tune_gc()  # what `planoai tui` does after start-up, in both modes

@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList
 
+from proxy.details import DetailBudget
 from proxy.events import (
     AliasChanged,
     ConfigReloaded,
@@ -38,7 +39,7 @@ from . import format as fmt
 from .bridge import EventBridge, log_pause
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
-from .store import RequestStore
+from .store import DETAIL_RATE, KEEP_BODIES, RequestStore
 from .themes import DARK, LIGHT, THEMES
 from .widgets.aliases import AliasList
 from .widgets.empty_state import EmptyState
@@ -104,7 +105,10 @@ class DashboardApp(App[None]):
         self.freeze_gc = freeze_gc
         self.store = RequestStore(capacity)
         self.bridge = EventBridge(state.bus)
+        # Headers and bodies only for what the detail view can still open (proxy.details, store.py).
+        state.details = DetailBudget(rate=DETAIL_RATE, burst=KEEP_BODIES)
         self._log_due = 0.0  # monotonic time when the requests pane takes its next batch
+        self._status_due = 0.0  # … and when the header shows the uptime and totals again
         self.cooling: dict[str, float] = {}
         self.last_error: RequestRecord | None = None
         self.last_error_at = 0.0
@@ -159,10 +163,19 @@ class DashboardApp(App[None]):
         added = 0
         config_changed = aliases_changed = False
         store = self.store
+        # Under a flood a batch can hold more requests than the store keeps: the oldest of them would be
+        # trimmed as soon as they were added, so they only count (and may still be the last error).
+        if not isinstance(events, list):
+            events = list(events)
+        over = sum(isinstance(ev, RequestFinished | RequestFailed) for ev in events) - store.capacity
         for ev in events:
             if isinstance(ev, RequestFinished | RequestFailed):
-                store.add_record(ev.record, bodies_dropped=bool(stripped) and ev.record.request_id in stripped)
-                added += 1
+                if over > 0:
+                    over -= 1
+                    store.requests_seen += 1
+                else:
+                    store.add_record(ev.record, bodies_dropped=bool(stripped) and ev.record.request_id in stripped)
+                    added += 1
                 if not ev.record.ok:
                     self.last_error = ev.record
                     self.last_error_at = ev.record.started_at + ev.record.latency_ms / 1000
@@ -195,8 +208,10 @@ class DashboardApp(App[None]):
                 self._show_config()
             elif aliases_changed:
                 self._show_aliases()
-            # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it).
+            # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it),
+            # and so do the totals, so the header always counts the rows shown.
             self._refresh_stats(now)
+            self._show_status(now)
             self._show_banner(now)
 
     # ------------------------------------------------------------------ periodic refresh
@@ -211,9 +226,16 @@ class DashboardApp(App[None]):
             self._log_due = mono + log_pause(len(batch.events)) - self.tick_s / 2
             self.ingest(batch.events, batch.stripped)
         self._refresh_stats(now)
+        if mono >= self._status_due:
+            self._show_status(now)
+        self._show_banner(now)
+
+    def _show_status(self, now: float) -> None:
+        """The header: with new rows, else once a second (its uptime). Every repaint of a line is a frame
+        through Textual's compositor, and under load the totals would change on every tick."""
+        self._status_due = time.monotonic() + 1.0
         self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
                              in_flight=self._in_flight, dropped=self.dropped)
-        self._show_banner(now)
 
     def _refresh_stats(self, now: float) -> None:
         """Read `Stats.snapshot()` at most once per tick, and only when `stats.version` moved."""
@@ -230,8 +252,6 @@ class DashboardApp(App[None]):
         self._snap = stats.snapshot()
         self._in_flight = self.state.in_flight
         self.providers.show(self.state.config, self._snap, self.cooling, now)
-        self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
-                             in_flight=self._in_flight, dropped=self.dropped)
 
     @property
     def dropped(self) -> int:

@@ -164,6 +164,7 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         from plano_tui.headless import HeadlessPrinter
 
         state.bus.subscribe(HeadlessPrinter(sys.stdout), HeadlessPrinter.TYPES)
+        state.details = None  # nothing headless shows headers or bodies: records skip them
     port = args.port if args.port is not None else config.listener.port
     server = ProxyServer(state, host=args.host, port=port)
     reloader = None

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from proxy.events import RequestRecord, without_bodies
 
 KEEP_BODIES = 50
+# Successful requests per second that keep headers and bodies once a burst of KEEP_BODIES is spent
+# (proxy.details): every request at an agent's pace; under a flood, still as many as the newest
+# KEEP_BODIES rows can hold between two repaints of the requests pane (at most 2 s apart, bridge.py).
+DETAIL_RATE = 25.0
 _seq = itertools.count(1)
 
 

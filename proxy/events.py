@@ -68,6 +68,9 @@ class RequestRecord:
     upstream_body: bytes | None = field(default=None, repr=False)  # what was sent upstream, if rewritten
     response_body: bytes | None = field(default=None, repr=False)  # capped capture
     metadata: dict[str, Any] | None = field(default=None, repr=False)
+    # False when the proxy skipped headers and bodies for this request (proxy.details: none wanted, or
+    # over the dashboard's budget), so a detail view can say why they are missing.
+    detailed: bool = field(default=True, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -83,7 +84,9 @@ class _Ctx:
     session_id: str | None = None
     route: RouteInfo | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    headers: tuple[tuple[str, str], ...] = ()
+    raw_headers: Mapping[str, str] | None = None  # the client's, redacted only if the record keeps them
+    detailed: bool = False  # headers and bodies kept for a detail view (proxy.details)
+    capture_limit: int = 0  # response bytes kept: capture_bytes when detailed, else 0
     body: bytes | None = None
     upstream_body: bytes | None = None
     captured: list[bytes] = field(default_factory=list)
@@ -99,8 +102,11 @@ class _Ctx:
             self.captured.append(chunk[: limit - self.captured_n])
             self.captured_n += len(self.captured[-1])
 
-    def record(self, keep_bodies: bool) -> RequestRecord:
+    def record(self, keep_details: bool, keep_bodies: bool) -> RequestRecord:
+        """`keep_details`: redact and keep the client's headers, and the bodies if `keep_bodies`."""
         r = self.resolution
+        headers = redact_headers(self.raw_headers) if keep_details and self.raw_headers is not None else ()
+        keep_bodies = keep_details and keep_bodies
         return make_record(
             request_id=self.request_id,
             started_at=self.started_at,
@@ -125,11 +131,12 @@ class _Ctx:
             notes=tuple(self.notes),
             session_id=self.session_id,
             attempts=tuple(self.attempts),
-            request_headers=self.headers,
+            request_headers=headers,
             request_body=self.body if keep_bodies else None,
             upstream_body=self.upstream_body if keep_bodies else None,
-            response_body=b"".join(self.captured) if self.captured else None,
+            response_body=b"".join(self.captured) if self.captured and keep_details else None,
             metadata=self.metadata,
+            detailed=keep_details,
         )
 
 
@@ -197,19 +204,25 @@ class LlmHandler:
             served = st.catalog_served.get(ctx.client_model) if st.catalog_served else None
             if served:  # which Codex model metadata this client was given for its model (detail view)
                 ctx.metadata = {"codex_model_metadata": served}
-            rec = ctx.record(st.options.keep_request_bodies)
+            # A failure keeps its details whatever the budget: it is the request someone opens.
+            failed = ctx.error is not None or ctx.status >= 400
+            keep = st.details is not None and (ctx.detailed or failed)
+            rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 
     def _error_response(self, ctx: _Ctx, exc: ProxyError) -> web.Response:
         body = error_body(ctx.client_api, exc.status, exc.message, exc.code, ctx.request_id)
-        ctx.capture(body, self.state.options.capture_bytes)
+        ctx.capture(body, self.state.options.capture_bytes)  # an error body is kept whatever the budget
         headers = {"x-request-id": ctx.request_id, **exc.headers}
         return web.Response(status=exc.status, body=body, content_type="application/json", headers=headers)
 
     async def _run(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
         st = self.state
         opts = st.options
-        ctx.headers = redact_headers(request.headers)
+        ctx.raw_headers = request.headers
+        if st.details is not None and st.details.take():
+            ctx.detailed = True
+            ctx.capture_limit = opts.capture_bytes
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -450,7 +463,7 @@ class LlmHandler:
             if not isinstance(obj, dict):
                 raise ProxyError(502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response")
             data = orjson.dumps(translation.response(obj, tstate))
-        ctx.capture(data, self.state.options.capture_bytes)
+        ctx.capture(data, ctx.capture_limit)
         if ctx.cs is not None and ctx.cs.started:  # heartbeats already committed us to a stream
             await ctx.cs.stop_heartbeats()
             assert ctx.cs.resp is not None
@@ -495,7 +508,7 @@ class LlmHandler:
         if ctx.cs is not None and ctx.cs.started:
             await self._end_stream(ctx, ctx.cs.resp, None, full, code)  # type: ignore[arg-type]
             return ctx.cs.resp  # type: ignore[return-value]
-        ctx.capture(data, self.state.options.capture_bytes)
+        ctx.capture(data, self.state.options.capture_bytes)  # an error body: kept whatever the budget
         return web.Response(
             status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)
         )
@@ -509,12 +522,11 @@ class LlmHandler:
         tstate: Any,
         last: bool,
     ) -> web.StreamResponse:
-        opts = self.state.options
         provider = ctx.resolution.provider.name if ctx.resolution else "?"
         parser = SseParser()
         watcher = StreamWatcher(ctx.client_api) if translation is None else None
         st = translation.stream(tstate) if translation is not None else None
-        limit = opts.capture_bytes
+        limit = ctx.capture_limit
         pending: list[bytes] = []
         it = up.content.iter_any().__aiter__()
         # Phase 1 (only when a fallback remains): hold bytes back until the upstream produced real

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .bus import EventBus
 from .config import Alias, Config, seconds
+from .details import DetailBudget
 from .events import AliasChanged, RouteInfo
 from .health import ProviderHealth
 from .providers import Api
@@ -75,6 +76,9 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
+        # Which requests keep headers and bodies on their record (proxy.details): every one unless a
+        # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
+        self.details: DetailBudget | None = DetailBudget()
         # Codex model catalog (proxy.catalog): slug → note on the metadata last served for it.
         self.catalog_served: dict[str, str] = {}
         self.health = ProviderHealth(

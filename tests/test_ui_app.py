@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +211,37 @@ async def test_detail_shows_redacted_headers_and_never_the_secret(
         await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
 
 
+async def test_the_dashboard_sets_a_detail_budget_and_explains_rows_beyond_it(
+    upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
+    from proxy.details import DetailBudget
+
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    budget = server.state.details
+    assert isinstance(budget, DetailBudget) and budget.rate == 25.0  # set by the app, as `planoai tui` runs
+    async with app.run_test(size=SIZE) as pilot:
+        server.state.details = DetailBudget(rate=0.0, burst=1)  # one request keeps details, not the next
+        for _ in range(2):
+            await post(server, "/v1/responses", {"model": "arch.codex.default", "input": "hi", "stream": True})
+        await until(pilot, lambda: len(requests(app)) >= 2)
+        await pilot.press("enter")  # the newest row: over the budget
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        seen = []
+        for tab in ("2", "3", "4"):
+            await pilot.press(tab)
+            await pilot.pause()
+            seen.append(all_text(app))
+        assert all("not captured: above 25 requests/s" in t for t in seen)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
+        await pilot.press("down", "enter")  # the first one kept its details
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.press("2")
+        await pilot.pause()
+        assert '"input": "hi"' in all_text(app)
+
+
 async def test_save_aliases_writes_config_and_only_on_ctrl_s(
     tmp_path: Path, upstream: FakeUpstream, make_proxy: ProxyFactory
 ) -> None:
@@ -322,6 +355,23 @@ async def test_new_rows_do_not_move_what_the_user_is_reading() -> None:
         app.ingest([fake(45)])
         await pilot.pause()
         assert log.current is app.store[0] and log.current.record.request_id == "r45"  # type: ignore[union-attr]
+
+
+async def test_a_batch_larger_than_the_log_keeps_the_newest_rows_and_the_last_error() -> None:
+    from proxy.events import AliasChanged, RequestFailed
+
+    app = offline_app(capacity=10)
+    async with app.run_test(size=SIZE) as pilot:
+        failed = RequestFailed(replace(fake(2).record, status=502, error="upstream down", started_at=time.time()))
+        batch = [fake(0), fake(1), failed, *(fake(i) for i in range(3, 14)), AliasChanged("a", "x", "y", "test")]
+        app.ingest(batch)  # 14 requests and a notice for 10 rows: the 4 oldest requests only count
+        await pilot.pause()
+        store = app.store
+        assert len(store) == 10 and store.requests_seen == 14
+        assert store[0].kind == "alias"  # type: ignore[union-attr]
+        assert [r.record.request_id for r in list(store)[1:]] == [f"r{i}" for i in range(13, 4, -1)]  # type: ignore[union-attr]
+        assert app.last_error is failed.record  # a failure that never got a row is still the banner's
+        assert "upstream down" in str(app.banner.content)
 
 
 async def test_cooling_provider_dropped_events_and_palette_commands() -> None:

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Label, Static, TabbedContent, TabPane
 from proxy.events import RequestRecord
 
 from .. import format as fmt
-from ..store import KEEP_BODIES
+from ..store import DETAIL_RATE, KEEP_BODIES
 
 BODY_CHARS = 20_000
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -98,10 +98,14 @@ def overview_rows(r: RequestRecord) -> list[tuple[str, Content | str]]:
     return rows
 
 
-def body_widgets(label: str, data: bytes | None, dropped: bool, prefix: str) -> list[Static]:
+NOT_DETAILED = (f"not captured: above {DETAIL_RATE:.0f} requests/s, only that many a second keep their "
+                "headers and bodies (failed requests always do)")
+
+
+def body_widgets(label: str, data: bytes | None, dropped: bool, prefix: str, detailed: bool = True) -> list[Static]:
     if data is None:
         why = (f"not kept: only the {KEEP_BODIES} most recent requests keep their bodies" if dropped
-               else "not captured")
+               else "not captured" if detailed else NOT_DETAILED)
         return [Static(Content.assemble((label, "bold"), (f"  ({why})", "$foreground-muted")), classes="body-label")]
     text, lexer, cut = fmt.body_text(data, BODY_CHARS)
     note = f"  {len(data):,} bytes" + (f" · showing the first {BODY_CHARS:,} characters" if cut else "")
@@ -133,7 +137,8 @@ class DetailScreen(Screen[None]):
                     yield Label(label, classes="field")
                     yield Static(value if isinstance(value, Content) else Content(value), classes="value")
             with TabPane("Request", id="request"), VerticalScroll():
-                yield from body_widgets(f"client request · {r.path}", r.request_body, self.bodies_dropped, "request")
+                yield from body_widgets(f"client request · {r.path}", r.request_body, self.bodies_dropped, "request",
+                                        r.detailed)
                 if r.upstream_body is not None:
                     yield from body_widgets("sent upstream (rewritten)", r.upstream_body, False, "upstream")
                 elif r.request_body is not None:
@@ -142,14 +147,14 @@ class DetailScreen(Screen[None]):
                                  classes="body-label")
             with TabPane("Response", id="response"), VerticalScroll():
                 yield from body_widgets("response to the client (captured)", r.response_body,
-                                        self.bodies_dropped, "response")
+                                        self.bodies_dropped, "response", r.detailed)
             with TabPane("Headers", id="headers"), VerticalScroll(), Grid(id="headers-grid"):
                 # Already redacted by the core (proxy.upstream.redact_headers): show exactly these.
                 for name, value in r.request_headers:
                     yield Label(Content(name), classes="field")
                     yield Static(Content(value), classes="value")
                 if not r.request_headers:
-                    yield Label("(none recorded)", classes="field")
+                    yield Label("(none recorded)" if r.detailed else f"({NOT_DETAILED})", classes="field")
         yield Footer()
 
     def action_close(self) -> None:

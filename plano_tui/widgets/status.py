@@ -123,7 +123,8 @@ class ErrorBanner(Static):
 
     def show(self, *, last: RequestRecord | None, last_at: float, now: float, reload_error: str | None) -> None:
         recent = last is not None and now - last_at < ERROR_WINDOW_S
-        key = (last.request_id if recent and last else None, int(now - last_at) if recent else 0, reload_error)
+        # The failure's clock time, not a ticking "N s ago": the banner repaints only when it changes.
+        key = (last.request_id if recent and last else None, reload_error)
         if key == self._key:
             return
         self._key = key
@@ -134,7 +135,7 @@ class ErrorBanner(Static):
             if len(err) > BANNER_CHARS:  # keep the banner to two lines; the detail screen has it all
                 err = err[: BANNER_CHARS - 1] + "…"
             lines.append(Content.assemble(
-                ("✗ last error ", "bold"), (f"{fmt.duration(now - last_at)} ago", ""), "  ",
+                ("✗ last error ", "bold"), (f"at {fmt.clock(last_at)}", ""), "  ",
                 (f"{last.status} {last.error_code or ''}".strip(), "bold"), "  ",
                 f"{asked} → {final}", (f"  [{last.request_id}]  ", "$foreground-muted"), err,
                 ("  (e: details)", "$foreground-muted")))
