@@ -1,9 +1,9 @@
 """Observes a passthrough stream without changing it: TTFT, usage, terminal event, in-stream errors.
 
 Used when client and upstream speak the same API and bytes are relayed verbatim. Only events that can
-carry usage or errors are JSON-parsed, and once output has started, a chunk of whole events that names
-none of the events that matter (terminal, usage, error) is not parsed at all: most of a long stream is
-text deltas, and parsing them was the largest cost of relaying a stream.
+carry usage or errors are JSON-parsed, and once output has started, the events of a chunk before the
+first one that matters (terminal, usage, error) are not parsed at all: most of a stream is text deltas,
+and parsing them was the largest cost of relaying a stream.
 """
 
 from __future__ import annotations
@@ -19,18 +19,27 @@ _CHAT_NEEDLES = (b'"usage"', b'"error"', b'"finish_reason":"', b'"finish_reason"
 # Once output has started, a chunk can only change what the watcher knows if it contains one of these
 # (an event's type is in its `event:` line or its JSON, and observe() keys off nothing else).
 _MATTERS = {
-    Api.RESPONSES: tuple(t.encode() for t in _RESPONSES_TERMINAL),
+    # observe() acts on a Responses event only when its JSON says a terminal type, quoted: so a text
+    # delta that merely mentions "error" does not count.
+    Api.RESPONSES: _TERMINAL_NEEDLES,
     Api.CHAT: (b"[DONE]", *_CHAT_NEEDLES),
     Api.MESSAGES: (b"message_start", b"message_delta", b"message_stop", b"error"),
 }
 
 
+# The event that marks output for observe() (Responses, Messages). Any chunk of whole events holding it
+# leaves `saw_output` set once observed, wherever it sits in the chunk: callers read the watcher's state
+# between chunks, not between events.
+_OUTPUT_MARKER = {Api.RESPONSES: b"response.output_item.added", Api.MESSAGES: b"content_block_start"}
+
+
 class StreamWatcher:
-    __slots__ = ("_matters", "api", "done", "error", "error_code", "saw_output", "usage")
+    __slots__ = ("_matters", "_output", "api", "done", "error", "error_code", "saw_output", "usage")
 
     def __init__(self, api: Api) -> None:
         self.api = api
         self._matters = _MATTERS.get(api, ())
+        self._output = _OUTPUT_MARKER.get(api)
         self.usage: Usage = EMPTY
         self.done = False
         self.saw_output = False
@@ -38,15 +47,25 @@ class StreamWatcher:
         self.error_code: str | None = None
 
     def observe_chunk(self, parser: SseParser, chunk: bytes) -> None:
-        """Feed one network chunk: parsed and observed, unless it is whole events (the parser is at an
-        event boundary and the chunk ends one) none of which can matter any more."""
-        if (
-            self.saw_output
-            and parser.at_boundary
-            and chunk.endswith(b"\n\n")
-            and not any(n in chunk for n in self._matters)
-        ):
-            return
+        """Feed one network chunk. When it is whole events (the parser is at an event boundary and the
+        chunk ends one) and output has started — before it, or thanks to the output marker in this very
+        chunk — only its events from the first one naming a terminal, usage or error event on are parsed:
+        the ones before cannot change what the watcher knows. On loopback a whole short stream often
+        arrives as one chunk, and parsing its every delta was most of the cost of relaying it."""
+        if parser.at_boundary and chunk.endswith(b"\n\n"):
+            if not self.saw_output and self._output is not None and self._output in chunk:
+                self.saw_output = True
+            if self.saw_output:
+                first = -1
+                for needle in self._matters:
+                    i = chunk.find(needle)
+                    if i >= 0 and (first < 0 or i < first):
+                        first = i
+                if first < 0:
+                    return
+                boundary = chunk.rfind(b"\n\n", 0, first)  # always a real one: an empty line
+                if boundary >= 0:
+                    chunk = chunk[boundary + 2 :]
         for ev in parser.feed(chunk):
             self.observe(ev)
 

@@ -113,14 +113,15 @@ def test_parser_matches_the_reference_on_any_stream_and_chunking(lines: list[byt
     assert parse_all([blob]) == reference_parse(blob)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["responses", "chat", "messages"]), st.booleans(),
-       st.lists(st.integers(min_value=1, max_value=120), max_size=40))
+       st.lists(st.integers(min_value=1, max_value=120), max_size=40), st.sampled_from(["split", "whole", "runs"]))
 def test_stream_watcher_skipping_whole_chunks_sees_what_parsing_everything_sees(
-        api: str, failed: bool, sizes: list[int]) -> None:
-    """The watcher skips chunks of whole events that cannot matter once output started (most of a
-    stream: text deltas). Whatever the chunking, it must end with the same usage, error and done state
-    as observing every event."""
+        api: str, failed: bool, sizes: list[int], coalesce: str) -> None:
+    """The watcher skips the events of a chunk that cannot matter once output started (most of a
+    stream: text deltas). Whatever the chunking — an event per chunk, split events, the whole stream at
+    once, runs of events cut anywhere — it must end with the same usage, error and done state as
+    observing every event."""
     from proxy.providers import Api
     from proxy.watch import StreamWatcher
 
@@ -138,12 +139,21 @@ def test_stream_watcher_skipping_whole_chunks_sees_what_parsing_everything_sees(
     else:
         frames = messages_events("m", text=text)
     chunks: list[bytes] = []
-    for frame in frames:  # the usual case: whole events per chunk, sometimes split
-        i = 0
-        for n in sizes[:2]:
-            chunks.append(frame[i : i + n])
-            i += n
-        chunks.append(frame[i:])
+    if coalesce == "split":
+        for frame in frames:  # whole events per chunk, sometimes split
+            i = 0
+            for n in sizes[:2]:
+                chunks.append(frame[i : i + n])
+                i += n
+            chunks.append(frame[i:])
+    elif coalesce == "whole":  # loopback: the whole stream in one chunk
+        chunks = [b"".join(frames)]
+    else:  # several events per chunk, cut anywhere
+        blob, i = b"".join(frames), 0
+        for n in sizes:
+            chunks.append(blob[i : i + n * 7])
+            i += n * 7
+        chunks.append(blob[i:])
     chunks = [c for c in chunks if c]
 
     full = StreamWatcher(Api(api))
