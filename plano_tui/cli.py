@@ -163,7 +163,9 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     if args.no_ui:
         from plano_tui.headless import HeadlessPrinter
 
-        state.bus.subscribe(HeadlessPrinter(sys.stdout), HeadlessPrinter.TYPES)
+        printer = HeadlessPrinter(sys.stdout)
+        state.bus.subscribe(printer, HeadlessPrinter.TYPES)
+        closers.append(printer.flush)  # the lines of requests that ended while the server drained
         state.details = None  # nothing headless shows headers or bodies: records skip them
     port = args.port if args.port is not None else config.listener.port
     server = ProxyServer(state, host=args.host, port=port)

@@ -75,55 +75,64 @@ def format_record(r: RequestRecord) -> str:
 
 
 class HeadlessPrinter:
-    """Writes lines as events arrive; flushes at most every `flush_s` (one syscall per burst, not per
-    request), so `--no-ui | grep` stays live without costing throughput."""
+    """Collects finished requests and writes their lines every `flush_s`: one format loop, one write
+    and one syscall per burst instead of per request (formatting inside the request path measured 3-4 %
+    of the proxy's CPU at saturation), so `--no-ui | grep` stays live, `flush_s` behind at most. Alias
+    changes, reloads and cool-downs are written at once. The CLI calls `flush()` when it stops."""
 
     TYPES = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)  # what it subscribes to
 
     def __init__(self, out: IO[str], flush_s: float = 0.05) -> None:
         self.out = out
         self.flush_s = flush_s
-        self._flush_pending = False
+        self._pending: list[RequestRecord] = []
 
-    def _flush(self) -> None:
-        self._flush_pending = False
-        with contextlib.suppress(OSError, ValueError):
+    def flush(self) -> None:
+        """Write every pending line now."""
+        records, self._pending = self._pending, []
+        self._write([format_record(r) for r in records])
+
+    def _write(self, lines: list[str]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout must not break requests
+            if lines:
+                self.out.write("\n".join(lines) + "\n")
             self.out.flush()
 
-    def _schedule_flush(self) -> None:
-        if self._flush_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (tests, shutdown): flush now
-            self._flush()
-            return
-        self._flush_pending = True
-        loop.call_later(self.flush_s, self._flush)
-
     def __call__(self, event: Event) -> None:
-        line: str | None = None
         if isinstance(event, RequestFinished | RequestFailed):
-            line = format_record(event.record)
-        elif isinstance(event, AliasChanged):
-            line = (
-                f"[{_ts(time.time())}][info] ALIAS_CHANGED: alias={_q(event.alias)} "
-                f"old_target={_q(event.old_target)} new_target={_q(event.new_target)} source={event.source}"
-            )
-        elif isinstance(event, ConfigReloaded):
-            if event.ok:
-                changes = _q(", ".join(event.changes) or "none")
-                line = f"[{_ts(time.time())}][info] CONFIG_RELOADED: path={_q(event.path)} changes={changes}"
-            else:
-                line = (
-                    f"[{_ts(time.time())}][error] CONFIG_RELOAD_FAILED: path={_q(event.path)} "
-                    f"kept the previous config: {event.error}"
-                )
-        elif isinstance(event, ProviderCooling):
-            line = (
-                f"[{_ts(time.time())}][warn] PROVIDER_COOLING: provider={_q(event.provider)} "
-                f"for_s={max(0.0, event.until - time.time()):.0f} reason={_q(event.reason)}"
-            )
+            self._pending.append(event.record)
+            if len(self._pending) > 1:
+                return  # a flush is already scheduled
+            try:
+                asyncio.get_running_loop().call_later(self.flush_s, self.flush)
+            except RuntimeError:  # no loop (tests, shutdown): write now
+                self.flush()
+            return
+        line = notice_line(event)
         if line is not None:
-            self.out.write(line + "\n")
-            self._schedule_flush()
+            records, self._pending = self._pending, []  # keep the order of events
+            self._write([*(format_record(r) for r in records), line])
+
+
+def notice_line(event: Event) -> str | None:
+    """The line of an alias change, reload or cool-down (None for other events)."""
+    now = time.time()
+    if isinstance(event, AliasChanged):
+        return (
+            f"[{_ts(now)}][info] ALIAS_CHANGED: alias={_q(event.alias)} "
+            f"old_target={_q(event.old_target)} new_target={_q(event.new_target)} source={event.source}"
+        )
+    if isinstance(event, ConfigReloaded):
+        if event.ok:
+            changes = _q(", ".join(event.changes) or "none")
+            return f"[{_ts(now)}][info] CONFIG_RELOADED: path={_q(event.path)} changes={changes}"
+        return (
+            f"[{_ts(now)}][error] CONFIG_RELOAD_FAILED: path={_q(event.path)} "
+            f"kept the previous config: {event.error}"
+        )
+    if isinstance(event, ProviderCooling):
+        return (
+            f"[{_ts(now)}][warn] PROVIDER_COOLING: provider={_q(event.provider)} "
+            f"for_s={max(0.0, event.until - now):.0f} reason={_q(event.reason)}"
+        )
+    return None

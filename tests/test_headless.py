@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ import aiohttp
 import orjson
 
 from plano_tui.headless import HeadlessPrinter, format_record
-from proxy.events import AliasChanged, RequestRecord, RouteInfo
+from proxy.events import AliasChanged, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.jsonlog import JsonlLog
 from proxy.usage import Usage
 
@@ -66,6 +67,21 @@ def test_failures_and_odd_values_still_match() -> None:
     assert "route='code generation'" in format_record(rec(route=RouteInfo("code generation", "local")))
 
 
+async def test_printer_writes_bursts_in_the_order_of_events() -> None:
+    out = io.StringIO()
+    printer = HeadlessPrinter(out, flush_s=60)  # no timed flush within this test
+    printer(RequestFinished(rec(request_id="first")))
+    printer(RequestFailed(rec(request_id="second", status=502, error="down")))
+    assert out.getvalue() == ""  # waiting for the burst's flush
+    printer(AliasChanged("arch.codex.default", "gpt-5.3-codex", "claude-sonnet-4-5", "admin"))
+    lines = out.getvalue().splitlines()  # a notice is written at once, after the requests before it
+    assert [("request_id=first" in lines[0]), ("request_id=second" in lines[1]), ("ALIAS_CHANGED" in lines[2])] == [
+        True, True, True]
+    printer(RequestFinished(rec(request_id="third")))
+    printer.flush()  # what the CLI does when it stops
+    assert "request_id=third" in out.getvalue().splitlines()[-1] and len(out.getvalue().splitlines()) == 4
+
+
 def test_printer_prints_alias_changes() -> None:
     out = io.StringIO()
     HeadlessPrinter(out)(AliasChanged("arch.codex.default", "gpt-5.3-codex", "claude-sonnet-4-5", "admin"))
@@ -77,7 +93,8 @@ def test_printer_prints_alias_changes() -> None:
 
 async def test_live_lines_and_jsonl(proxy, tmp_path: Path) -> None:
     out = io.StringIO()
-    proxy.state.bus.subscribe(HeadlessPrinter(out))
+    printer = HeadlessPrinter(out, flush_s=0.05)
+    proxy.state.bus.subscribe(printer)
     log = JsonlLog(tmp_path / "req.jsonl")
     proxy.state.bus.subscribe(log)
     async with aiohttp.ClientSession() as s:
@@ -85,6 +102,7 @@ async def test_live_lines_and_jsonl(proxy, tmp_path: Path) -> None:
             async with s.post(proxy.url + "/v1/responses", json=body) as r:
                 await r.read()
     log.close()
+    await asyncio.sleep(0.15)  # lines are written in bursts, flush_s after the first request
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(LINE.match(x) for x in lines)
     assert "req_model='arch.codex.default' -> resolved_model='gpt-5.3-codex'" in lines[0]

@@ -238,4 +238,7 @@ async def run_launcher(agent: str, proxy: ProxyProcess, agent_args: Sequence[str
         out, err = await proc.communicate()
         return AgentRun(-9, out.decode("utf-8", "replace"), err.decode("utf-8", "replace") + "\n[timed out]")
     rc = proc.returncode if proc.returncode is not None else -1
+    # The proxy writes MODEL_RESOLUTION lines in bursts, at most 50 ms after a request ends
+    # (plano_tui/headless.py): give the last ones time to arrive before the test reads them.
+    await asyncio.sleep(0.3)
     return AgentRun(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
