@@ -73,6 +73,7 @@ class AliasTable:
 
     def __init__(self, aliases: Iterable[Alias]) -> None:
         self._aliases: dict[str, Alias] = {a.name: a for a in aliases}
+        self.version = 0  # bumps on every change: resolvers drop what they cached
 
     def get(self, name: str) -> Alias | None:
         return self._aliases.get(name)
@@ -83,10 +84,12 @@ class AliasTable:
     def set(self, name: str, target: str) -> str | None:
         old = self._aliases.get(name)
         self._aliases[name] = Alias(name, target, old.fallbacks if old else ())
+        self.version += 1
         return old.target if old else None
 
     def replace_all(self, aliases: Iterable[Alias]) -> None:
         self._aliases = {a.name: a for a in aliases}
+        self.version += 1
 
 
 class Resolver:
@@ -94,9 +97,25 @@ class Resolver:
         self.config = config
         self.aliases = aliases
         self._default = config.default_provider
+        self._cache: dict[str, Resolution] = {}
+        self._cache_version = aliases.version
 
     def resolve(self, model: str | None) -> Resolution:
+        """The resolution of `model`: remembered per model name until an alias changes (a Resolver lives
+        as long as its config), since nearly every request names one of a handful of models."""
         client_model = model or ""
+        if self._cache_version != self.aliases.version:
+            self._cache.clear()
+            self._cache_version = self.aliases.version
+        res = self._cache.get(client_model)
+        if res is None:
+            res = self._resolve(client_model)  # ModelNotFound is raised, never cached
+            if len(self._cache) >= 256:  # bounded: clients inventing model names cannot grow it
+                self._cache.clear()
+            self._cache[client_model] = res
+        return res
+
+    def _resolve(self, client_model: str) -> Resolution:
         if not client_model:
             if self._default is None:
                 raise ModelNotFound("")
