@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from proxy.config import Config, ConfigError, discover_config, load_config
-from proxy.state import ProxyOptions, ProxyState
+if TYPE_CHECKING:  # the proxy core is imported by the commands that use it, with the collector off
+    from proxy.config import Config
+    from proxy.state import ProxyOptions, ProxyState
 
 DEFAULT_CAPACITY = 1000
 
@@ -68,14 +70,24 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Start-up builds ~100k objects (modules, the app) that all stay alive: collecting them over and over
+    # while they are created is wasted time. `planoai tui` collects and freezes them once it serves
+    # (_tune_gc); the other commands just turn the collector back on.
+    gc.disable()
     try:
+        args = build_parser().parse_args(argv)
+        if args.func is not cmd_tui:
+            gc.enable()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    finally:
+        gc.enable()  # whatever happened (main() also runs inside tests)
 
 
 def load_or_exit(explicit: str | None) -> Config:
+    from proxy.config import ConfigError, discover_config, load_config
+
     path = discover_config(explicit)
     if path is None:
         sys.stderr.write(
@@ -90,15 +102,21 @@ def load_or_exit(explicit: str | None) -> Config:
         raise SystemExit(2) from None
 
 
+# Headless, the start-up collection waits this long after the listener is up: the first requests
+# are served without it, and start-up stays under half a second (bench/RESULTS.md).
+STARTUP_GC_DELAY_S = 0.5
+
+
 def _tune_gc() -> None:
     """Keep the garbage collector off the request path: everything alive after start-up (modules,
     config, the app) is frozen out of collections, and young collections run 14x less often. Without
-    this a full collection every few thousand requests adds multi-millisecond stalls (bench/RESULTS.md)."""
-    import gc
-
+    this a full collection every few thousand requests adds multi-millisecond stalls (bench/RESULTS.md).
+    Turns the collector on (main() starts with it off)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 100)
+    # Never lower what the dashboard set (app._tune_gc_for_ui).
+    gc.set_threshold(max(gc.get_threshold()[0], 10_000), 20, 100)
+    gc.enable()
 
 
 def _loop_factory() -> Any:
@@ -114,6 +132,8 @@ def _loop_factory() -> Any:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from proxy.state import ProxyOptions
+
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
         sys.stderr.write(
             f"planoai: refusing to bind {args.host}: the proxy holds your API keys. "
@@ -152,6 +172,8 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
 
         demo = await start_demo()
         config = demo.config
+    from proxy.state import ProxyState
+
     state = ProxyState(config, options=options)
     closers: list[Any] = []
     if args.log_json:
@@ -174,7 +196,10 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     try:
         await server.start()
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
-        _tune_gc()
+        if args.no_ui:
+            asyncio.get_running_loop().call_later(STARTUP_GC_DELAY_S, _tune_gc)
+        else:
+            _tune_gc()  # before the dashboard's first frame, which freezes again (app._tune_gc_for_ui)
         if config.path is not None and demo is None:
             from proxy.reload import ConfigReloader
 
@@ -247,6 +272,8 @@ def _banner(url: str, config: Config) -> str:
 
 
 def _target_url(args: argparse.Namespace) -> str:
+    from proxy.config import ConfigError, discover_config, load_config
+
     port = args.port
     if port is None:
         path = discover_config(args.config_opt)

@@ -150,3 +150,23 @@ def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("planoai")
     proc = subprocess.run([str(exe), "tui", "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "--no-ui" in proc.stdout and "--log-json" in proc.stdout
+
+
+def test_main_leaves_the_collector_on_whatever_the_command_did(tmp_path: Path, capsys: object) -> None:
+    """main() turns the garbage collector off for start-up; a command that ends early (here a broken
+    config) must not leave it off — main() also runs inside other programs and tests."""
+    import gc
+
+    import pytest
+
+    from plano_tui.cli import main
+
+    bad = tmp_path / "config.yaml"
+    bad.write_text("model_providers: [\n")
+    assert gc.isenabled()
+    with pytest.raises(SystemExit) as exc:
+        main(["tui", "--no-ui", "--config", str(bad)])
+    assert exc.value.code == 2 and gc.isenabled()
+    with pytest.raises(SystemExit):
+        main(["alias", "list", "--port", "9"])  # nothing listens on port 9
+    assert gc.isenabled()
