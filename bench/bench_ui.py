@@ -2,7 +2,8 @@
 
 Proxy processes run pinned to CPU 1, all fed by the same zero-delay loopback upstream
 (bench/upstream_server.py, CPU 0):
-  no-ui — the proxy core alone (nothing but the statistics subscribed)
+  no-ui — the proxy as `planoai tui --no-ui` runs it: the statistics and the MODEL_RESOLUTION printer
+          (to /dev/null), no headers or bodies kept
   ui    — the proxy plus the real dashboard (plano_tui.ui_main.build_app/run_app, the real terminal driver)
           inside a pseudo-terminal of 140×40 whose output this script drains, exactly as `planoai tui` runs
 Both run like `planoai tui` does: on its event loop (uvloop when installed) with its GC tuning, and both
@@ -92,8 +93,11 @@ async def serve(args: argparse.Namespace) -> None:
 
     config = parse_config(CONFIG.format(upstream=args.upstream), "(bench)", {"BENCH_KEY": "k"})
     state = ProxyState(config)
-    if not args.ui:
-        state.details = None  # as `planoai tui --no-ui` runs: nothing headless reads headers or bodies
+    if not args.ui:  # exactly what `planoai tui --no-ui` adds (plano_tui/cli.py); stdout is /dev/null here
+        from plano_tui.headless import HeadlessPrinter
+
+        state.bus.subscribe(HeadlessPrinter(sys.stdout), HeadlessPrinter.TYPES)
+        state.details = None
     server = ProxyServer(state, port=args.port)
     await server.start()
     tune_gc()  # what `planoai tui` does after start-up, in both modes

@@ -47,21 +47,13 @@ from .widgets.providers import ProvidersTable
 from .widgets.request_log import RequestLog
 from .widgets.status import ErrorBanner, StatusBar, Totals
 
-# Young-generation threshold while the dashboard runs. Every Textual `Strip` carries seven small caches
-# (about 15 GC-tracked objects), so a frame allocates a few thousand; at the CLI's 10,000 the collector ran
-# every few frames (1.5 % of the process's CPU over a saturated run). Each young collection here costs
-# about 1 µs per live young object, so the threshold is also the pause: 50,000 gave 45–95 ms stalls at
-# 200 req/s (bench/RESULTS.md), 20,000 keeps them near 20 ms with half the collections of 10,000.
-UI_GC_GEN0 = 20_000
-
 
 def _tune_gc_for_ui() -> None:
     """After the first frame: freeze what start-up built (CSS, widgets, caches) out of every future
-    collection — full collections scanning it had stalled frames by 50–100 ms — and collect the young
-    generation less often."""
+    collection — full collections scanning it had stalled frames by 50–100 ms. The young generation
+    keeps the CLI's threshold of 10,000: 20,000 and 50,000 made fewer but longer pauses (up to 26 ms and
+    95 ms at 200 req/s) for the same throughput (bench/RESULTS.md)."""
     gc.freeze()
-    gen0, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(max(gen0, UI_GC_GEN0), gen1, gen2)
 
 
 MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme"})

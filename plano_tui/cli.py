@@ -114,8 +114,7 @@ def _tune_gc() -> None:
     Turns the collector on (main() starts with it off)."""
     gc.collect()
     gc.freeze()
-    # Never lower what the dashboard set (app._tune_gc_for_ui).
-    gc.set_threshold(max(gc.get_threshold()[0], 10_000), 20, 100)
+    gc.set_threshold(10_000, 20, 100)
     gc.enable()
 
 

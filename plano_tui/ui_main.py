@@ -19,8 +19,8 @@ from .app import DashboardApp
 
 def build_app(state: ProxyState, url: str, *, config_path: str, capacity: int, demo: bool) -> DashboardApp:
     # freeze_gc: the CLI freezes the heap after start-up (cli._tune_gc); the dashboard's own start-up
-    # objects (CSS, widgets, caches) come later, so freeze again once the first screen is drawn, and
-    # collect the young generation less often while Textual renders (app._tune_gc_for_ui).
+    # objects (CSS, widgets, caches) come later, so freeze again once the first screen is drawn
+    # (app._tune_gc_for_ui).
     return DashboardApp(state, url=url, config_path=config_path, capacity=capacity, demo=demo, freeze_gc=True)
 
 
