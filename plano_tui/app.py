@@ -36,6 +36,7 @@ from proxy.state import ProxyState
 from proxy.stats import StatsSnapshot
 
 from . import format as fmt
+from . import strip_cycles
 from .bridge import EventBridge, log_pause
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
@@ -87,6 +88,7 @@ class DashboardApp(App[None]):
         freeze_gc: bool = False,
     ) -> None:
         super().__init__()
+        strip_cycles.install()  # repainted lines are freed at once instead of by the cyclic GC
         self.state = state
         self.url = url
         self.config_path = config_path

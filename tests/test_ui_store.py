@@ -133,3 +133,33 @@ def test_bridge_drops_bodies_of_all_but_the_newest_pending_requests() -> None:
     rows = {row.record.request_id: row for row in store if isinstance(row, RequestRow)}
     assert rows["r0"].bodies_dropped and not rows["r7"].bodies_dropped and not rows["r20"].bodies_dropped
     bridge.close()
+
+
+def test_uncut_strips_do_not_refer_to_themselves() -> None:
+    """plano_tui.strip_cycles: Textual's `Strip.divide` caches `[self]` for a line needing no cut, a
+    cycle that left every repainted line to the cyclic GC. The patched method returns the same
+    results without that cache entry."""
+    import gc
+
+    from rich.segment import Segment
+    from textual.strip import Strip
+
+    from plano_tui import strip_cycles
+
+    strip_cycles.install()
+    strip_cycles.install()  # idempotent
+    s = Strip([Segment("hello"), Segment(" world")], 11)
+    assert s.divide([11]) == [s] and s.divide([11, 40]) == [s]
+    assert not any(s in v for v in s._divide_cache._cache.values())  # no self-reference left behind
+    assert [x.text for x in s.divide([5, 11])] == ["hello", " world"]  # Textual's own path, unchanged
+    assert s.divide([20]) == [] and [x.text for x in s.divide([3])] == ["hel"]
+    gc.collect()
+    gc.disable()
+    try:
+        t = Strip([Segment("once")], 4)
+        t.divide([4])
+        before = len(gc.get_objects())
+        del t
+        assert len(gc.get_objects()) < before  # freed by reference counting, no collection needed
+    finally:
+        gc.enable()
