@@ -45,9 +45,9 @@ class ClientStream:
 
     async def _start(self, status: int = 200, headers: dict[str, str] | None = None) -> web.StreamResponse:
         if self.resp is None:
-            resp = web.StreamResponse(status=status, headers={**self.headers, **(headers or {})})
-            resp.content_type = "text/event-stream"
-            resp.headers["Cache-Control"] = "no-cache"
+            # The header itself, not the `content_type` property, which parses and rebuilds it.
+            resp = web.StreamResponse(status=status, headers={
+                **self.headers, **(headers or {}), "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await resp.prepare(self.request)
             self.resp = resp
         return self.resp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -48,9 +49,33 @@ def test_env_proxy_for_remote_providers_only() -> None:
     assert env_proxy("https://api.anthropic.com/v1/messages", {}) is None
 
 
+async def test_a_real_request_s_record_has_exactly_the_record_fields(proxy: Any) -> None:
+    """The handler builds its record as one unchecked dict (`record_from_fields`): a field it forgot or
+    misspelled would only show up here."""
+    import aiohttp
+
+    from proxy.events import _RECORD_FIELDS, Event, RequestFailed, RequestFinished, RequestRecord
+
+    seen: list[RequestRecord] = []
+
+    def keep(ev: Event) -> None:
+        if isinstance(ev, RequestFinished | RequestFailed):
+            seen.append(ev.record)
+
+    proxy.state.bus.subscribe(keep)
+    async with aiohttp.ClientSession() as s:
+        for body in ({"model": "arch.codex.default", "input": "x", "stream": True}, {"model": "nope", "input": "x"}):
+            async with s.post(proxy.url + "/v1/responses", json=body) as r:
+                await r.read()
+    assert len(seen) == 2
+    for rec in seen:
+        assert set(vars(rec)) == _RECORD_FIELDS
+        assert rec == RequestRecord(**vars(rec))  # what the dataclass constructor would have built
+
+
 def test_make_record_equals_the_dataclass_constructor() -> None:
-    """The request path builds records with `make_record` (one dict update instead of 28 frozen
-    `__setattr__` calls); it must give exactly what `RequestRecord(...)` gives, defaults included."""
+    """Records are built without the frozen dataclass `__init__` (one dict update instead of 29
+    `__setattr__` calls); `make_record` must give exactly what `RequestRecord(...)` gives, defaults included."""
     import pytest
 
     from proxy.events import RequestRecord, make_record
