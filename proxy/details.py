@@ -2,8 +2,9 @@
 
 Only a detail view reads them — the dashboard's, for its newest rows. Keeping them is not free: a
 record that carries a dozen header tuples and three body buffers keeps all of that alive until the
-dashboard drops it, and at a load generator's rates that retained memory cost the proxy about 1.5 % of
-its throughput by itself (bench/RESULTS.md). So the front end says how many it can use:
+dashboard drops it. A proxy that merely buffered and stored records the way the dashboard does lost
+4.8 % of its throughput with them and 2.1 % without (at half a core, bench/RESULTS.md). So the front end
+says how many it can use:
 
 - `ProxyState.details is None`: no request keeps details (`planoai tui --no-ui`: nothing shows them);
 - a `DetailBudget`: a token bucket. At a coding agent's pace (a few requests a second) every request
