@@ -211,7 +211,7 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ periodic refresh
     def tick(self) -> None:
         """The `tick_s` timer: new rows (when the requests pane is due), statistics (when they moved),
-        uptime, the banner's age — all in one frame."""
+        the header (with new rows, else once a second), the banner (when it changes) — all in one frame."""
         now = self.clock()
         bridge = self.bridge
         mono = time.monotonic()
