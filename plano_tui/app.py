@@ -24,12 +24,11 @@ from textual.widgets import Footer, OptionList
 
 from proxy.details import DetailBudget
 from proxy.events import (
+    TERMINAL,
     AliasChanged,
     ConfigReloaded,
     Event,
     ProviderCooling,
-    RequestFailed,
-    RequestFinished,
     RequestRecord,
 )
 from proxy.state import ProxyState
@@ -161,9 +160,9 @@ class DashboardApp(App[None]):
         # trimmed as soon as they were added, so they only count (and may still be the last error).
         if not isinstance(events, list):
             events = list(events)
-        over = sum(isinstance(ev, RequestFinished | RequestFailed) for ev in events) - store.capacity
+        over = sum(isinstance(ev, TERMINAL) for ev in events) - store.capacity
         for ev in events:
-            if isinstance(ev, RequestFinished | RequestFailed):
+            if isinstance(ev, TERMINAL):
                 if over > 0:
                     over -= 1
                     store.requests_seen += 1

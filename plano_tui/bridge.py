@@ -26,18 +26,15 @@ from dataclasses import dataclass, field
 
 from proxy.bus import EventBus
 from proxy.events import (
-    AliasChanged,
-    ConfigReloaded,
+    NOTICES,
+    TERMINAL,
     Event,
-    ProviderCooling,
-    RequestFailed,
-    RequestFinished,
     without_bodies,
 )
 
 from .store import KEEP_BODIES, has_bodies
 
-SHOWN = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)
+SHOWN = (*TERMINAL, *NOTICES)
 PAUSE_PER_EVENT = 0.02  # seconds between requests-pane updates per event in the last batch …
 MAX_PAUSE = 2.0  # … up to this (top refreshes every 3 s, htop every 1.5 s)
 
@@ -80,7 +77,7 @@ class EventBridge:
         if len(pending) >= self.capacity:
             self.dropped += 1
             return
-        if isinstance(event, RequestFinished | RequestFailed):
+        if isinstance(event, TERMINAL):
             if has_bodies(event.record):
                 self._bodied.append(len(pending))
                 if len(self._bodied) > self.keep_bodies:

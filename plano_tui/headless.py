@@ -14,12 +14,12 @@ import time
 from typing import IO
 
 from proxy.events import (
+    NOTICES,
+    TERMINAL,
     AliasChanged,
     ConfigReloaded,
     Event,
     ProviderCooling,
-    RequestFailed,
-    RequestFinished,
     RequestRecord,
 )
 
@@ -80,7 +80,7 @@ class HeadlessPrinter:
     of the proxy's CPU at saturation), so `--no-ui | grep` stays live, `flush_s` behind at most. Alias
     changes, reloads and cool-downs are written at once. The CLI calls `flush()` when it stops."""
 
-    TYPES = (RequestFinished, RequestFailed, AliasChanged, ConfigReloaded, ProviderCooling)  # what it subscribes to
+    TYPES = (*TERMINAL, *NOTICES)  # what it subscribes to
 
     def __init__(self, out: IO[str], flush_s: float = 0.05) -> None:
         self.out = out
@@ -99,7 +99,7 @@ class HeadlessPrinter:
             self.out.flush()
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RequestFinished | RequestFailed):
+        if isinstance(event, TERMINAL):
             self._pending.append(event.record)
             if len(self._pending) > 1:
                 return  # a flush is already scheduled

@@ -36,6 +36,11 @@ class RouteInfo:
     reason: str | None = None  # why routing was skipped / pinned / failed
 
 
+def succeeded(status: int, error: str | None) -> bool:
+    """What makes a request a success (`RequestRecord.ok`); the handler asks it before the record exists."""
+    return error is None and 200 <= status < 400
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """Everything known about one request once it ended. One log row, one dashboard row."""
@@ -74,7 +79,7 @@ class RequestRecord:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and 200 <= self.status < 400
+        return succeeded(self.status, self.error)
 
     @property
     def translation(self) -> str:
@@ -199,4 +204,5 @@ Event = (
     | ConfigReloaded
     | ProviderCooling
 )
-TERMINAL = (RequestFinished, RequestFailed)
+TERMINAL = (RequestFinished, RequestFailed)  # one per request, with its complete record
+NOTICES = (AliasChanged, ConfigReloaded, ProviderCooling)  # what front ends show besides requests

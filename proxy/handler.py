@@ -34,6 +34,7 @@ from .events import (
     RequestStarted,
     RouteInfo,
     record_from_fields,
+    succeeded,
 )
 from .health import parse_retry_after
 from .providers import Api, upstream_api_for
@@ -207,8 +208,7 @@ class LlmHandler:
             if served:  # which Codex model metadata this client was given for its model (detail view)
                 ctx.metadata = {"codex_model_metadata": served}
             # A failure keeps its details whatever the budget: it is the request someone opens.
-            failed = ctx.error is not None or ctx.status >= 400
-            keep = st.details is not None and (ctx.detailed or failed)
+            keep = st.details is not None and (ctx.detailed or not succeeded(ctx.status, ctx.error))
             rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import orjson
 
-from .events import Event, RequestFailed, RequestFinished, RequestRecord
+from .events import TERMINAL, Event, RequestRecord
 
 
 def record_dict(r: RequestRecord) -> dict[str, Any]:
@@ -58,14 +58,14 @@ def record_dict(r: RequestRecord) -> dict[str, Any]:
 
 
 class JsonlLog:
-    TYPES = (RequestFinished, RequestFailed)  # what it subscribes to
+    TYPES = TERMINAL  # what it subscribes to
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._fh: IO[bytes] = self.path.open("ab")
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RequestFinished | RequestFailed):
+        if isinstance(event, TERMINAL):
             self._fh.write(orjson.dumps(record_dict(event.record)) + b"\n")
             self._fh.flush()
 

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from .events import Event, RequestFailed, RequestFinished, RequestRecord
+from .events import TERMINAL, Event, RequestRecord
 
 WINDOW = 512  # samples kept per provider for percentiles and sparklines
 
@@ -130,7 +130,7 @@ def _snap(name: str, a: _Acc) -> GroupSnapshot:
 
 
 class Stats:
-    TYPES = (RequestFinished, RequestFailed)  # what it subscribes to
+    TYPES = TERMINAL  # what it subscribes to
 
     def __init__(self) -> None:
         # defaultdict: an accumulator is built only for a new key (setdefault(k, _Acc()) built one per request)
@@ -140,7 +140,7 @@ class Stats:
         self.version = 0  # bumps on every change; front ends skip redraws when unchanged
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RequestFinished | RequestFailed):
+        if isinstance(event, TERMINAL):
             self.add(event.record)
 
     def add(self, r: RequestRecord) -> None:
