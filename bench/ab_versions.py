@@ -26,8 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_proxy import SMALL, STREAM, wrk_done, wrk_start
-from common import free_port, pin
+from bench_proxy import SMALL, STREAM
+from common import free_port, pin, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -77,7 +77,7 @@ def ratios(urls: tuple[str, str], body: bytes, reps: int, seconds: int) -> list[
     out = []
     for i in range(reps + 1):
         runs = [wrk_start(u, body, seconds, 32) for u in urls]
-        done = [wrk_done(p)[1] for p in runs]
+        done = [wrk_result(p).requests for p in runs]
         if i:
             out.append(done[1] / max(1, done[0]))
     return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import free_port, pct, pin
+from common import free_port, pct, pin, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -97,31 +96,8 @@ async def latencies(url: str, body: bytes, n: int, *, ttft: bool = False) -> lis
 
 
 
-def wrk_start(url: str, body: bytes, seconds: int, conns: int) -> subprocess.Popen[str]:
-    """wrk on CPU 0 posting `body` to `url`; read it with `wrk_done`."""
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    body_file = script.with_name("body.json")
-    body_file.write_bytes(body)
-    script.write_text(
-        f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
-        'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    return subprocess.Popen(
-        [*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wrk_done(proc: subprocess.Popen[str]) -> tuple[float, int]:
-    """(requests/s, requests) of a finished wrk."""
-    out = proc.communicate()[0]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return rps, int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-
-
 def wrk_rps(url: str, body: bytes, seconds: int, conns: int) -> float:
-    return wrk_done(wrk_start(url, body, seconds, conns))[0]
+    return wrk_result(wrk_start(url, body, seconds, conns)).rps
 
 
 def side_by_side(urls: dict[str, str], body: bytes, seconds: int, reps: int) -> list[float]:
@@ -133,7 +109,7 @@ def side_by_side(urls: dict[str, str], body: bytes, seconds: int, reps: int) -> 
     ratios = []
     for _ in range(reps):
         runs = {k: wrk_start(urls[k], body, seconds, 32) for k in ("floor", "proxy")}
-        done = {k: wrk_done(p)[1] for k, p in runs.items()}
+        done = {k: wrk_result(p).requests for k, p in runs.items()}
         ratios.append(done["proxy"] / max(1, done["floor"]))
     return ratios
 

@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import pty
-import re
 import signal
 import statistics
 import struct
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import free_port, pct, pin
+from common import free_port, pct, pin, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -191,32 +190,6 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def wrk_start(url: str, seconds: int, conns: int = 32) -> subprocess.Popen[str]:
-    """wrk (on CPU 0) posting the streaming body to `url` for `seconds`; read it with `wrk_result`."""
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "body.json").write_bytes(BODY)
-    (tmp / "post.lua").write_text(
-        f'local f = io.open("{tmp / "body.json"}", "rb"); wrk.body = f:read("*a"); f:close()\n'
-        'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n')
-    return subprocess.Popen([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
-                             str(tmp / "post.lua"), url + "/v1/responses"], stdout=subprocess.PIPE, text=True)
-
-
-def wrk_result(proc: subprocess.Popen[str]) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, requests) of a finished wrk."""
-    out = proc.communicate()[0]
-
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
-        if not m:
-            return float("nan")
-        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return rps, ms("50%"), ms("99%"), done
-
-
 async def fixed_rate(url: str, rate: float, seconds: float) -> tuple[list[float], int, float, float]:
     """Open loop: start `rate` requests per second regardless of answers. (latencies ms, errors, t0, t1)."""
     lat: list[float] = []
@@ -282,7 +255,7 @@ async def driver(args: argparse.Namespace) -> None:
             for mode in (("no-ui", "ui") if rep % 2 == 0 else ("ui", "no-ui")):
                 c = children[mode]
                 cpu0, t0 = c.cpu_s(), time.time()
-                rps, p50, p99, done = wrk_result(wrk_start(c.url, args.seconds))
+                rps, p50, p99, done = wrk_result(wrk_start(c.url + "/v1/responses", BODY, args.seconds))
                 cpu = c.cpu_s() - cpu0
                 results[mode]["rps"].append(rps)
                 results[mode]["wrk_p50"].append(p50)
@@ -304,8 +277,9 @@ async def driver(args: argparse.Namespace) -> None:
                 for group, extra in (("half", {}), ("third", {"spare": spare})):
                     procs = {**{m: (c, c.cpu_s()) for m, c in children.items()},
                              **{m: (c, c.cpu_s()) for m, c in extra.items()}}
-                    running = {m: wrk_start(c.url, args.side_seconds) for m, (c, _) in procs.items()}
-                    done = {m: wrk_result(w)[3] for m, w in running.items()}
+                    running = {m: wrk_start(c.url + "/v1/responses", BODY, args.side_seconds)
+                               for m, (c, _) in procs.items()}
+                    done = {m: wrk_result(w).requests for m, w in running.items()}
                     base_done = statistics.mean(done[m] for m in done if m != "ui")
                     side[group].append(done["ui"] / base_done)
                     for m in children:
