@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from proxy.details import DetailBudget
-from proxy.events import Event, RequestFailed, RequestFinished, RequestRecord
+from proxy.events import TERMINAL, RequestRecord
 from proxy.state import ProxyState
 
 from .conftest import ProxyFactory, make_config
@@ -28,12 +28,7 @@ def test_budget_is_a_token_bucket() -> None:
 async def _records(state: ProxyState, make_proxy: ProxyFactory, upstream: FakeUpstream,
                    models: list[str]) -> list[RequestRecord]:
     seen: list[RequestRecord] = []
-
-    def keep(ev: Event) -> None:
-        if isinstance(ev, RequestFinished | RequestFailed):
-            seen.append(ev.record)
-
-    state.bus.subscribe(keep, (RequestFinished, RequestFailed))
+    state.bus.subscribe(lambda ev: seen.append(ev.record), TERMINAL)  # type: ignore[union-attr]
     server = await make_proxy(state.config, state=state)
     async with aiohttp.ClientSession() as s:
         for model in models:

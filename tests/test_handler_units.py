@@ -54,15 +54,10 @@ async def test_a_real_request_s_record_has_exactly_the_record_fields(proxy: Any)
     misspelled would only show up here."""
     import aiohttp
 
-    from proxy.events import _RECORD_FIELDS, Event, RequestFailed, RequestFinished, RequestRecord
+    from proxy.events import _RECORD_FIELDS, TERMINAL, RequestRecord
 
     seen: list[RequestRecord] = []
-
-    def keep(ev: Event) -> None:
-        if isinstance(ev, RequestFinished | RequestFailed):
-            seen.append(ev.record)
-
-    proxy.state.bus.subscribe(keep)
+    proxy.state.bus.subscribe(lambda ev: seen.append(ev.record), TERMINAL)  # type: ignore[union-attr]
     async with aiohttp.ClientSession() as s:
         for body in ({"model": "arch.codex.default", "input": "x", "stream": True}, {"model": "nope", "input": "x"}):
             async with s.post(proxy.url + "/v1/responses", json=body) as r:
