@@ -24,8 +24,18 @@ if TYPE_CHECKING:  # the proxy core is imported by the commands that use it, wit
 DEFAULT_CAPACITY = 1000
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("planoai-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planoai", description="Local LLM routing proxy for coding agents.")
+    parser.add_argument("--version", action="version", version=f"planoai-tui {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tui = sub.add_parser("tui", help="start the proxy with the live dashboard (or headless with --no-ui)")
