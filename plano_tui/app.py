@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList
+from textual.widgets import Footer, Input, OptionList
 
 from proxy.details import DetailBudget
 from proxy.events import (
@@ -37,6 +38,7 @@ from proxy.stats import StatsSnapshot
 from . import format as fmt
 from . import strip_cycles
 from .bridge import EventBridge, log_pause
+from .query import QueryError, parse
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
 from .store import DETAIL_RATE, KEEP_BODIES, RequestStore
@@ -56,7 +58,8 @@ def _tune_gc_for_ui() -> None:
     gc.freeze()
 
 
-MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme"})
+MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme", "filter"})
+FILTER_HINT = "filter: model:codex status:4xx slow>2s fallback session:019a route:code marked -text  (esc clears)"
 
 
 class DashboardApp(App[None]):
@@ -70,6 +73,7 @@ class DashboardApp(App[None]):
         Binding("r", "reload", "Reload config"),
         Binding("e", "last_error", "Last error"),
         Binding("c", "clear", "Clear log"),
+        Binding("slash", "filter", "Filter"),
         Binding("d", "toggle_theme", "Light/dark"),
     ]
 
@@ -124,12 +128,14 @@ class DashboardApp(App[None]):
         self.aliases_list = AliasList(id="aliases")
         self.empty_state = EmptyState(url=self.url, id="empty")
         self.request_log = RequestLog(self.store, id="requests")
+        self.filter_line = Input(placeholder=FILTER_HINT, id="filter")
         yield self.status_bar
         yield self.banner
         with Horizontal(id="top"):
             yield self.providers
             yield self.aliases_list
         yield self.empty_state
+        yield self.filter_line
         yield self.request_log
         yield Footer()
 
@@ -363,6 +369,38 @@ class DashboardApp(App[None]):
     def action_follow(self) -> None:
         self.request_log.action_follow()
 
+    # ------------------------------------------------------------------ the filter line
+    def action_filter(self) -> None:
+        self.filter_line.display = True
+        self.filter_line.focus()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input is not self.filter_line:
+            return
+        try:
+            query = parse(message.value)
+        except QueryError as exc:
+            self.filter_line.border_subtitle = str(exc)
+            self.filter_line.add_class("-invalid")
+            return  # keep showing the last good filter while the user types
+        self.filter_line.border_subtitle = ""
+        self.filter_line.remove_class("-invalid")
+        if (query.text if query else "") != (self.request_log.query.text if self.request_log.query else ""):
+            self.request_log.set_filter(query if query else None)
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input is self.filter_line:
+            self.filter_line.display = bool(self.filter_line.value)
+            self.request_log.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape" and self.filter_line.has_focus:  # esc: drop the filter, back to the log
+            event.stop()
+            self.filter_line.value = ""
+            self.filter_line.display = False
+            self.request_log.set_filter(None)
+            self.request_log.focus()
+
     # ------------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -380,3 +418,7 @@ class DashboardApp(App[None]):
         yield SystemCommand("Show last error", "Open the most recent failed request (e)", self.action_last_error)
         yield SystemCommand("Follow newest requests", "Jump to the top of the requests pane (home)",
                             self.action_follow)
+        yield SystemCommand("Filter requests", "model: alias: provider: status:4xx route: session: slow>2s "
+                            "fallback marked, or free text (/)", self.action_filter)
+        yield SystemCommand("Mark request", "Mark or unmark the highlighted request; filter with `marked` (m)",
+                            self.request_log.action_mark)
