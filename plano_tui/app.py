@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+import orjson
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -35,13 +36,13 @@ from proxy.events import (
 from proxy.state import ProxyState
 from proxy.stats import StatsSnapshot
 
+from . import forensics, strip_cycles
 from . import format as fmt
-from . import strip_cycles
 from .bridge import EventBridge, log_pause
 from .query import QueryError, parse
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
-from .store import DETAIL_RATE, KEEP_BODIES, RequestStore
+from .store import DETAIL_RATE, KEEP_BODIES, RequestRow, RequestStore
 from .themes import DARK, LIGHT, THEMES
 from .widgets.aliases import AliasList
 from .widgets.empty_state import EmptyState
@@ -58,7 +59,8 @@ def _tune_gc_for_ui() -> None:
     gc.freeze()
 
 
-MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme", "filter"})
+MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme", "filter",
+                       "export"})
 FILTER_HINT = "filter: model:codex status:4xx slow>2s fallback session:019a route:code marked -text  (esc clears)"
 
 
@@ -74,6 +76,7 @@ class DashboardApp(App[None]):
         Binding("e", "last_error", "Last error"),
         Binding("c", "clear", "Clear log"),
         Binding("slash", "filter", "Filter"),
+        Binding("x", "export", "Export", show=False),
         Binding("d", "toggle_theme", "Light/dark"),
     ]
 
@@ -369,6 +372,25 @@ class DashboardApp(App[None]):
     def action_follow(self) -> None:
         self.request_log.action_follow()
 
+    def action_export(self, record: RequestRecord | None = None) -> None:
+        """`x`: the highlighted request (or the one a detail view shows) as a replayable exchange file in
+        the working directory; `planoai replay FILE` routes it again against any config."""
+        if record is None:
+            row = self.request_log.current
+            if not isinstance(row, RequestRow):
+                self.notify("Highlight a request to export.", severity="warning")
+                return
+            record = row.record
+        path = Path.cwd() / f"planoai-exchange-{record.request_id}.json"
+        try:
+            path.write_bytes(orjson.dumps(forensics.exchange(record), option=orjson.OPT_INDENT_2))
+        except OSError as exc:
+            self.notify(f"{path}: {exc}", title="Export failed", severity="error")
+            return
+        kept = "" if record.request_body is not None else " (its bodies were not kept: headers and timings only)"
+        self.notify(f"{path}{kept}\nplanoai replay {path.name} --config other.yaml: where would it go?",
+                    title="Exchange exported", timeout=10)
+
     # ------------------------------------------------------------------ the filter line
     def action_filter(self) -> None:
         self.filter_line.display = True
@@ -420,5 +442,7 @@ class DashboardApp(App[None]):
                             self.action_follow)
         yield SystemCommand("Filter requests", "model: alias: provider: status:4xx route: session: slow>2s "
                             "fallback marked, or free text (/)", self.action_filter)
+        yield SystemCommand("Export request", "Write the highlighted exchange to a replayable JSON file (x)",
+                            self.action_export)
         yield SystemCommand("Mark request", "Mark or unmark the highlighted request; filter with `marked` (m)",
                             self.request_log.action_mark)
