@@ -37,6 +37,7 @@ from .events import (
     succeeded,
 )
 from .health import parse_retry_after
+from .models import caps_of
 from .providers import Api, upstream_api_for
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
 from .sse import SseParser
@@ -47,7 +48,6 @@ from .upstream import proxy_environment, proxy_for, redact_headers, upstream_hea
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
-_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|deepseek-v3\.1|qwq", re.I)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
@@ -374,7 +374,7 @@ class LlmHandler:
                     "translation_unavailable",
                 )
             try:
-                tr = translation.request(body, cand.upstream_model)
+                tr = translation.request(body, cand.upstream_model, caps_of(cand.upstream_model, provider))
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
                 # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
                 # can read, never a 500 that agents retry.
@@ -385,15 +385,6 @@ class LlmHandler:
                 ) from None
             notes = list(tr.notes)
             tstate = tr.state
-            if (
-                provider.prefix == "ollama"
-                and "reasoning_effort" in tr.body
-                and not _THINKS.search(cand.upstream_model)
-            ):
-                # Ollama rejects reasoning options for models that cannot think (e.g. llama3.1), and Codex
-                # always asks for an effort once it has a model catalog.
-                del tr.body["reasoning_effort"]
-                notes.append("reasoning effort dropped: this Ollama model does not think")
             payload = orjson.dumps(tr.body)
         ctx.notes = notes
         ctx.upstream_api = up_api

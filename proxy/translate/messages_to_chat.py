@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request
@@ -138,13 +139,13 @@ class MessagesToChat:
     client = Api.MESSAGES
     upstream = Api.CHAT
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         notes: list[str] = []
         fns = anthropic_tools(body.get("tools"), notes)
         choice, parallel = anthropic_choice(body.get("tool_choice"))
         conv = parse_messages(body, notes)
         out = chat_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
-                           messages_sampling(body))
+                           messages_sampling(body), caps or caps_for(upstream_model), notes)
         return TranslatedRequest(out, upstream_model, notes)
 
     def response(self, body: dict[str, Any], state: str) -> dict[str, Any]:
