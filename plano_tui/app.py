@@ -203,7 +203,7 @@ class DashboardApp(App[None]):
                 self._show_aliases()
             # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it),
             # and so do the totals, so the header always counts the rows shown.
-            self._refresh_stats(now)
+            self._refresh_stats(now, force=bool(added))
             self._show_status(now)
             self._show_banner(now)
 
@@ -230,10 +230,11 @@ class DashboardApp(App[None]):
         self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
                              in_flight=self._in_flight, dropped=self.dropped)
 
-    def _refresh_stats(self, now: float) -> None:
-        """Read `Stats.snapshot()` at most once per tick, and only when `stats.version` moved."""
+    def _refresh_stats(self, now: float, force: bool = False) -> None:
+        """Read `Stats.snapshot()` at most once per tick, and only when `stats.version` moved. `force`: rows
+        were just added, and the header must count them whatever the tick just did."""
         due = time.monotonic()  # not self.clock: that one is frozen in tests
-        if due - self._stats_at < self.tick_s * 0.8:
+        if not force and due - self._stats_at < self.tick_s * 0.8:
             return
         stats = self.state.stats
         cooling = any(until > now for until in self.cooling.values())
