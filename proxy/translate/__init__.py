@@ -84,4 +84,11 @@ def get_translation(client: Api, upstream: Api) -> Translation | None:
 def _load() -> None:
     # Lazy: the direction modules (each registers itself) load on the first translated request, not at
     # start-up.
-    from . import chat_to_messages, messages_to_chat, responses_to_chat, responses_to_messages  # noqa: F401
+    from . import (  # noqa: F401
+        chat_to_messages,
+        chat_to_responses,
+        messages_to_chat,
+        messages_to_responses,
+        responses_to_chat,
+        responses_to_messages,
+    )

@@ -101,7 +101,7 @@ def anthropic_error_type(code: str) -> str:
         return "overloaded_error"
     if code.startswith("rate_limit"):
         return "rate_limit_error"
-    if code in ("context_length_exceeded", "invalid_request", "invalid_request_error"):
+    if code == "context_length_exceeded" or code.startswith("invalid"):  # invalid_request, invalid_prompt, …
         return "invalid_request_error"
     if code == "insufficient_quota":
         return "billing_error"

@@ -20,6 +20,11 @@ _BUDGETS = {"low": 2048, "medium": 8192, "high": 16384, "xhigh": 31999}
 MIN_BUDGET = 1024
 
 
+def effort_for_budget(budget: int) -> str:
+    """The reasoning effort a thinking budget stands for (the inverse of `_BUDGETS`)."""
+    return next((e for e, b in _BUDGETS.items() if budget <= b), "xhigh")
+
+
 def default_max_tokens(model: str) -> int:
     m = model.lower()
     if "claude-3-opus" in m or "claude-3-haiku" in m or "claude-3-sonnet" in m:

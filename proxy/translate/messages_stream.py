@@ -229,11 +229,13 @@ class MessagesEmitter(Emitter):
         if b is None:
             return
         self._cur = None
-        if b.kind == "thinking" and self.reasoning_field != "reasoning_content" and not b.sig:
-            b.sig = CHAT_SIG_PREFIX + self.reasoning_field
-            self.out.append(b'event: content_block_delta\ndata: ' + _dumps(
-                {"type": "content_block_delta", "index": b.index,
-                 "delta": {"type": "signature_delta", "signature": b.sig}}) + b"\n\n")
+        if b.kind == "thinking":
+            if not b.sig and self.reasoning_field != "reasoning_content":
+                b.sig = CHAT_SIG_PREFIX + self.reasoning_field
+            if b.sig:  # ours (chat field, Responses reasoning item): the client hands it back next turn
+                self.out.append(b'event: content_block_delta\ndata: ' + _dumps(
+                    {"type": "content_block_delta", "index": b.index,
+                     "delta": {"type": "signature_delta", "signature": b.sig}}) + b"\n\n")
         self.out.append(_STOP + str(b.index).encode() + b"}\n\n")
 
     def finish(self, reason: str) -> None:

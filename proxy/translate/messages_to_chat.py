@@ -1,4 +1,5 @@
-"""`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, OpenAI, xAI).
+"""`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, and OpenAI or xAI
+when configured with `upstream_api: chat`).
 
 Claude Code specifics (codex_wire.md §8): `role: "system"` messages inside `messages[]` are hoisted into
 the system prompt; the `x-anthropic-billing-header` system block means nothing elsewhere and is left
@@ -20,7 +21,7 @@ from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request
 from .chat_stream import ChatDecoder
-from .common import safe_name
+from .common import safe_name, unpack_blob
 from .conversation import Conv
 from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter
 from .pipe import Pipe, complete_body
@@ -74,11 +75,16 @@ def _block(conv: Conv, side: str, b: dict[str, Any], notes: list[str]) -> None:
                           "error": bool(b.get("is_error"))})
     elif t == "thinking":
         sig = str(b.get("signature") or "")
-        # Unsigned (or our marker): it came from a chat upstream and may be echoed back to one. A real
-        # Anthropic signature means Claude produced it; that is no use to another provider.
+        # Unsigned (or our marker): it came from a chat upstream and may be echoed back to one. Our blob: a
+        # Responses reasoning item, restored for a Responses upstream. A real Anthropic signature means
+        # Claude produced it; that is no use to another provider.
         if not sig or sig.startswith(CHAT_SIG_PREFIX):
             fld = sig[len(CHAT_SIG_PREFIX):] if sig else "reasoning_content"
             conv.add(side, {"type": "think", "text": str(b.get("thinking") or ""), "field": fld})
+        else:
+            _reasoning_item(conv, side, sig, str(b.get("thinking") or ""))
+    elif t == "redacted_thinking":
+        _reasoning_item(conv, side, b.get("data"), "")
     elif t == "document":
         src = b.get("source") or {}
         if isinstance(src, dict) and src.get("type") == "text" and src.get("data"):
@@ -86,8 +92,14 @@ def _block(conv: Conv, side: str, b: dict[str, Any], notes: list[str]) -> None:
             conv.add(side, {"type": "text", "text": title + str(src["data"])})
         else:
             notes.append("dropped a document block (only text documents can be sent to this provider)")
-    elif t not in ("redacted_thinking", "server_tool_use", "web_search_tool_result", "web_fetch_tool_result"):
+    elif t not in ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result"):
         notes.append(f"dropped a `{t}` block")
+
+
+def _reasoning_item(conv: Conv, side: str, blob_text: Any, text: str) -> None:
+    blob = unpack_blob(blob_text)
+    if blob is not None and blob.get("k") == "o" and blob.get("e"):
+        conv.add(side, {"type": "think", "text": text, "enc": blob["e"], "rid": blob.get("id")})
 
 
 def _system_text(system: Any) -> list[str]:
