@@ -37,7 +37,7 @@ from .events import (
     succeeded,
 )
 from .health import parse_retry_after
-from .models import caps_of
+from .models import caps_of, fit_request
 from .providers import Api, upstream_api_for
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
 from .sse import SseParser
@@ -48,6 +48,13 @@ from .upstream import proxy_environment, proxy_for, redact_headers, upstream_hea
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
+# OpenAI's answer on /chat/completions for a Responses-only model (the codex family).
+_NOT_CHAT = re.compile(rb"not a chat model", re.I)
+_CHAT_ONLY = frozenset({Api.CHAT})
+# What OpenAI's `POST /responses/input_tokens` takes of a request.
+_INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+                                  "reasoning", "text"})
+_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
@@ -212,6 +219,53 @@ class LlmHandler:
             rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """`/v1/messages/count_tokens` (Claude Code's /context fires a dozen at once). Asked of the upstream
+        that serves the model — OpenAI's `/responses/input_tokens` with the body translated as a message
+        would be, or Anthropic's own endpoint — else, or when that fails, an estimate (bytes ÷ 4). No
+        record: these are bookkeeping, not model calls."""
+        raw = await request.read()
+        estimate = web.Response(body=orjson.dumps({"input_tokens": max(1, len(raw) // 4)}),
+                                content_type="application/json")
+        try:
+            body, model = parse_client_body(raw)
+            res = self.state.resolver.resolve(model)
+        except (ProxyError, ModelNotFound):
+            return estimate
+        provider = res.provider
+        if provider.key_status == "missing":
+            return estimate
+        apis = provider.apis
+        if (provider.name, res.upstream_model) in self.state.not_chat_models:
+            apis = apis - _CHAT_ONLY
+        up_api = upstream_api_for(Api.MESSAGES, apis, provider.preferred_api)
+        translation = get_translation(Api.MESSAGES, Api.RESPONSES) if up_api is Api.RESPONSES else None
+        try:
+            if translation is not None:
+                tr = translation.request(body, res.upstream_model, caps_of(res.upstream_model, provider))
+                payload = {k: v for k, v in tr.body.items() if k in _INPUT_TOKENS_FIELDS}
+                suffix = "/input_tokens"
+            elif up_api is Api.MESSAGES:
+                payload, suffix = {**body, "model": res.upstream_model}, "/count_tokens"
+            else:
+                return estimate
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, ProxyError):
+            return estimate
+        url = upstream_url(provider, up_api, res.upstream_model) + suffix
+        headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())
+        try:
+            if url[4] == "s":
+                await wait_ready()
+            async with self._session().post(url, data=orjson.dumps(payload), headers=headers,
+                                            timeout=_COUNT_TIMEOUT, proxy=proxy_for(url, self._proxy_env)) as up:
+                data = await up.read()
+                counted = orjson.loads(data).get("input_tokens") if up.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            return estimate
+        if not isinstance(counted, int):
+            return estimate
+        return web.Response(body=orjson.dumps({"input_tokens": counted}), content_type="application/json")
+
     def _error_response(self, ctx: _Ctx, exc: ProxyError) -> web.Response:
         body = error_body(ctx.client_api, exc.status, exc.message, exc.code, ctx.request_id)
         ctx.capture(body, self.state.options.capture_bytes)  # an error body is kept whatever the budget
@@ -336,8 +390,12 @@ class LlmHandler:
         changed: bool,
         last: bool,
         failures: list[_Retry],
+        learned: str | None = None,
     ) -> web.StreamResponse:
+        """One upstream request for `cand`. `learned`: why this is a second try on the same candidate
+        (its model just said it is not a chat model)."""
         st = self.state
+        t_start = time.perf_counter()
         provider = cand.provider
         ctx.resolution = cand
         if provider.key_status == "missing":
@@ -351,7 +409,10 @@ class LlmHandler:
             if last and not failures:
                 raise ProxyError(400, msg, "missing_api_key")
             raise _Retry(provider.name, None, msg, "missing_api_key", counts=False)
-        up_api = upstream_api_for(ctx.client_api, provider.apis)
+        apis = provider.apis
+        if (provider.name, cand.upstream_model) in st.not_chat_models:
+            apis = apis - _CHAT_ONLY
+        up_api = upstream_api_for(ctx.client_api, apis, provider.preferred_api)
         if up_api is None:
             msg = f"provider '{provider.name}' speaks no API this proxy can use"
             if last and not failures:
@@ -359,9 +420,18 @@ class LlmHandler:
             raise _Retry(provider.name, None, msg, "unsupported_provider", counts=False)
         translation: Translation | None = None
         tstate: Any = None
-        notes: list[str] = []
+        notes: list[str] = [learned] if learned else []
+        caps = caps_of(cand.upstream_model, provider)
         if up_api is ctx.client_api:
-            if changed or body.get("model") != cand.upstream_model:
+            # Byte-faithful unless the target would refuse part of it (proxy.models.fit_request). A model the
+            # client did not name itself (alias, route, fallback, default) was not what it prepared for.
+            fitted, fit_notes = fit_request(up_api, body, caps, cand.upstream_model,
+                                            cand.via not in ("explicit", "wildcard"))
+            if fitted is not None:
+                notes += fit_notes
+                fitted["model"] = cand.upstream_model
+                payload = orjson.dumps(fitted)
+            elif changed or body.get("model") != cand.upstream_model:
                 payload = _with_model(raw, body, cand.upstream_model, changed)
             else:
                 payload = raw
@@ -374,7 +444,7 @@ class LlmHandler:
                     "translation_unavailable",
                 )
             try:
-                tr = translation.request(body, cand.upstream_model, caps_of(cand.upstream_model, provider))
+                tr = translation.request(body, cand.upstream_model, caps)
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
                 # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
                 # can read, never a 500 that agents retry.
@@ -383,7 +453,7 @@ class LlmHandler:
                     f"request body does not fit the {ctx.client_api.value} API: {type(exc).__name__}: {exc}",
                     "invalid_request",
                 ) from None
-            notes = list(tr.notes)
+            notes += tr.notes
             tstate = tr.state
             payload = orjson.dumps(tr.body)
         ctx.notes = notes
@@ -414,9 +484,14 @@ class LlmHandler:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
             raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
+        refused: str | None = None
         try:
             if up.status >= 400:
                 data = await up.read()
+                if up_api is Api.CHAT and Api.RESPONSES in apis and _NOT_CHAT.search(data):
+                    refused = extract_error_message(data)  # OpenAI's codex family: Responses only
+                    # fall through to `finally`, then try the same candidate again through Responses
+                    raise _ChatRefused
                 transient = up.status == 429 or up.status >= 500
                 msg = f"{provider.name} answered {up.status}: {extract_error_message(data) or 'no body'}"
                 if transient and not last:
@@ -436,8 +511,15 @@ class LlmHandler:
                 resp = await self._relay_body(ctx, provider, up, translation, tstate)
             st.health.success(provider.name)
             return resp
+        except _ChatRefused:
+            pass
         finally:
             await up_cm.__aexit__(None, None, None)
+        # The model is not served on chat: remember it (never sent there again) and ask again at once.
+        st.not_chat_models.add((provider.name, cand.upstream_model))
+        ctx.attempts.append(_attempt_of(cand, t_start, up.status, f"{provider.name} answered {up.status}: {refused}"))
+        note = f"{cand.upstream_model} is not a chat model: sent through the Responses API from now on"
+        return await self._attempt(request, ctx, cand, body, raw, changed, last, failures, note)
 
     async def _relay_body(
         self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any
@@ -625,6 +707,10 @@ class LlmHandler:
 
 def _attempt_of(cand: Resolution, started: float, status: int | None, error: str | None) -> Attempt:
     return Attempt(cand.provider.name, cand.upstream_model, status, error, (time.perf_counter() - started) * 1000)
+
+
+class _ChatRefused(Exception):
+    """The upstream said the model is not a chat model (raised and caught inside `_attempt`)."""
 
 
 class _Retry(Exception):
