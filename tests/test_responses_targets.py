@@ -84,7 +84,7 @@ async def test_messages_tool_loop_over_responses(proxy, upstream: FakeUpstream, 
     assert first.content[0].thinking == "List first.\n\nThen read." and first.content[0].signature
     assert [(b.id, b.input) for b in first.content[2:]] == [("call_1", {"command": "ls"}),
                                                             ("call_2", {"command": "pwd"})]
-    assert first.stop_reason == "tool_use" and first.model == CODEX
+    assert first.stop_reason == "tool_use" and first.model == "arch.codex.default"  # the model asked for
     assert (first.usage.input_tokens, first.usage.cache_read_input_tokens, first.usage.output_tokens) == (40, 80, 30)
 
     messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},

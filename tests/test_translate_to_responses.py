@@ -4,6 +4,7 @@ stream grammars the clients get back, reasoning round trips, failures and usage.
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from proxy.errors import ProxyError
 from proxy.models import caps_for
 from proxy.providers import Api
 from proxy.translate import TranslatedRequest, get_translation
-from proxy.translate.common import pack_blob, unpack_blob
+from proxy.translate.common import pack_signature, unpack_signature
 
 from .conftest import FIXTURES
 from .translate_helpers import check_anthropic, check_chat, responses_stream, run
@@ -128,8 +129,8 @@ def test_output_format_becomes_text_format() -> None:
 
 
 def test_thinking_blocks_restore_reasoning_items() -> None:
-    ours = pack_blob({"k": "o", "id": "rs_9", "e": "enc:rs_9"})
-    hidden = pack_blob({"k": "o", "id": "rs_8", "e": "enc:rs_8"})
+    ours = pack_signature({"k": "o", "id": "rs_9", "e": "enc:rs_9"})
+    hidden = pack_signature({"k": "o", "id": "rs_8", "e": "enc:rs_8"})
     b = m2r({"tools": [BASH], "messages": [user(text("q")), {"role": "assistant", "content": [
         {"type": "thinking", "thinking": "Claude's own.", "signature": "EqQBCkYIAhgC"},  # another provider's
         {"type": "thinking", "thinking": "unsigned", "signature": ""},
@@ -244,13 +245,15 @@ def test_messages_stream_from_responses(deltas: bool) -> None:
     blocks = _blocks(out)
     assert [b["type"] for b in blocks] == ["thinking", "text", "tool_use", "tool_use"]
     assert blocks[0]["thinking"] == "First I look.\n\nThen I act."
-    blob = unpack_blob(blocks[0]["signature"])
+    blob = unpack_signature(blocks[0]["signature"])
     assert blob is not None and blob["k"] == "o" and blob["e"].startswith("enc:rs_")
+    assert re.fullmatch(r"[A-Za-z0-9+/]+=*", blocks[0]["signature"])  # base64, as Claude Code needs it
     assert blocks[1]["text"] == "Running two commands."
     assert [(b["id"], b["input"]) for b in blocks[2:]] == [("call_a", {"command": "ls"}),
                                                            ("call_b", {"command": "pwd"})]
     start, delta = out[0][1], out[-2][1]
-    assert start["message"]["model"] == CODEX
+    assert start["message"]["model"] == "arch.codex.default"  # what the client asked for (Claude Code keeps
+    # a turn's thinking only when the answer names the model it requested)
     assert delta["delta"]["stop_reason"] == "tool_use"
     assert delta["usage"] == {"input_tokens": 40, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 80,
                               "output_tokens": 30}
@@ -275,7 +278,7 @@ def test_reasoning_without_summary_is_a_redacted_block() -> None:
               if b"reasoning_summary" not in f]
     blocks = _blocks(check_anthropic(run(m2r_stream(), frames)))
     assert [b["type"] for b in blocks] == ["redacted_thinking", "text"]
-    assert unpack_blob(blocks[0]["data"])["e"].startswith("enc:rs_")  # type: ignore[index]
+    assert unpack_signature(blocks[0]["data"])["e"].startswith("enc:rs_")  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("reason", "anthropic_stop", "chat_finish"), [
@@ -340,7 +343,7 @@ def test_non_streaming_bodies() -> None:
     msg = M2R.response(body["response"], CODEX)
     assert [b["type"] for b in msg["content"]] == ["thinking", "text", "tool_use", "tool_use"]
     assert msg["stop_reason"] == "tool_use" and msg["content"][2]["input"] == {"command": "ls"}
-    assert unpack_blob(msg["content"][0]["signature"])["id"].startswith("rs_")  # type: ignore[index]
+    assert unpack_signature(msg["content"][0]["signature"])["id"].startswith("rs_")  # type: ignore[index]
     chat = C2R.response(body["response"], c2r({"messages": []}).state)
     m = chat["choices"][0]["message"]
     assert m["content"] == "Running two commands." and len(m["tool_calls"]) == 2

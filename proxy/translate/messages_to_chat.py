@@ -21,9 +21,9 @@ from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request
 from .chat_stream import ChatDecoder
-from .common import safe_name, unpack_blob
+from .common import safe_name, unpack_signature
 from .conversation import Conv
-from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter
+from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter, reported_model
 from .pipe import Pipe, complete_body
 from .tools import anthropic_choice, anthropic_tools
 
@@ -96,8 +96,8 @@ def _block(conv: Conv, side: str, b: dict[str, Any], notes: list[str]) -> None:
         notes.append(f"dropped a `{t}` block")
 
 
-def _reasoning_item(conv: Conv, side: str, blob_text: Any, text: str) -> None:
-    blob = unpack_blob(blob_text)
+def _reasoning_item(conv: Conv, side: str, signature: Any, text: str) -> None:
+    blob = unpack_signature(signature)
     if blob is not None and blob.get("k") == "o" and blob.get("e"):
         conv.add(side, {"type": "think", "text": text, "enc": blob["e"], "rid": blob.get("id")})
 
@@ -158,7 +158,7 @@ class MessagesToChat:
         conv = parse_messages(body, notes)
         out = chat_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
                            messages_sampling(body), caps or caps_for(upstream_model), notes)
-        return TranslatedRequest(out, upstream_model, notes)
+        return TranslatedRequest(out, reported_model(body, upstream_model), notes)
 
     def response(self, body: dict[str, Any], state: str) -> dict[str, Any]:
         em = MessagesEmitter(state)

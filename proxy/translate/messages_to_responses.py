@@ -21,7 +21,7 @@ from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .messages_request import effort_for_budget
-from .messages_stream import MessagesEmitter
+from .messages_stream import MessagesEmitter, reported_model
 from .messages_to_chat import messages_sampling, parse_messages
 from .pipe import Pipe, complete_body
 from .responses_stream import ResponsesDecoder
@@ -56,7 +56,7 @@ class MessagesToResponses:
                            effort=messages_effort(body))
         out = responses_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True, sampling,
                                 caps or caps_for(upstream_model), notes, keep_reasoning=True)
-        return TranslatedRequest(out, upstream_model, notes)
+        return TranslatedRequest(out, reported_model(body, upstream_model), notes)
 
     def response(self, body: dict[str, Any], state: str) -> dict[str, Any]:
         em = MessagesEmitter(state)

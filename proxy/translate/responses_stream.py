@@ -15,7 +15,7 @@ The emitter serves both Responses directions (chat and Anthropic upstreams). Rul
 The decoder turns reasoning items into thinking: the summary text streams as thinking deltas, and the
 item's `encrypted_content` (asked for with `include`, `store: false`) becomes the block's signature —
 or a `redacted_thinking` block when there is no summary — so a Messages client hands it back next turn
-and the request translator restores the reasoning item (common.pack_blob, kind "o"). Output that only
+and the request translator restores the reasoning item (common.pack_signature, kind "o"). Output that only
 arrives in an item's `.done` (no deltas) is emitted from there; `response.incomplete` ends the answer
 with a length / content-filter stop, `response.failed` and `error` with the client's in-stream error.
 """
@@ -30,7 +30,7 @@ import orjson
 
 from ..sse import SseEvent
 from ..usage import Usage, from_openai
-from .common import IdMaker, error_code, pack_blob
+from .common import IdMaker, error_code, pack_blob, pack_signature
 from .pipe import Emitter
 from .tools import ToolMap, custom_input
 
@@ -433,7 +433,7 @@ class ResponsesDecoder:
                     it.streamed = True
                     em.thinking(text)
             enc = item.get("encrypted_content")
-            blob = pack_blob({"k": "o", "id": item.get("id"), "e": enc}) if isinstance(enc, str) and enc else None
+            blob = pack_signature({"k": "o", "id": item.get("id"), "e": enc}) if isinstance(enc, str) and enc else None
             if blob is not None:
                 if it.streamed:
                     em.thinking_signature(blob)
