@@ -235,10 +235,7 @@ class LlmHandler:
         provider = res.provider
         if provider.key_status == "missing":
             return estimate
-        apis = provider.apis
-        if (provider.name, res.upstream_model) in self.state.not_chat_models:
-            apis = apis - _CHAT_ONLY
-        up_api = upstream_api_for(Api.MESSAGES, apis, provider.preferred_api)
+        up_api, _ = self._upstream_api(Api.MESSAGES, provider, res.upstream_model)
         translation = get_translation(Api.MESSAGES, Api.RESPONSES) if up_api is Api.RESPONSES else None
         try:
             if translation is not None:
@@ -380,6 +377,14 @@ class LlmHandler:
         status = last.status if last is not None and last.status and last.status >= 500 else 502
         return ProxyError(status, f"all providers failed: {tried}", "upstream_unavailable")
 
+    def _upstream_api(self, client_api: Api, provider: Provider, model: str) -> tuple[Api | None, frozenset[Api]]:
+        """(the upstream API for this client, provider and model; the APIs it may use): chat is out for a
+        model that said it is not a chat model."""
+        apis = provider.apis
+        if (provider.name, model) in self.state.not_chat_models:
+            apis = apis - _CHAT_ONLY
+        return upstream_api_for(client_api, apis, provider.preferred_api), apis
+
     async def _attempt(
         self,
         request: web.Request,
@@ -409,10 +414,7 @@ class LlmHandler:
             if last and not failures:
                 raise ProxyError(400, msg, "missing_api_key")
             raise _Retry(provider.name, None, msg, "missing_api_key", counts=False)
-        apis = provider.apis
-        if (provider.name, cand.upstream_model) in st.not_chat_models:
-            apis = apis - _CHAT_ONLY
-        up_api = upstream_api_for(ctx.client_api, apis, provider.preferred_api)
+        up_api, apis = self._upstream_api(ctx.client_api, provider, cand.upstream_model)
         if up_api is None:
             msg = f"provider '{provider.name}' speaks no API this proxy can use"
             if last and not failures:

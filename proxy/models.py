@@ -244,7 +244,7 @@ def _fit_responses(out: dict[str, Any], caps: ModelCaps, model: str, retargeted:
     if isinstance(text, dict) and "verbosity" in text and not caps.verbosity and caps.source != "default":
         out["text"] = {k: v for k, v in text.items() if k != "verbosity"}
         notes.append(f"text.verbosity dropped: {model} does not take it")
-    _fit_sampling(out, caps, model, notes)
+    fit_sampling(out, caps, model, notes)
     mot = out.get("max_output_tokens")
     if isinstance(mot, int) and caps.max_output and mot > caps.max_output:
         out["max_output_tokens"] = caps.max_output
@@ -274,10 +274,11 @@ def _fit_chat(out: dict[str, Any], caps: ModelCaps, model: str, notes: list[str]
             del out["reasoning_effort"]
         else:
             out["reasoning_effort"] = got
-    _fit_sampling(out, caps, model, notes)
+    fit_sampling(out, caps, model, notes)
 
 
-def _fit_sampling(out: dict[str, Any], caps: ModelCaps, model: str, notes: list[str]) -> None:
+def fit_sampling(out: dict[str, Any], caps: ModelCaps, model: str, notes: list[str]) -> None:
+    """Drop temperature / top_p from `out` when the model refuses them (OpenAI's reasoning models)."""
     if caps.sampling is False:
         dropped = [k for k in ("temperature", "top_p") if k in out]
         for k in dropped:

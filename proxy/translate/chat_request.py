@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import ModelCaps, fit_effort
+from ..models import ModelCaps, fit_effort, fit_sampling
 from .conversation import Conv, render_chat
 from .tools import Choice, FnTool, to_chat_choice, to_chat_tools
 
@@ -50,13 +50,11 @@ _EFFORTS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "hig
 
 def sampling_fields(out: dict[str, Any], s: Sampling, caps: ModelCaps, model: str, notes: list[str]) -> None:
     """temperature / top_p, unless the model is known to refuse them (OpenAI's reasoning models)."""
-    given = [k for k, v in (("temperature", s.temperature), ("top_p", s.top_p)) if v is not None]
-    if caps.sampling is False:
-        if given:
-            notes.append(f"{'/'.join(given)} dropped: {model} refuses sampling settings")
-        return
-    for k in given:
-        out[k] = getattr(s, k)
+    if s.temperature is not None:
+        out["temperature"] = s.temperature
+    if s.top_p is not None:
+        out["top_p"] = s.top_p
+    fit_sampling(out, caps, model, notes)
 
 
 def chat_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None, stream: bool,
