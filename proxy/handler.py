@@ -488,12 +488,17 @@ class LlmHandler:
             raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
         refused: str | None = None
         try:
-            if up.status >= 400:
-                data = await up.read()
-                if up_api is Api.CHAT and Api.RESPONSES in apis and _NOT_CHAT.search(data):
-                    refused = extract_error_message(data)  # OpenAI's codex family: Responses only
-                    # fall through to `finally`, then try the same candidate again through Responses
-                    raise _ChatRefused
+            if up.status < 400:
+                if "text/event-stream" in up.headers.get("Content-Type", ""):
+                    resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
+                else:
+                    resp = await self._relay_body(ctx, provider, up, translation, tstate)
+                st.health.success(provider.name)
+                return resp
+            data = await up.read()
+            if up_api is Api.CHAT and Api.RESPONSES in apis and _NOT_CHAT.search(data):
+                refused = extract_error_message(data)  # OpenAI's codex family: Responses only (below)
+            else:
                 transient = up.status == 429 or up.status >= 500
                 msg = f"{provider.name} answered {up.status}: {extract_error_message(data) or 'no body'}"
                 if transient and not last:
@@ -507,14 +512,6 @@ class LlmHandler:
                 if transient:
                     st.health.failure(provider.name, msg, parse_retry_after(up.headers.get("retry-after")))
                 return await self._upstream_error(ctx, provider, up, data, translation, failures)
-            if "text/event-stream" in up.headers.get("Content-Type", ""):
-                resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
-            else:
-                resp = await self._relay_body(ctx, provider, up, translation, tstate)
-            st.health.success(provider.name)
-            return resp
-        except _ChatRefused:
-            pass
         finally:
             await up_cm.__aexit__(None, None, None)
         # The model is not served on chat: remember it (never sent there again) and ask again at once.
@@ -709,10 +706,6 @@ class LlmHandler:
 
 def _attempt_of(cand: Resolution, started: float, status: int | None, error: str | None) -> Attempt:
     return Attempt(cand.provider.name, cand.upstream_model, status, error, (time.perf_counter() - started) * 1000)
-
-
-class _ChatRefused(Exception):
-    """The upstream said the model is not a chat model (raised and caught inside `_attempt`)."""
 
 
 class _Retry(Exception):
