@@ -1,6 +1,6 @@
 """Translation benchmark: stream-translator throughput, and the TTFT translation adds through the proxy.
 
-1. Throughput: each of the four stream translators, pure and in-process on one core, fed pre-parsed
+1. Throughput: each of the six stream translators, pure and in-process on one core, fed pre-parsed
    upstream events of a realistic long answer (reasoning, ~4-character text tokens, a tool call with
    many argument fragments). Best of several runs; also with SseParser included.
 2. TTFT through the real proxy to a zero-delay loopback upstream (the tests' FakeUpstream): time from
@@ -32,7 +32,7 @@ import orjson
 from proxy.providers import Api
 from proxy.sse import SseEvent, SseParser
 from proxy.translate import get_translation
-from tests.translate_helpers import anthropic_stream, chat_stream
+from tests.translate_helpers import anthropic_stream, chat_stream, responses_stream
 
 FIRST = "FIRST"  # fits in the first 8-character delta
 
@@ -53,7 +53,9 @@ def _translators() -> dict[str, tuple[Any, str]]:
     r2m = get_translation(Api.RESPONSES, Api.MESSAGES)
     c2m = get_translation(Api.CHAT, Api.MESSAGES)
     m2c = get_translation(Api.MESSAGES, Api.CHAT)
-    assert r2c and r2m and c2m and m2c
+    c2r = get_translation(Api.CHAT, Api.RESPONSES)
+    m2r = get_translation(Api.MESSAGES, Api.RESPONSES)
+    assert r2c and r2m and c2m and m2c and c2r and m2r
     resp = {"model": "x", "input": "q", "stream": True,
             "tools": [{"type": "function", "name": "exec_command", "parameters": {}}]}
     msgs = {"model": "x", "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": "q"}]}
@@ -64,13 +66,15 @@ def _translators() -> dict[str, tuple[Any, str]]:
         "messages ← chat": (lambda: m2c.stream(m2c.request(dict(msgs), "m").state), "chat"),
         "responses ← anthropic": (lambda: r2m.stream(r2m.request(dict(resp), "m").state), "anthropic"),
         "chat ← anthropic": (lambda: c2m.stream(c2m.request(dict(chat), "m").state), "anthropic"),
+        "messages ← responses": (lambda: m2r.stream(m2r.request(dict(msgs), "gpt-5.3-codex").state), "responses"),
+        "chat ← responses": (lambda: c2r.stream(c2r.request(dict(chat), "gpt-5.3-codex").state), "responses"),
     }
 
 
 def throughput(n_tokens: int, runs: int) -> list[dict[str, Any]]:
     segs = _segments(n_tokens)
     frames = {"chat": chat_stream(segs, split=4, usage={"prompt_tokens": 100, "completion_tokens": 900}),
-              "anthropic": anthropic_stream(segs, split=4)}
+              "anthropic": anthropic_stream(segs, split=4), "responses": responses_stream(segs, split=4)}
     events = {k: _events(v) for k, v in frames.items()}
     rows = []
     for name, (make, up) in _translators().items():
@@ -121,7 +125,8 @@ def request_costs(runs: int) -> list[dict[str, Any]]:
     cc = _fixture("claude-code-2.1.197-request.json")
     cases = [("Codex resume turn → chat", Api.RESPONSES, Api.CHAT, codex),
              ("Codex resume turn → messages", Api.RESPONSES, Api.MESSAGES, codex),
-             ("Claude Code turn → chat", Api.MESSAGES, Api.CHAT, cc)]
+             ("Claude Code turn → chat", Api.MESSAGES, Api.CHAT, cc),
+             ("Claude Code turn → responses", Api.MESSAGES, Api.RESPONSES, cc)]
     rows = []
     for name, client, upstream, body in cases:
         t = get_translation(client, upstream)
@@ -185,6 +190,12 @@ async def proxy_ttft(requests: int, n_tokens: int) -> list[dict[str, Any]]:
          {"model": "arch.claude", "stream": True, "input": "q"}, False),
         ("chat → messages", "small-a", "anthropic", "/v1/chat/completions",
          {"model": "arch.claude", "stream": True, "messages": msg}, False),
+        ("responses → responses (passthrough)", "small-r", "responses", "/v1/responses",
+         {"model": "arch.codex.default", "stream": True, "input": "q"}, True),
+        ("chat → responses", "small-r", "responses", "/v1/chat/completions",
+         {"model": "arch.codex.default", "stream": True, "messages": msg}, False),
+        ("messages → responses", "small-r", "responses", "/v1/messages",
+         {"model": "arch.codex.default", "stream": True, "max_tokens": 10, "messages": msg}, False),
         ("Codex body: responses → responses (passthrough)", "codex", "responses", "/v1/responses",
          {**codex, "model": "arch.codex.default"}, True),
         ("Codex body: responses → chat", "codex", "chat", "/v1/responses", {**codex, "model": "arch.local"}, False),
@@ -193,6 +204,8 @@ async def proxy_ttft(requests: int, n_tokens: int) -> list[dict[str, Any]]:
         ("Claude Code body: messages → messages (passthrough)", "cc", "anthropic", "/v1/messages",
          {**cc, "model": "arch.claude"}, True),
         ("Claude Code body: messages → chat", "cc", "chat", "/v1/messages", {**cc, "model": "arch.local"}, False),
+        ("Claude Code body: messages → responses", "cc", "responses", "/v1/messages",
+         {**cc, "model": "arch.codex.default"}, False),
     ]
     suffix = {"chat": "/chat/completions", "anthropic": "/messages", "responses": "/responses"}
     short = {k: frames(k, 2) for k in suffix}  # first token right away: TTFT

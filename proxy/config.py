@@ -65,6 +65,7 @@ PROVIDER_FIELDS = frozenset(
         "headers",
         "routing_preferences",
         "fallbacks",
+        "upstream_api",
         "internal",
         "cluster_name",
         "port",
@@ -114,6 +115,9 @@ class Provider:
     fallbacks: tuple[str, ...] = ()
     internal: bool = False
     line: int | None = None
+    # The upstream API tried first for every client: `upstream_api` when set, else Responses on OpenAI
+    # and xAI (they serve every model there), else None (the client's own API when spoken).
+    preferred_api: Api | None = None
 
     @property
     def wildcard(self) -> bool:
@@ -443,6 +447,7 @@ class _Builder:
             raise self.fail((*at, "headers"), "must be a mapping of header: value")
         headers = {str(k): expand_vars(str(v), self.env)[0] for k, v in headers_raw.items()}
         fallbacks = self.str_list((*at, "fallbacks"), item.get("fallbacks"))
+        preferred = self.upstream_api(at, item.get("upstream_api"), kind)
         return Provider(
             name=name,
             model=model,
@@ -461,7 +466,19 @@ class _Builder:
             fallbacks=tuple(fallbacks),
             internal=bool(item.get("internal", False)),
             line=self.loc.line(*at),
+            preferred_api=preferred,
         )
+
+    def upstream_api(self, at: tuple[str | int, ...], raw: Any, kind: ProviderKind) -> Api | None:
+        """Our extension `upstream_api: responses|chat|messages`: the API this provider is reached
+        through whatever the client speaks (e.g. `chat` for an OpenAI-compatible server without Responses)."""
+        spoken = sorted(a.value for a in kind.apis)
+        if raw is None:
+            return Api.RESPONSES if kind.responses_first else None
+        if raw not in spoken:
+            raise self.fail((*at, "upstream_api"), f"{raw!r} is not an API this provider speaks",
+                            f"use one of {', '.join(spoken)}, or remove it")
+        return Api(raw)
 
     def base_url(self, at: tuple[str | int, ...], raw: Any, kind: ProviderKind, prefix: str) -> tuple[str, str]:
         if raw is None:

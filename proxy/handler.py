@@ -37,6 +37,7 @@ from .events import (
     succeeded,
 )
 from .health import parse_retry_after
+from .models import caps_of, fit_request
 from .providers import Api, upstream_api_for
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
 from .sse import SseParser
@@ -47,7 +48,13 @@ from .upstream import proxy_environment, proxy_for, redact_headers, upstream_hea
 from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
 
-_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|deepseek-v3\.1|qwq", re.I)
+# OpenAI's answer on /chat/completions for a Responses-only model (the codex family).
+_NOT_CHAT = re.compile(rb"not a chat model", re.I)
+_CHAT_ONLY = frozenset({Api.CHAT})
+# What OpenAI's `POST /responses/input_tokens` takes of a request.
+_INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+                                  "reasoning", "text"})
+_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
@@ -212,6 +219,50 @@ class LlmHandler:
             rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """`/v1/messages/count_tokens` (Claude Code's /context fires a dozen at once). Asked of the upstream
+        that serves the model — OpenAI's `/responses/input_tokens` with the body translated as a message
+        would be, or Anthropic's own endpoint — else, or when that fails, an estimate (bytes ÷ 4). No
+        record: these are bookkeeping, not model calls."""
+        raw = await request.read()
+        estimate = web.Response(body=orjson.dumps({"input_tokens": max(1, len(raw) // 4)}),
+                                content_type="application/json")
+        try:
+            body, model = parse_client_body(raw)
+            res = self.state.resolver.resolve(model)
+        except (ProxyError, ModelNotFound):
+            return estimate
+        provider = res.provider
+        if provider.key_status == "missing":
+            return estimate
+        up_api, _ = self._upstream_api(Api.MESSAGES, provider, res.upstream_model)
+        translation = get_translation(Api.MESSAGES, Api.RESPONSES) if up_api is Api.RESPONSES else None
+        try:
+            if translation is not None:
+                tr = translation.request(body, res.upstream_model, caps_of(res.upstream_model, provider))
+                payload = {k: v for k, v in tr.body.items() if k in _INPUT_TOKENS_FIELDS}
+                suffix = "/input_tokens"
+            elif up_api is Api.MESSAGES:
+                payload, suffix = {**body, "model": res.upstream_model}, "/count_tokens"
+            else:
+                return estimate
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, ProxyError):
+            return estimate
+        url = upstream_url(provider, up_api, res.upstream_model) + suffix
+        headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())
+        try:
+            if url[4] == "s":
+                await wait_ready()
+            async with self._session().post(url, data=orjson.dumps(payload), headers=headers,
+                                            timeout=_COUNT_TIMEOUT, proxy=proxy_for(url, self._proxy_env)) as up:
+                data = await up.read()
+                counted = orjson.loads(data).get("input_tokens") if up.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            return estimate
+        if not isinstance(counted, int):
+            return estimate
+        return web.Response(body=orjson.dumps({"input_tokens": counted}), content_type="application/json")
+
     def _error_response(self, ctx: _Ctx, exc: ProxyError) -> web.Response:
         body = error_body(ctx.client_api, exc.status, exc.message, exc.code, ctx.request_id)
         ctx.capture(body, self.state.options.capture_bytes)  # an error body is kept whatever the budget
@@ -326,6 +377,14 @@ class LlmHandler:
         status = last.status if last is not None and last.status and last.status >= 500 else 502
         return ProxyError(status, f"all providers failed: {tried}", "upstream_unavailable")
 
+    def _upstream_api(self, client_api: Api, provider: Provider, model: str) -> tuple[Api | None, frozenset[Api]]:
+        """(the upstream API for this client, provider and model; the APIs it may use): chat is out for a
+        model that said it is not a chat model."""
+        apis = provider.apis
+        if (provider.name, model) in self.state.not_chat_models:
+            apis = apis - _CHAT_ONLY
+        return upstream_api_for(client_api, apis, provider.preferred_api), apis
+
     async def _attempt(
         self,
         request: web.Request,
@@ -336,8 +395,12 @@ class LlmHandler:
         changed: bool,
         last: bool,
         failures: list[_Retry],
+        learned: str | None = None,
     ) -> web.StreamResponse:
+        """One upstream request for `cand`. `learned`: why this is a second try on the same candidate
+        (its model just said it is not a chat model)."""
         st = self.state
+        t_start = time.perf_counter()
         provider = cand.provider
         ctx.resolution = cand
         if provider.key_status == "missing":
@@ -351,7 +414,7 @@ class LlmHandler:
             if last and not failures:
                 raise ProxyError(400, msg, "missing_api_key")
             raise _Retry(provider.name, None, msg, "missing_api_key", counts=False)
-        up_api = upstream_api_for(ctx.client_api, provider.apis)
+        up_api, apis = self._upstream_api(ctx.client_api, provider, cand.upstream_model)
         if up_api is None:
             msg = f"provider '{provider.name}' speaks no API this proxy can use"
             if last and not failures:
@@ -359,9 +422,18 @@ class LlmHandler:
             raise _Retry(provider.name, None, msg, "unsupported_provider", counts=False)
         translation: Translation | None = None
         tstate: Any = None
-        notes: list[str] = []
+        notes: list[str] = [learned] if learned else []
+        caps = caps_of(cand.upstream_model, provider)
         if up_api is ctx.client_api:
-            if changed or body.get("model") != cand.upstream_model:
+            # Byte-faithful unless the target would refuse part of it (proxy.models.fit_request). A model the
+            # client did not name itself (alias, route, fallback, default) was not what it prepared for.
+            fitted, fit_notes = fit_request(up_api, body, caps, cand.upstream_model,
+                                            cand.via not in ("explicit", "wildcard"))
+            if fitted is not None:
+                notes += fit_notes
+                fitted["model"] = cand.upstream_model
+                payload = orjson.dumps(fitted)
+            elif changed or body.get("model") != cand.upstream_model:
                 payload = _with_model(raw, body, cand.upstream_model, changed)
             else:
                 payload = raw
@@ -374,7 +446,7 @@ class LlmHandler:
                     "translation_unavailable",
                 )
             try:
-                tr = translation.request(body, cand.upstream_model)
+                tr = translation.request(body, cand.upstream_model, caps)
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
                 # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
                 # can read, never a 500 that agents retry.
@@ -383,17 +455,8 @@ class LlmHandler:
                     f"request body does not fit the {ctx.client_api.value} API: {type(exc).__name__}: {exc}",
                     "invalid_request",
                 ) from None
-            notes = list(tr.notes)
+            notes += tr.notes
             tstate = tr.state
-            if (
-                provider.prefix == "ollama"
-                and "reasoning_effort" in tr.body
-                and not _THINKS.search(cand.upstream_model)
-            ):
-                # Ollama rejects reasoning options for models that cannot think (e.g. llama3.1), and Codex
-                # always asks for an effort once it has a model catalog.
-                del tr.body["reasoning_effort"]
-                notes.append("reasoning effort dropped: this Ollama model does not think")
             payload = orjson.dumps(tr.body)
         ctx.notes = notes
         ctx.upstream_api = up_api
@@ -423,9 +486,19 @@ class LlmHandler:
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
             raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
+        refused: str | None = None
         try:
-            if up.status >= 400:
-                data = await up.read()
+            if up.status < 400:
+                if "text/event-stream" in up.headers.get("Content-Type", ""):
+                    resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
+                else:
+                    resp = await self._relay_body(ctx, provider, up, translation, tstate)
+                st.health.success(provider.name)
+                return resp
+            data = await up.read()
+            if up_api is Api.CHAT and Api.RESPONSES in apis and _NOT_CHAT.search(data):
+                refused = extract_error_message(data)  # OpenAI's codex family: Responses only (below)
+            else:
                 transient = up.status == 429 or up.status >= 500
                 msg = f"{provider.name} answered {up.status}: {extract_error_message(data) or 'no body'}"
                 if transient and not last:
@@ -439,14 +512,13 @@ class LlmHandler:
                 if transient:
                     st.health.failure(provider.name, msg, parse_retry_after(up.headers.get("retry-after")))
                 return await self._upstream_error(ctx, provider, up, data, translation, failures)
-            if "text/event-stream" in up.headers.get("Content-Type", ""):
-                resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
-            else:
-                resp = await self._relay_body(ctx, provider, up, translation, tstate)
-            st.health.success(provider.name)
-            return resp
         finally:
             await up_cm.__aexit__(None, None, None)
+        # The model is not served on chat: remember it (never sent there again) and ask again at once.
+        st.not_chat_models.add((provider.name, cand.upstream_model))
+        ctx.attempts.append(_attempt_of(cand, t_start, up.status, f"{provider.name} answered {up.status}: {refused}"))
+        note = f"{cand.upstream_model} is not a chat model: sent through the Responses API from now on"
+        return await self._attempt(request, ctx, cand, body, raw, changed, last, failures, note)
 
     async def _relay_body(
         self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any

@@ -35,9 +35,13 @@ class ProviderKind:
     apis: frozenset[Api]
     key_env: str | None  # the conventional variable, for "export X=..." hints
     needs_key: bool = True
+    # Serves every model on Responses (OpenAI's codex family on nothing else): Chat and Messages
+    # clients are sent there too.
+    responses_first: bool = False
 
 
 _OPENAI_LIKE = frozenset({Api.CHAT})
+_RESPONSES_AND_CHAT = frozenset({Api.RESPONSES, Api.CHAT})
 
 
 def _k(base: str | None, prefix: str, apis: frozenset[Api], key: str | None, needs_key: bool = True) -> ProviderKind:
@@ -45,9 +49,11 @@ def _k(base: str | None, prefix: str, apis: frozenset[Api], key: str | None, nee
 
 
 BUILTIN: dict[str, ProviderKind] = {
-    "openai": _k("https://api.openai.com", "/v1", frozenset({Api.RESPONSES, Api.CHAT}), "OPENAI_API_KEY"),
+    "openai": ProviderKind(
+        "https://api.openai.com", "/v1", _RESPONSES_AND_CHAT, "OPENAI_API_KEY", responses_first=True
+    ),
     "anthropic": _k("https://api.anthropic.com", "/v1", frozenset({Api.MESSAGES}), "ANTHROPIC_API_KEY"),
-    "xai": _k("https://api.x.ai", "/v1", frozenset({Api.RESPONSES, Api.CHAT}), "XAI_API_KEY"),
+    "xai": ProviderKind("https://api.x.ai", "/v1", _RESPONSES_AND_CHAT, "XAI_API_KEY", responses_first=True),
     "chatgpt": _k("https://chatgpt.com", "/backend-api/codex", frozenset({Api.RESPONSES}), None, False),
     "vercel": _k(
         "https://ai-gateway.vercel.sh",
@@ -107,12 +113,16 @@ def canonical_prefix(prefix: str) -> str:
     return PREFIX_ALIASES.get(prefix, prefix)
 
 
-def upstream_api_for(client_api: Api, apis: frozenset[Api]) -> Api | None:
+def upstream_api_for(client_api: Api, apis: frozenset[Api], preferred: Api | None = None) -> Api | None:
     """Which upstream API serves a client API on a provider that speaks `apis`.
 
-    Same API when the provider has it (raw passthrough); otherwise Responses and Chat clients prefer
-    Chat, then Messages; a Messages client prefers Chat over Responses. None = nothing fits.
+    `preferred` first when the provider speaks it (a provider's `upstream_api`, or Responses on OpenAI
+    and xAI: see `Provider.preferred_api`); then the client's own API (raw passthrough); then Chat,
+    Messages, Responses. The caller leaves Chat out of `apis` for a model that said it is not a chat
+    model. None = nothing fits.
     """
+    if preferred is not None and preferred in apis:
+        return preferred
     if client_api in apis:
         return client_api
     for candidate in (Api.CHAT, Api.MESSAGES, Api.RESPONSES):

@@ -150,9 +150,7 @@ class ProxyServer:
         return await self.handler.handle(request, Api.MESSAGES)
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
-        # Claude Code's /context: an estimate (chars ÷ 4) is what it needs; no upstream call.
-        raw = await request.read()
-        return _json({"input_tokens": max(1, len(raw) // 4)})
+        return await self.handler.count_tokens(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return _json({"status": "ok", "in_flight": self.state.in_flight})

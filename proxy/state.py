@@ -81,6 +81,8 @@ class ProxyState:
         self.details: DetailBudget | None = DetailBudget()
         # Codex model catalog (proxy.catalog): slug → note on the metadata last served for it.
         self.catalog_served: dict[str, str] = {}
+        # (provider name, model) pairs that answered "not a chat model": never sent to chat again.
+        self.not_chat_models: set[tuple[str, str]] = set()
         self.health = ProviderHealth(
             self.bus,
             threshold=int(config.overrides.get("cooldown_failures", 3)),

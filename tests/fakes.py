@@ -1,12 +1,19 @@
 """Emulated upstream providers on 127.0.0.1 for the tests: OpenAI Responses, Chat Completions and
 Anthropic Messages, streaming and not, with scriptable faults (status codes, cut streams, stalls,
 byte-level chunking). Shapes follow shared/reference/codex_wire.md §5, §9–§11.
+
+Like the real services, the fake refuses what they refuse, before any scripted answer: OpenAI's codex
+models on /chat/completions (404 "not a chat model"), reasoning parameters a model does not take, and
+Ollama's reasoning options for a model that cannot think (`refusal`). These rules are written from the
+services' own error answers, independently of proxy.models, so a test cannot pass on the proxy's
+beliefs alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -336,7 +343,74 @@ def messages_body(model: str, text: str = "Hello from the fake upstream.") -> di
     }
 
 
+# ----------------------------------------------------------------------------- what the services refuse
+
+_CODEX = re.compile(r"codex")  # OpenAI serves these on /responses only
+_NO_REASONING = re.compile(r"^(gpt-4|gpt-3\.5|chatgpt-4o|gpt-5-chat)")  # OpenAI's non-reasoning models
+_NO_SAMPLING = re.compile(r"^(gpt-5(?!-chat)|o\d)")  # OpenAI's reasoning models: no temperature / top_p
+_OLLAMA_NO_THINK = re.compile(r"^llama")  # Ollama: "does not support thinking"
+NOT_A_CHAT_MODEL = ("This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
+                    "Did you mean to use v1/completions?")
+
+
+def _openai_error(status: int, message: str, param: str | None, code: str | None) -> tuple[int, dict]:
+    return status, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def _unsupported(param: str) -> tuple[int, dict]:
+    return _openai_error(400, f"Unsupported parameter: '{param}' is not supported with this model.", param,
+                         "unsupported_parameter")
+
+
+def refusal(path: str, body: Any) -> tuple[int, dict] | None:
+    """(status, error body) when the real service would refuse this request, else None."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return None
+    model = body["model"]
+    chat, responses = path.endswith("/chat/completions"), path.endswith("/responses")
+    if not (chat or responses):
+        return None
+    if chat and _CODEX.search(model):
+        return _openai_error(404, NOT_A_CHAT_MODEL, "model", None)
+    if chat and _OLLAMA_NO_THINK.match(model) and "reasoning_effort" in body:
+        return 400, {"error": {"message": f'"{model}" does not support thinking', "type": "api_error",
+                               "param": None, "code": None}}
+    r = body.get("reasoning") if responses else None
+    effort = r.get("effort") if isinstance(r, dict) else body.get("reasoning_effort") if chat else None
+    if _NO_REASONING.match(model):
+        if responses and "reasoning.encrypted_content" in (body.get("include") or []):
+            return _openai_error(400, "Encrypted content is not supported with this model.", "include", None)
+        if effort is not None:
+            return _unsupported("reasoning.effort" if responses else "reasoning_effort")
+        if isinstance(r, dict) and r.get("summary") is not None:
+            return _unsupported("reasoning.summary")
+        if responses and any(isinstance(i, dict) and i.get("type") == "reasoning" for i in body.get("input") or []):
+            return _openai_error(400, "Reasoning input items are not supported with this model.", "input", None)
+        verbosity = (body.get("text") or {}).get("verbosity") if responses else body.get("verbosity")
+        if verbosity not in (None, "medium"):
+            return _openai_error(400, f"Unsupported value: '{verbosity}' is not supported with the '{model}' model. "
+                                 "Supported values are: 'medium'.", "text.verbosity", "unsupported_value")
+    if _CODEX.search(model) and effort in ("none", "minimal"):
+        return _openai_error(400, f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
+                             "Supported values are: 'low', 'medium', 'high', and 'xhigh'.",
+                             "reasoning.effort" if responses else "reasoning_effort", "unsupported_value")
+    if _NO_SAMPLING.match(model):
+        for k in ("temperature", "top_p"):
+            if k in body:
+                return _unsupported(k)
+    return None
+
+
 # ----------------------------------------------------------------------------- the server
+
+
+def count_tokens(body: Any) -> int:
+    """The fake's token count: one per 4 bytes of the JSON input (deterministic, unlike the proxy's
+    estimate of the whole body)."""
+    if not isinstance(body, dict):
+        return 0
+    keep = {k: body[k] for k in ("input", "instructions", "messages", "system", "tools") if k in body}
+    return len(orjson.dumps(keep)) // 4 + 1
 
 
 class FakeUpstream:
@@ -379,12 +453,17 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         self.requests.append(Captured(request.method, request.path, dict(request.headers), raw))
-        suffix = next((s for s in self.scripts if request.path.endswith(s) and self.scripts[s]), None)
-        script = self.scripts[suffix].popleft() if suffix else None
         try:
             body = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             body = {}
+        refused = refusal(request.path, body)
+        if refused is not None:  # before any scripted answer: that one is for a request the service takes
+            return web.Response(status=refused[0], body=orjson.dumps(refused[1]), content_type="application/json")
+        if request.path.endswith(("/responses/input_tokens", "/messages/count_tokens")):
+            return web.json_response({"object": "response.input_tokens", "input_tokens": count_tokens(body)})
+        suffix = next((s for s in self.scripts if request.path.endswith(s) and self.scripts[s]), None)
+        script = self.scripts[suffix].popleft() if suffix else None
         try:
             return await self._answer(request, body, script)
         except asyncio.CancelledError:

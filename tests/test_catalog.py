@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from proxy import catalog
-from proxy.catalog import build_catalog, catalog_etag, codex_catalog, load_data, profile_for
+from proxy.catalog import build_catalog, catalog_etag, codex_catalog, load_data
 from proxy.config import parse_config
+from proxy.models import caps_for
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
 
@@ -91,8 +92,8 @@ def test_retargeting_an_alias_changes_its_entry_and_the_etag() -> None:
     ("something-new", 128_000, ()),
 ])
 def test_family_profiles(model: str, ctx: int, levels: tuple[str, ...]) -> None:
-    p = profile_for(model, None)
-    assert (p.context_window, p.reasoning_levels) == (ctx, levels)
+    p = caps_for(model)
+    assert (p.context_window, p.levels) == (ctx, levels)
 
 
 def test_bundled_slug_keeps_codex_numbers() -> None:

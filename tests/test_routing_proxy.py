@@ -217,7 +217,8 @@ async def test_no_route_and_unknown_route_keep_the_requested_model(upstream, rou
             {"model": "arch.codex.default", "messages": [{"role": "user", "content": text}]},
         )
         assert status == 200
-        assert upstream.last("/chat/completions").json["model"] == "gpt-5.3-codex"
+        # a chat client reaches the Responses-only codex model through Responses
+        assert upstream.last("/responses").json["model"] == "gpt-5.3-codex"
     r = await settled(recs, 3)
     assert r[0].route.route is None and "no route matched" in r[0].route.reason
     assert r[1].route.route is None and "image generation" in r[1].route.reason

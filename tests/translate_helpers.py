@@ -120,6 +120,78 @@ def anthropic_stream(segments: list[Segment], *, model: str = "claude", split: i
     return out
 
 
+RESPONSES_USAGE = {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 80}, "output_tokens": 30,
+                   "output_tokens_details": {"reasoning_tokens": 12}, "total_tokens": 150}
+
+
+def responses_stream(segments: list[Segment], *, model: str = "gpt-5.3-codex", split: int = 5,
+                     status: str = "completed", reason: str = "max_output_tokens", error: dict | None = None,
+                     usage: dict | None = None, deltas: bool = True, terminal: bool = True) -> list[bytes]:
+    """A Responses upstream stream as OpenAI sends it. ("think", s) is a reasoning item whose summary
+    parts are `s` split at blank lines, with encrypted_content `enc:<n>`; ("text", s) a message;
+    ("tool", name, args[, call_id]) a function call. `deltas=False`: items only in their `.done` events.
+    `status`: completed | incomplete (with `reason`) | failed (with `error`)."""
+    rid = f"resp_{next(_ids)}"
+    base = {"id": rid, "object": "response", "created_at": 1, "model": model, "status": "in_progress", "output": [],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+    ev: list[dict] = [{"type": "response.created", "response": base},
+                      {"type": "response.in_progress", "response": base}]
+    done_items: list[dict] = []
+    for idx, seg in enumerate(segments):
+        kind = seg[0]
+        loc = {"output_index": idx}
+        if kind == "think":
+            iid = f"rs_{next(_ids)}"
+            parts = seg[1].split("\n\n")
+            item = {"id": iid, "type": "reasoning", "summary": [{"type": "summary_text", "text": p} for p in parts],
+                    "encrypted_content": f"enc:{iid}"}
+            ev.append({"type": "response.output_item.added", **loc, "item": {"id": iid, "type": "reasoning",
+                                                                              "summary": []}})
+            if deltas:
+                for j, part in enumerate(parts):
+                    ev.append({"type": "response.reasoning_summary_part.added", **loc, "item_id": iid,
+                               "summary_index": j, "part": {"type": "summary_text", "text": ""}})
+                    ev += [{"type": "response.reasoning_summary_text.delta", **loc, "item_id": iid,
+                            "summary_index": j, "delta": p} for p in pieces(part, split)]
+                    ev.append({"type": "response.reasoning_summary_text.done", **loc, "item_id": iid,
+                               "summary_index": j, "text": part})
+        elif kind == "text":
+            iid = f"msg_{next(_ids)}"
+            part = {"type": "output_text", "text": seg[1], "annotations": []}
+            item = {"id": iid, "type": "message", "role": "assistant", "status": "completed", "content": [part]}
+            ev.append({"type": "response.output_item.added", **loc, "item": {**item, "status": "in_progress",
+                                                                              "content": []}})
+            ev.append({"type": "response.content_part.added", **loc, "item_id": iid, "content_index": 0,
+                       "part": {**part, "text": ""}})
+            if deltas:
+                ev += [{"type": "response.output_text.delta", **loc, "item_id": iid, "content_index": 0, "delta": p}
+                       for p in pieces(seg[1], split)]
+            ev.append({"type": "response.output_text.done", **loc, "item_id": iid, "content_index": 0,
+                       "text": seg[1]})
+        else:
+            _, name, args = seg[:3]
+            iid = f"fc_{next(_ids)}"
+            call_id = seg[3] if len(seg) > 3 else f"call_{next(_ids)}"
+            item = {"id": iid, "type": "function_call", "status": "completed", "call_id": call_id, "name": name,
+                    "arguments": args}
+            ev.append({"type": "response.output_item.added", **loc, "item": {**item, "status": "in_progress",
+                                                                              "arguments": ""}})
+            if deltas:
+                ev += [{"type": "response.function_call_arguments.delta", **loc, "item_id": iid, "delta": p}
+                       for p in pieces(args, split) if p]
+            ev.append({"type": "response.function_call_arguments.done", **loc, "item_id": iid, "arguments": args})
+        ev.append({"type": "response.output_item.done", **loc, "item": item})
+        done_items.append(item)
+    final = {**base, "status": status, "output": done_items, "usage": usage or RESPONSES_USAGE}
+    if status == "incomplete":
+        final["incomplete_details"] = {"reason": reason}
+    if status == "failed":
+        final["error"] = error or {"code": "server_error", "message": "The server had an error"}
+    if terminal:
+        ev.append({"type": f"response.{status}", "response": final})
+    return [sse({**e, "sequence_number": i}, e["type"]) for i, e in enumerate(ev)]
+
+
 def rechunk(frames: list[bytes], sizes: list[int]) -> list[bytes]:
     """The concatenated stream split at arbitrary byte positions (cycling through `sizes`)."""
     blob = b"".join(frames)

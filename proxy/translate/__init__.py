@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..models import ModelCaps
 from ..providers import Api
 from ..sse import SseEvent
 from ..usage import Usage
@@ -56,8 +57,9 @@ class Translation(Protocol):
     client: Api
     upstream: Api
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
-        """Raises ProxyError(400, …) for requests whose meaning cannot be kept (e.g. file_search)."""
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
+        """Raises ProxyError(400, …) for requests whose meaning cannot be kept (e.g. file_search). `caps`:
+        what the target accepts (proxy.models); by default looked up from the model id alone."""
         ...
 
     def response(self, body: dict[str, Any], state: Any) -> dict[str, Any]: ...
@@ -82,4 +84,11 @@ def get_translation(client: Api, upstream: Api) -> Translation | None:
 def _load() -> None:
     # Lazy: the direction modules (each registers itself) load on the first translated request, not at
     # start-up.
-    from . import chat_to_messages, messages_to_chat, responses_to_chat, responses_to_messages  # noqa: F401
+    from . import (  # noqa: F401
+        chat_to_messages,
+        chat_to_responses,
+        messages_to_chat,
+        messages_to_responses,
+        responses_to_chat,
+        responses_to_messages,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..models import ModelCaps, fit_effort, fit_sampling
 from .conversation import Conv, render_chat
 from .tools import Choice, FnTool, to_chat_choice, to_chat_tools
 
@@ -47,8 +48,17 @@ def _uses_max_completion_tokens(model: str) -> bool:
 _EFFORTS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 
 
+def sampling_fields(out: dict[str, Any], s: Sampling, caps: ModelCaps, model: str, notes: list[str]) -> None:
+    """temperature / top_p, unless the model is known to refuse them (OpenAI's reasoning models)."""
+    if s.temperature is not None:
+        out["temperature"] = s.temperature
+    if s.top_p is not None:
+        out["top_p"] = s.top_p
+    fit_sampling(out, caps, model, notes)
+
+
 def chat_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None, stream: bool,
-                 s: Sampling) -> dict[str, Any]:
+                 s: Sampling, caps: ModelCaps, notes: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model, "messages": render_chat(conv)}
     if fns:
         out["tools"] = to_chat_tools(fns)
@@ -61,14 +71,14 @@ def chat_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, para
         out["stream_options"] = {"include_usage": True}  # else many servers send no usage at all (§9)
     if s.max_tokens:
         out["max_completion_tokens" if _uses_max_completion_tokens(model) else "max_tokens"] = s.max_tokens
-    if s.temperature is not None:
-        out["temperature"] = s.temperature
-    if s.top_p is not None:
-        out["top_p"] = s.top_p
+    sampling_fields(out, s, caps, model, notes)
     if s.stop:
         out["stop"] = s.stop
-    if s.effort in _EFFORTS:
-        out["reasoning_effort"] = _EFFORTS[s.effort]
+    if s.effort:
+        # Unknown models get the effort most chat servers know; a known model gets one it accepts.
+        effort = _EFFORTS.get(s.effort) if caps.efforts is None else fit_effort(s.effort, caps, model, notes)
+        if effort:
+            out["reasoning_effort"] = effort
     f = s.fmt
     if f and f["kind"] == "json_schema":
         js: dict[str, Any] = {"name": f.get("name") or "output", "schema": f["schema"]}

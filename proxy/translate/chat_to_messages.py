@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ProxyError
+from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling
@@ -100,7 +101,7 @@ class ChatToMessages:
     client = Api.CHAT
     upstream = Api.MESSAGES
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         if isinstance(body.get("n"), int) and body["n"] > 1:
             raise ProxyError(400, "`n` > 1 cannot be translated to the Anthropic API", "invalid_request")
         notes: list[str] = []
@@ -109,7 +110,8 @@ class ChatToMessages:
         conv = parse_chat(body, notes)
         stream = body.get("stream") is True
         out = anthropic_request(upstream_model, conv, fns, chat_choice(body.get("tool_choice")),
-                                parallel if isinstance(parallel, bool) else None, stream, chat_sampling(body), notes)
+                                parallel if isinstance(parallel, bool) else None, stream, chat_sampling(body),
+                                caps or caps_for(upstream_model), notes)
         so = body.get("stream_options")
         include = stream and isinstance(so, dict) and so.get("include_usage") is True
         return TranslatedRequest(out, ChatState(upstream_model, include), notes)

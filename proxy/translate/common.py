@@ -7,6 +7,8 @@ codes (what Codex acts on, codex_wire.md §6); the Anthropic emitter maps them b
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from typing import Any
@@ -36,6 +38,7 @@ class IdMaker:
 # so state the next request needs — an Anthropic thinking block with its signature, a chat provider's
 # reasoning text, Gemini's thought signatures — travels there, marked as ours.
 _BLOB_PREFIX = "planoai1:"
+_BLOB_PREFIX_B = _BLOB_PREFIX.encode()
 
 
 def pack_blob(data: dict[str, Any]) -> str:
@@ -50,6 +53,26 @@ def unpack_blob(value: Any) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
+
+
+# The same state in an Anthropic client's thinking `signature` (or `redacted_thinking.data`), where
+# Claude Code hands it back next turn. It must look like Anthropic's own, base64: Claude Code 2.1.197
+# discards a streamed answer whose signature holds JSON punctuation and asks again (measured).
+
+
+def pack_signature(data: dict[str, Any]) -> str:
+    return base64.b64encode(pack_blob(data).encode()).decode()
+
+
+def unpack_signature(value: Any) -> dict[str, Any] | None:
+    """Our state from a signature, or None (an Anthropic signature decodes to bytes that are not ours)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return unpack_blob(raw.decode("utf-8", "replace")) if raw.startswith(_BLOB_PREFIX_B) else None
 
 
 # ----------------------------------------------------------------------------- stop reasons
@@ -101,7 +124,7 @@ def anthropic_error_type(code: str) -> str:
         return "overloaded_error"
     if code.startswith("rate_limit"):
         return "rate_limit_error"
-    if code in ("context_length_exceeded", "invalid_request", "invalid_request_error"):
+    if code == "context_length_exceeded" or code.startswith("invalid"):  # invalid_request, invalid_prompt, …
         return "invalid_request_error"
     if code == "insufficient_quota":
         return "billing_error"

@@ -1,17 +1,20 @@
-"""A neutral conversation between the request parsers and the two request renderers.
+"""A neutral conversation between the request parsers and the three request renderers.
 
-Parsers (Responses, Chat, Anthropic) fill a `Conv`; `render_chat` and `render_anthropic` write an
-upstream request from it. The shape is Anthropic-like because that is the strictest target: system
-text is hoisted out, roles alternate (consecutive same-role messages merge), tool results live in
-user messages and come first there. `finalize()` also repairs histories the upstreams would reject
-with a 400: a call without a result gets a placeholder result, a result without a call becomes text.
+Parsers (Responses, Chat, Anthropic) fill a `Conv`; `render_chat`, `render_anthropic` and
+`render_responses` write an upstream request from it. The shape is Anthropic-like because that is the
+strictest target: system text is hoisted out, roles alternate (consecutive same-role messages merge),
+tool results live in user messages and come first there. `finalize()` also repairs histories the
+upstreams would reject with a 400: a call without a result gets a placeholder result, a result without
+a call becomes text.
 
 Parts are small dicts (cheap to build):
   text   {"type": "text", "text"}
   image  {"type": "image", "url"}                      (a data: URL or an http(s) URL)
   call   {"type": "call", "id", "name", "args", "extra"?}   (args: JSON text; extra: Gemini's)
   result {"type": "result", "id", "content", "error"}  (content: str or a list of text/image parts)
-  think  {"type": "think", "text", "sig"?, "redacted"?, "field"?}
+  think  {"type": "think", "text", "sig"?, "redacted"?, "field"?, "enc"?, "rid"?}
+         (sig: Anthropic's signature; field: a chat server's reasoning field; enc/rid: a Responses
+         reasoning item's encrypted_content and id — each goes back only to the kind of upstream that made it)
 """
 
 from __future__ import annotations
@@ -96,6 +99,14 @@ def result_text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+def result_output(p: dict[str, Any]) -> str:
+    """A tool result as the text an API without an error flag gets (chat, Responses)."""
+    text = result_text(p["content"])
+    if p.get("error") and text and not text.startswith(("Error", "error", "(")):
+        text = "Error: " + text
+    return text
+
+
 def last_user_turn(msgs: list[Msg]) -> int:
     """Index of the last user message without tool results: where the current turn began. (A message with
     results continues the tool loop even when text rides along, as Claude Code's reminders do.)"""
@@ -133,10 +144,7 @@ def render_chat(conv: Conv) -> list[dict[str, Any]]:
             for p in m.parts:
                 if p["type"] == "result":
                     c = p["content"]
-                    text = result_text(c)
-                    if p.get("error") and text and not text.startswith(("Error", "error", "(")):
-                        text = "Error: " + text
-                    out.append({"role": "tool", "tool_call_id": p["id"], "content": text})
+                    out.append({"role": "tool", "tool_call_id": p["id"], "content": result_output(p)})
                     if isinstance(c, list):  # chat tool messages carry text only: images follow as user
                         images += [x for x in c if x["type"] == "image"]
                 elif p["type"] in ("text", "image"):
@@ -173,6 +181,62 @@ def render_chat(conv: Conv) -> list[dict[str, Any]]:
                 msg[fld] = "".join(chunks)
         out.append(msg)
     return out
+
+
+# ----------------------------------------------------------------------------- → Responses
+
+
+def _responses_result(p: dict[str, Any]) -> Any:
+    c = p["content"]
+    if isinstance(c, list) and any(x["type"] == "image" for x in c):  # images stay in the tool output
+        return [{"type": "input_text", "text": x["text"]} if x["type"] == "text"
+                else {"type": "input_image", "image_url": x["url"]} for x in c if x["type"] in ("text", "image")]
+    return result_output(p)
+
+
+def render_responses(conv: Conv) -> tuple[str, list[dict[str, Any]]]:
+    """(instructions, input items). Stateless, as Codex sends it (`store: false`): the whole history each
+    time; reasoning items go back only when they came from a Responses upstream (encrypted content)."""
+    items: list[dict[str, Any]] = []
+    for m in conv.msgs:
+        if m.role == "user":
+            content: list[dict[str, Any]] = []
+            for p in m.parts:
+                t = p["type"]
+                if t == "result":
+                    items.append({"type": "function_call_output", "call_id": p["id"], "output": _responses_result(p)})
+                elif t == "text":
+                    content.append({"type": "input_text", "text": p["text"]})
+                elif t == "image":
+                    content.append({"type": "input_image", "image_url": p["url"]})
+            if content:
+                items.append({"type": "message", "role": "user", "content": content})
+            continue
+        texts: list[dict[str, Any]] = []
+        for p in m.parts:
+            t = p["type"]
+            if t == "text":
+                texts.append({"type": "output_text", "text": p["text"], "annotations": []})
+                continue
+            if t == "call":
+                item = {"type": "function_call", "call_id": p["id"], "name": p["name"], "arguments": p["args"]}
+            elif t == "think" and p.get("enc"):
+                text = p.get("text")
+                item = {"type": "reasoning", "summary": [{"type": "summary_text", "text": text}] if text else [],
+                        "encrypted_content": p["enc"]}
+                if p.get("rid"):
+                    item["id"] = p["rid"]
+            else:
+                continue
+            if texts:
+                items.append({"type": "message", "role": "assistant", "content": texts})
+                texts = []
+            items.append(item)
+        if texts:
+            items.append({"type": "message", "role": "assistant", "content": texts})
+    if not items:
+        items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "(continue)"}]})
+    return "\n\n".join(conv.system), items
 
 
 # ----------------------------------------------------------------------------- → Anthropic

@@ -3,19 +3,26 @@
 Anthropic specifics: `max_tokens` is required; the reasoning effort becomes a `thinking` budget below
 it; with thinking on, `temperature`/`top_p` must stay unset and a forced tool choice is refused, and the
 assistant turn that made pending tool calls must start with a signed thinking block — when the history
-cannot provide one (it came from another provider), thinking is left off for that request.
+cannot provide one (it came from another provider), thinking is left off for that request, as it is for
+a model that cannot think (Claude 3.5, per proxy.models).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..models import ModelCaps
 from .chat_request import Sampling
 from .conversation import Conv, ends_in_tool_loop_without_thinking, render_anthropic
 from .tools import Choice, FnTool, to_anthropic_choice, to_anthropic_tools
 
 _BUDGETS = {"low": 2048, "medium": 8192, "high": 16384, "xhigh": 31999}
 MIN_BUDGET = 1024
+
+
+def effort_for_budget(budget: int) -> str:
+    """The reasoning effort a thinking budget stands for (the inverse of `_BUDGETS`)."""
+    return next((e for e, b in _BUDGETS.items() if budget <= b), "xhigh")
 
 
 def default_max_tokens(model: str) -> int:
@@ -28,9 +35,13 @@ def default_max_tokens(model: str) -> int:
 
 
 def anthropic_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None,
-                      stream: bool, s: Sampling, notes: list[str]) -> dict[str, Any]:
+                      stream: bool, s: Sampling, caps: ModelCaps, notes: list[str]) -> dict[str, Any]:
     max_tokens = s.max_tokens or default_max_tokens(model)
-    budget = _BUDGETS.get(s.effort or "")
+    effort = s.effort
+    if effort in _BUDGETS and caps.efforts == ():
+        notes.append(f"thinking off for this request: {model} does not think (asked effort '{effort}')")
+        effort = None
+    budget = _BUDGETS.get(effort or "")
     if budget and (isinstance(choice, tuple) or choice == "required"):
         notes.append("thinking off for this request: Anthropic refuses it with a forced tool choice")
         budget = None

@@ -142,10 +142,22 @@ class _Block:
         self.sig = ""
 
 
+def reported_model(body: dict[str, Any], upstream_model: str) -> str:
+    """The model a translated answer names for a Messages client: the one it asked for (see below)."""
+    model = body.get("model")
+    return model if isinstance(model, str) and model else upstream_model
+
+
 class MessagesEmitter(Emitter):
     def __init__(self, model: str) -> None:
+        """`model`: the name the message reports — the one the client asked for. Claude Code keeps a
+        turn's thinking blocks in its history only when the answer names the model it requested (measured
+        with 2.1.197), and those blocks carry the upstream's reasoning back."""
         super().__init__()
         self._model_hint = model
+
+    def meta(self, upstream_id: str | None, model: str | None) -> None:
+        pass  # the upstream's own model name is on the request record, not in the client's message
         self.mid = IdMaker()("msg_")
         self._blocks: list[_Block] = []
         self._cur: _Block | None = None
@@ -158,7 +170,7 @@ class MessagesEmitter(Emitter):
         if self._started:
             return
         self._started = True
-        msg = {"id": self.mid, "type": "message", "role": "assistant", "model": self.model or self._model_hint,
+        msg = {"id": self.mid, "type": "message", "role": "assistant", "model": self._model_hint,
                "content": [], "stop_reason": None, "stop_sequence": None,
                "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                          "output_tokens": 0}}
@@ -229,11 +241,13 @@ class MessagesEmitter(Emitter):
         if b is None:
             return
         self._cur = None
-        if b.kind == "thinking" and self.reasoning_field != "reasoning_content" and not b.sig:
-            b.sig = CHAT_SIG_PREFIX + self.reasoning_field
-            self.out.append(b'event: content_block_delta\ndata: ' + _dumps(
-                {"type": "content_block_delta", "index": b.index,
-                 "delta": {"type": "signature_delta", "signature": b.sig}}) + b"\n\n")
+        if b.kind == "thinking":
+            if not b.sig and self.reasoning_field != "reasoning_content":
+                b.sig = CHAT_SIG_PREFIX + self.reasoning_field
+            if b.sig:  # ours (chat field, Responses reasoning item): the client hands it back next turn
+                self.out.append(b'event: content_block_delta\ndata: ' + _dumps(
+                    {"type": "content_block_delta", "index": b.index,
+                     "delta": {"type": "signature_delta", "signature": b.sig}}) + b"\n\n")
         self.out.append(_STOP + str(b.index).encode() + b"}\n\n")
 
     def finish(self, reason: str) -> None:
@@ -278,6 +292,6 @@ class MessagesEmitter(Emitter):
             else:
                 inp = loads_obj(text) if text else {}
                 content.append({**b.data, "input": inp if isinstance(inp, dict) else {}})
-        return {"id": self.mid, "type": "message", "role": "assistant", "model": self.model or self._model_hint,
+        return {"id": self.mid, "type": "message", "role": "assistant", "model": self._model_hint,
                 "content": content, "stop_reason": self.stop_reason, "stop_sequence": None,
                 "usage": anthropic_usage(self.usage)}

@@ -1,4 +1,5 @@
-"""`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, OpenAI, xAI).
+"""`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, and OpenAI or xAI
+when configured with `upstream_api: chat`).
 
 Claude Code specifics (codex_wire.md §8): `role: "system"` messages inside `messages[]` are hoisted into
 the system prompt; the `x-anthropic-billing-header` system block means nothing elsewhere and is left
@@ -15,13 +16,14 @@ from typing import Any
 
 import orjson
 
+from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request
 from .chat_stream import ChatDecoder
-from .common import safe_name
+from .common import safe_name, unpack_signature
 from .conversation import Conv
-from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter
+from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter, reported_model
 from .pipe import Pipe, complete_body
 from .tools import anthropic_choice, anthropic_tools
 
@@ -73,11 +75,16 @@ def _block(conv: Conv, side: str, b: dict[str, Any], notes: list[str]) -> None:
                           "error": bool(b.get("is_error"))})
     elif t == "thinking":
         sig = str(b.get("signature") or "")
-        # Unsigned (or our marker): it came from a chat upstream and may be echoed back to one. A real
-        # Anthropic signature means Claude produced it; that is no use to another provider.
+        # Unsigned (or our marker): it came from a chat upstream and may be echoed back to one. Our blob: a
+        # Responses reasoning item, restored for a Responses upstream. A real Anthropic signature means
+        # Claude produced it; that is no use to another provider.
         if not sig or sig.startswith(CHAT_SIG_PREFIX):
             fld = sig[len(CHAT_SIG_PREFIX):] if sig else "reasoning_content"
             conv.add(side, {"type": "think", "text": str(b.get("thinking") or ""), "field": fld})
+        else:
+            _reasoning_item(conv, side, sig, str(b.get("thinking") or ""))
+    elif t == "redacted_thinking":
+        _reasoning_item(conv, side, b.get("data"), "")
     elif t == "document":
         src = b.get("source") or {}
         if isinstance(src, dict) and src.get("type") == "text" and src.get("data"):
@@ -85,8 +92,14 @@ def _block(conv: Conv, side: str, b: dict[str, Any], notes: list[str]) -> None:
             conv.add(side, {"type": "text", "text": title + str(src["data"])})
         else:
             notes.append("dropped a document block (only text documents can be sent to this provider)")
-    elif t not in ("redacted_thinking", "server_tool_use", "web_search_tool_result", "web_fetch_tool_result"):
+    elif t not in ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result"):
         notes.append(f"dropped a `{t}` block")
+
+
+def _reasoning_item(conv: Conv, side: str, signature: Any, text: str) -> None:
+    blob = unpack_signature(signature)
+    if blob is not None and blob.get("k") == "o" and blob.get("e"):
+        conv.add(side, {"type": "think", "text": text, "enc": blob["e"], "rid": blob.get("id")})
 
 
 def _system_text(system: Any) -> list[str]:
@@ -138,14 +151,14 @@ class MessagesToChat:
     client = Api.MESSAGES
     upstream = Api.CHAT
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         notes: list[str] = []
         fns = anthropic_tools(body.get("tools"), notes)
         choice, parallel = anthropic_choice(body.get("tool_choice"))
         conv = parse_messages(body, notes)
         out = chat_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
-                           messages_sampling(body))
-        return TranslatedRequest(out, upstream_model, notes)
+                           messages_sampling(body), caps or caps_for(upstream_model), notes)
+        return TranslatedRequest(out, reported_model(body, upstream_model), notes)
 
     def response(self, body: dict[str, Any], state: str) -> dict[str, Any]:
         em = MessagesEmitter(state)

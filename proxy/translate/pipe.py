@@ -1,9 +1,9 @@
 """The seam between the two halves of a stream translator.
 
-A *decoder* reads one upstream API (chat chunks or Anthropic events) and calls a few normalised
-operations on an *emitter*, which writes the client API's grammar into `out`. Any decoder pairs with
-any emitter, so four directions need two decoders and three emitters. `Pipe` joins the halves into
-the `StreamTranslator` the handler drives, and owns the end-of-stream rules.
+A *decoder* reads one upstream API (chat chunks, Anthropic events or Responses events) and calls a few
+normalised operations on an *emitter*, which writes the client API's grammar into `out`. Any decoder
+pairs with any other API's emitter, so six directions need three decoders and three emitters. `Pipe`
+joins the halves into the `StreamTranslator` the handler drives, and owns the end-of-stream rules.
 """
 
 from __future__ import annotations

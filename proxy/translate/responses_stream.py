@@ -1,6 +1,7 @@
-"""Emits the Responses API event grammar (codex_wire.md §5, §11) for a Responses client.
+"""Responses API streams: `ResponsesEmitter` writes a client's events (codex_wire.md §5, §11),
+`ResponsesDecoder` reads an upstream's (OpenAI, xAI) for a chat or Messages client.
 
-Used by both Responses directions (chat and Anthropic upstreams). Rules that shape the code:
+The emitter serves both Responses directions (chat and Anthropic upstreams). Rules that shape it:
 - `response.created` / `in_progress` are written lazily with the first output (or the terminal event),
   so until `started_output` nothing at all has reached the client and a failover can start clean.
 - Every item is announced (`output_item.added`, content/summary part) before its first delta.
@@ -10,6 +11,13 @@ Used by both Responses directions (chat and Anthropic upstreams). Rules that sha
 - Freeform (custom) tool calls arrive as a JSON `{"input": …}` argument; the raw text is sent as one
   `custom_tool_call_input.delta` when the call is complete, never JSON-wrapped.
 - Hot deltas are built from precomputed byte templates; only the delta string is serialised.
+
+The decoder turns reasoning items into thinking: the summary text streams as thinking deltas, and the
+item's `encrypted_content` (asked for with `include`, `store: false`) becomes the block's signature —
+or a `redacted_thinking` block when there is no summary — so a Messages client hands it back next turn
+and the request translator restores the reasoning item (common.pack_signature, kind "o"). Output that only
+arrives in an item's `.done` (no deltas) is emitted from there; `response.incomplete` ends the answer
+with a length / content-filter stop, `response.failed` and `error` with the client's in-stream error.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ from typing import Any
 
 import orjson
 
-from ..usage import Usage
-from .common import IdMaker, pack_blob
+from ..sse import SseEvent
+from ..usage import Usage, from_openai
+from .common import IdMaker, error_code, pack_blob, pack_signature
 from .pipe import Emitter
 from .tools import ToolMap, custom_input
 
 _dumps = orjson.dumps
+_loads = orjson.loads
 
 
 @dataclass(slots=True)
@@ -320,3 +330,148 @@ class ResponsesEmitter(Emitter):
     def body(self) -> dict[str, Any]:
         assert self.final is not None
         return self.final
+
+
+# ----------------------------------------------------------------------------- upstream side
+
+
+class _Up:
+    """One upstream output item: what of it has reached the emitter."""
+
+    __slots__ = ("kind", "started", "streamed", "summary_index")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.started = False  # a tool call was announced to the emitter
+        self.streamed = False  # deltas (text, arguments, thinking) reached the emitter
+        self.summary_index: int | None = None
+
+
+_INCOMPLETE_TO_STOP = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+class ResponsesDecoder:
+    __slots__ = ("_calls", "_em", "_items", "ended")
+
+    def __init__(self, emitter: Emitter) -> None:
+        self._em = emitter
+        self.ended = False
+        self._items: dict[int, _Up] = {}  # output_index → item
+        self._calls = 0
+
+    def _item(self, obj: dict[str, Any]) -> _Up:
+        idx = obj.get("output_index", 0)
+        it = self._items.get(idx)
+        if it is None:  # a delta without its `output_item.added`: still output
+            it = self._items[idx] = _Up("message")
+        return it
+
+    def feed(self, event: SseEvent) -> None:
+        try:
+            obj = _loads(event.data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(obj, dict):
+            return
+        kind = obj.get("type") or event.event
+        em = self._em
+        if kind == "response.output_text.delta" or kind == "response.refusal.delta":
+            self._item(obj).streamed = True
+            em.text(obj.get("delta") or "")
+        elif kind == "response.function_call_arguments.delta":
+            self._item(obj).streamed = True
+            em.tool_args(obj.get("output_index", 0), obj.get("delta") or "")
+        elif kind == "response.reasoning_summary_text.delta":
+            it = self._item(obj)
+            si = obj.get("summary_index", 0)
+            if it.summary_index is not None and si != it.summary_index:
+                em.thinking("\n\n")  # the next summary part: a paragraph break, as OpenAI's UIs show it
+            it.summary_index = si
+            it.streamed = True
+            em.thinking(obj.get("delta") or "")
+        elif kind == "response.reasoning_text.delta":  # raw reasoning (gpt-oss)
+            self._item(obj).streamed = True
+            em.thinking(obj.get("delta") or "")
+        elif kind == "response.output_item.added":
+            item = obj.get("item") or {}
+            idx = obj.get("output_index", 0)
+            it = self._items[idx] = _Up(str(item.get("type") or ""))
+            if it.kind in ("function_call", "custom_tool_call"):
+                self._start_call(idx, it, item)
+        elif kind == "response.output_item.done":
+            self._done(obj.get("output_index", 0), obj.get("item") or {})
+        elif kind == "response.created":
+            r = obj.get("response") or {}
+            em.meta(r.get("id"), r.get("model"))
+        elif kind in ("response.completed", "response.incomplete"):
+            self._end(obj.get("response") or {})
+        elif kind == "response.failed":
+            r = obj.get("response") or {}
+            if r.get("usage"):
+                em.usage = from_openai(r["usage"])
+            em.fail(*error_code(r.get("error") or {"message": "the upstream response failed"}))
+        elif kind == "error":
+            em.fail(*error_code(obj.get("error") if isinstance(obj.get("error"), dict) else obj))
+
+    def _start_call(self, idx: int, it: _Up, item: dict[str, Any]) -> None:
+        it.started = True
+        self._calls += 1
+        self._em.tool_start(idx, str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or ""))
+
+    def _done(self, idx: int, item: dict[str, Any]) -> None:
+        em = self._em
+        kind = str(item.get("type") or "")
+        it = self._items.get(idx)
+        if it is None:
+            it = self._items[idx] = _Up(kind)
+        if kind == "reasoning":
+            if not it.streamed:
+                text = "\n\n".join(str(p.get("text") or "") for p in item.get("summary") or [] if isinstance(p, dict))
+                if not text:
+                    text = "".join(str(p.get("text") or "") for p in item.get("content") or [] if isinstance(p, dict))
+                if text:
+                    it.streamed = True
+                    em.thinking(text)
+            enc = item.get("encrypted_content")
+            blob = pack_signature({"k": "o", "id": item.get("id"), "e": enc}) if isinstance(enc, str) and enc else None
+            if blob is not None:
+                if it.streamed:
+                    em.thinking_signature(blob)
+                else:
+                    em.redacted_thinking(blob)
+        elif kind == "message":
+            if not it.streamed:
+                for p in item.get("content") or []:
+                    if isinstance(p, dict):
+                        em.text(str(p.get("text") or p.get("refusal") or ""))
+        elif kind in ("function_call", "custom_tool_call"):
+            if not it.started:
+                self._start_call(idx, it, item)
+            if not it.streamed:
+                args = item.get("arguments") if kind == "function_call" else \
+                    _dumps({"input": item.get("input") or ""}).decode()
+                if args:
+                    em.tool_args(idx, str(args))
+        em.close_block()
+
+    def _end(self, r: dict[str, Any]) -> None:
+        em = self._em
+        if r.get("usage"):
+            em.usage = from_openai(r["usage"])
+        for i, item in enumerate(r.get("output") or []):
+            if i not in self._items and isinstance(item, dict):  # output only in the final object
+                self._done(i, item)
+        reason = "tool_calls" if self._calls else "stop"
+        if r.get("status") == "incomplete":
+            details = r.get("incomplete_details") or {}
+            reason = _INCOMPLETE_TO_STOP.get(str(details.get("reason")), "length")
+        em.finish(reason)
+        self.ended = True
+        em.end()
+
+    def feed_body(self, body: dict[str, Any]) -> None:
+        self._em.meta(body.get("id"), body.get("model"))
+        if body.get("status") == "failed" or (body.get("error") and not body.get("output")):
+            self._em.fail(*error_code(body.get("error") or {"message": "the upstream response failed"}))
+            return
+        self._end(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request, fmt_from_responses
@@ -24,12 +25,12 @@ class ResponsesToChat:
     client = Api.RESPONSES
     upstream = Api.CHAT
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         notes: list[str] = []
         fns, tmap, choice, parallel = request_tools(body, notes)
         conv = parse_responses(body, tmap, notes)
         out = chat_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
-                           responses_sampling(body))
+                           responses_sampling(body), caps or caps_for(upstream_model), notes)
         return TranslatedRequest(out, RespState(tmap, upstream_model, echo_fields(body)), notes)
 
     def response(self, body: dict[str, Any], state: RespState) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models import ModelCaps, caps_for
 from ..providers import Api
 from . import TranslatedRequest, register
 from .messages_request import anthropic_request
@@ -23,12 +24,12 @@ class ResponsesToMessages:
     client = Api.RESPONSES
     upstream = Api.MESSAGES
 
-    def request(self, body: dict[str, Any], upstream_model: str) -> TranslatedRequest:
+    def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         notes: list[str] = []
         fns, tmap, choice, parallel = request_tools(body, notes)
         conv = parse_responses(body, tmap, notes)
         out = anthropic_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
-                                responses_sampling(body), notes)
+                                responses_sampling(body), caps or caps_for(upstream_model), notes)
         return TranslatedRequest(out, RespState(tmap, upstream_model, echo_fields(body)), notes)
 
     def response(self, body: dict[str, Any], state: RespState) -> dict[str, Any]:

@@ -43,10 +43,12 @@ async def start_proxy(tmp_path: Path, e2e_upstream: E2EUpstream,
     """`await start_proxy(codex_target="…")` → a running `planoai tui --no-ui` on a free port."""
     procs: list[ProxyProcess] = []
 
-    async def start(codex_target: str = "gpt-5.3-codex", claude_target: str = "claude-sonnet-4-5") -> ProxyProcess:
+    async def start(codex_target: str = "gpt-5.3-codex", claude_target: str = "claude-sonnet-4-5",
+                    extra_providers: str = "", extra: str = "") -> ProxyProcess:
         conf_dir = tmp_path / f"proxy{len(procs)}"
         conf_dir.mkdir()
-        proc = ProxyProcess(write_config(conf_dir, e2e_upstream.url, codex_target, claude_target))
+        proc = ProxyProcess(write_config(conf_dir, e2e_upstream.url, codex_target, claude_target, extra,
+                                         extra_providers=extra_providers))
         procs.append(proc)
         return await proc.start()
 

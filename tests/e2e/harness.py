@@ -16,7 +16,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,15 +101,21 @@ def write_fallback_config(directory: Path, upstream_url: str, codex_target: str,
 
 @dataclass
 class Dyn(Script):
-    """A scripted answer built from the request body (tool schemas are only known once it arrives)."""
+    """A scripted answer built from the request body (tool schemas are only known once it arrives).
+    `on_request` runs when the request arrives, before the answer: e.g. retarget an alias while this
+    request is in flight, so the client's next request meets the new target."""
 
     build: Callable[[dict[str, Any]], list[bytes]] | None = None
+    on_request: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
 
 class E2EUpstream(FakeUpstream):
     async def _answer(self, request: web.Request, body: dict, script: Script | None) -> web.StreamResponse:
-        if isinstance(script, Dyn) and script.build is not None:
-            script = dataclasses.replace(script, frames=script.build(body), build=None)
+        if isinstance(script, Dyn):
+            if script.on_request is not None:
+                await script.on_request(body)
+            if script.build is not None:
+                script = dataclasses.replace(script, frames=script.build(body), build=None)
         return await super()._answer(request, body, script)
 
     def bodies(self, suffix: str) -> list[dict[str, Any]]:
