@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     reload.set_defaults(func=cmd_reload)
 
     from plano_tui.cli_agent import add_parser as add_cli_agent
+    from plano_tui.observe import add_parsers as add_observe
+    from plano_tui.service import add_parsers as add_service
 
+    add_service(sub)
+    add_observe(sub)
     add_cli_agent(sub)
     return parser
 
@@ -194,6 +198,8 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     ca_task: asyncio.Task[None] | None = None
     try:
         await server.start()
+        if getattr(args, "pid_file", False):  # `planoai up`: `down`, `status` and `logs` find it by this file
+            _write_pid_file(server.url, config)
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
         if args.no_ui:
             asyncio.get_running_loop().call_later(STARTUP_GC_DELAY_S, _tune_gc)
@@ -231,6 +237,22 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             await demo.stop()
         for close in closers:
             close()
+        if getattr(args, "pid_file", False):
+            from plano_tui import rundir
+
+            rundir.remove_pid_file(os.getpid())
+
+
+def _write_pid_file(url: str, config: Config) -> None:
+    import time
+
+    from plano_tui import rundir
+
+    logs = rundir.log_dir()
+    rundir.write_pid_file(rundir.RunInfo(
+        pid=os.getpid(), url=url, config=str(config.path) if config.path else None, started_at=time.time(),
+        start_ticks=rundir.process_start_time(os.getpid()),
+        access_log=str(logs / rundir.ACCESS_LOG), proxy_log=str(logs / rundir.PROXY_LOG)))
 
 
 async def _run_headless(server: Any, state: ProxyState, config: Config) -> None:
@@ -301,7 +323,8 @@ def _admin_call(args: argparse.Namespace, method: str, path: str, body: dict[str
         sys.stderr.write(f"planoai: {detail}\n")
         raise SystemExit(1) from None
     except (urllib.error.URLError, OSError):
-        sys.stderr.write(f"planoai: no proxy is running at {_target_url(args)}; start it with `planoai tui`\n")
+        sys.stderr.write(f"planoai: no proxy is running at {_target_url(args)}; "
+                         "start it with `planoai up` (or `planoai tui`)\n")
         raise SystemExit(1) from None
 
 

@@ -318,8 +318,9 @@ def cmd_cli_agent(args: argparse.Namespace) -> int:
             hint = f" --config {args.config_opt}" if args.config_opt else ""
             sys.stderr.write(
                 f"planoai: no planoai proxy is listening on {target.url}.\n"
-                f"  start it first, in another terminal:  planoai tui{hint}\n"
-                f"  (headless: planoai tui{hint} --no-ui; another port: pass --port here too)\n")
+                f"  start it first:  planoai up{hint.replace(' --config', '')}   (in the background)\n"
+                f"  or, with the dashboard, in another terminal:  planoai tui{hint}\n"
+                f"  (another port: pass --port here too)\n")
             return 1
     inv = build_invocation(args.agent, target, settings, extra, os.environ)
     cmd = [*(binary or [args.agent]), *inv.argv]

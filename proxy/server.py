@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -155,7 +156,8 @@ class ProxyServer:
         return _json({"input_tokens": max(1, len(raw) // 4)})
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok", "in_flight": self.state.in_flight})
+        # pid: `planoai up` knows the process it started is the one answering
+        return _json({"status": "ok", "in_flight": self.state.in_flight, "pid": os.getpid()})
 
     async def _models(self, request: web.Request) -> web.Response:
         st = self.state
@@ -220,6 +222,9 @@ class ProxyServer:
                 "in_flight": self.state.in_flight,
                 "requests": snap.requests,
                 "errors": snap.errors,
+                "latency_p50": snap.total.latency_p50 if snap.total else None,
+                "uptime_s": time.time() - self.state.started_at,
+                "aliases": {a.name: a.target for a in self.state.aliases.items()},
                 "dropped_events": self.state.bus.dropped,
                 "providers": {
                     k: {
