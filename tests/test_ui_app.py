@@ -72,8 +72,11 @@ async def test_empty_state_then_a_row_with_the_resolution(upstream: FakeUpstream
         empty = app.query_one(EmptyState)
         assert empty.display
         shown = str(empty.content)
-        assert f"OPENAI_BASE_URL={server.url}/v1" in shown and f"ANTHROPIC_BASE_URL={server.url}" in shown
+        assert f"ANTHROPIC_BASE_URL={server.url}" in shown
         assert "planoai cli-agent codex" in shown
+        # Current Codex ignores OPENAI_BASE_URL: the hint is the profile, with the port this proxy uses.
+        assert "OPENAI_BASE_URL" not in shown and "codex --profile plano" in shown
+        assert f"planoai cli-agent codex --write-config --port {server.port}" in shown
         assert "export MISSING_XAI_KEY_FOR_TESTS=" in shown  # the provider without a key, with the fix
 
         body = {"model": "arch.codex.default", "input": "hi", "stream": True}
