@@ -114,8 +114,9 @@ async def serve(args: argparse.Namespace) -> None:
     app = None
     if args.ui:  # exactly what `planoai tui` runs (plano_tui.ui_main.run_ui)
         from plano_tui.ui_main import build_app, run_app
+        from proxy.local_link import LocalLink
 
-        app = build_app(state, server.url, config_path="(bench)", capacity=1000, demo=False)
+        app = build_app(LocalLink(state), server.url, config_path="(bench)", capacity=1000, demo=False)
         await run_app(app)
     else:
         loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -209,7 +209,7 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             from proxy.reload import ConfigReloader
 
             reloader = ConfigReloader(state, config.path, watch=not args.no_watch)
-            state.reloader = reloader  # type: ignore[attr-defined]
+            state.reloader = reloader
             await reloader.start()
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             sys.stderr.write(f"planoai: WARNING: listening on {args.host}; anyone who can reach it can use your keys\n")
@@ -219,10 +219,11 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             await _run_headless(server, state, config)
         else:
             from plano_tui.ui_main import run_ui
+            from proxy.local_link import LocalLink
 
             await run_ui(
-                state,
-                server,
+                LocalLink(state, demo=demo is not None),
+                server.url,
                 config_path=str(config.path) if config.path else "(demo)",
                 capacity=args.capacity,
                 demo=demo is not None,

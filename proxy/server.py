@@ -242,7 +242,7 @@ class ProxyServer:
     async def _admin_reload(self, request: web.Request) -> web.Response:
         if (denied := self._admin_denied(request)) is not None:
             return denied
-        reloader = getattr(self.state, "reloader", None)
+        reloader = self.state.reloader
         if reloader is None:
             return _json({"error": {"message": "this proxy was started without a config file to reload"}}, 409)
         ok, message = reloader.reload_now()

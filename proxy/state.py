@@ -66,6 +66,12 @@ class Router(Protocol):
     ) -> tuple[Resolution, RouteInfo | None]: ...
 
 
+class Reloader(Protocol):
+    """Re-reads the config file (proxy.reload.ConfigReloader)."""
+
+    def reload_now(self) -> tuple[bool, str]: ...
+
+
 class ProxyState:
     def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
         self.bus = bus or EventBus()
@@ -91,6 +97,7 @@ class ProxyState:
         self.in_flight = 0
         self.draining = False
         self.reload_error: str | None = None
+        self.reloader: Reloader | None = None  # set by whoever watches the config file
         self.on_config: list[Callable[[Config], None]] = []
         # Short, sortable, unique-per-process request ids.
         self._ids = itertools.count(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from proxy.config import Config
+from proxy.frontend import ConfigView
 
 
 class EmptyState(Static):
@@ -14,10 +14,10 @@ class EmptyState(Static):
         self.url = url
         self.border_title = "Waiting for the first request"
 
-    def show(self, config: Config, alias_names: list[str]) -> None:
+    def show(self, config: ConfigView, alias_names: list[str]) -> None:
         muted, code = "$foreground-muted", "bold $text-accent"
         port = self.url.rsplit(":", 1)[-1]
-        port_flag = "" if port == str(config.listener.port) else f" --port {port}"  # not the config's port
+        port_flag = "" if port == str(config.port) else f" --port {port}"  # not the config's port
         # Current Codex ignores OPENAI_BASE_URL: without the launcher it needs a provider of its own,
         # which --write-config puts in a profile (plano_tui/codex_config.py).
         parts: list[str | tuple[str, str]] = [

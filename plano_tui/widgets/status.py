@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from proxy.events import RequestRecord
-from proxy.stats import StatsSnapshot
+from proxy.frontend import StatsSnapshot
 
 from .. import format as fmt
 from .lines import LineBuilder, Part
