@@ -201,8 +201,9 @@ class DashboardApp(App[None]):
             elif aliases_changed:
                 self._show_aliases()
             # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it),
-            # and so do the totals, so the header always counts the rows shown.
-            self._refresh_stats(now)
+            # and so do the totals, so the header always counts the rows shown: new rows skip the
+            # once-per-tick limit (they come at most once per tick themselves).
+            self._refresh_stats(now, force=bool(added))
             self._show_status(now)
             self._show_banner(now)
 
@@ -229,10 +230,10 @@ class DashboardApp(App[None]):
         self.status_bar.show(uptime_s=now - self.link.started_at, totals=Totals.of(self._snap),
                              in_flight=self._in_flight, dropped=self.dropped)
 
-    def _refresh_stats(self, now: float) -> None:
+    def _refresh_stats(self, now: float, force: bool = False) -> None:
         """Read the statistics snapshot at most once per tick, and only when `stats_version` moved."""
         due = time.monotonic()  # not self.clock: that one is frozen in tests
-        if due - self._stats_at < self.tick_s * 0.8:
+        if due - self._stats_at < self.tick_s * 0.8 and not force:
             return
         link = self.link
         version = link.stats_version
