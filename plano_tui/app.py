@@ -31,7 +31,7 @@ from proxy.events import (
     ProviderCooling,
     RequestRecord,
 )
-from proxy.frontend import CommandError, FrontEndLink, StatsSnapshot
+from proxy.frontend import CommandError, ConfigView, FrontEndLink, StatsSnapshot
 
 from . import format as fmt
 from . import strip_cycles
@@ -109,7 +109,8 @@ class DashboardApp(App[None]):
         self._stats_at = 0.0
         self._in_flight = 0
         self._providers_dirty = True
-        self._file_aliases = {a.name: a.target for a in link.config.aliases}
+        self._config_shown: ConfigView | None = link.config
+        self._file_aliases = {a.name: a.target for a in link.config.aliases}  # what the file says
         for theme in THEMES:
             self.register_theme(theme)
         self.theme = DARK.name
@@ -180,7 +181,7 @@ class DashboardApp(App[None]):
                 if ev.ok:
                     what = ", ".join(ev.changes) or "no changes"
                     store.add_notice(now, "reload", f"↻ config reloaded: {what}")
-                    self._file_aliases = {a.name: a.target for a in self.link.config.aliases}
+                    self._config_shown = None  # the next _show_config takes the new view
                 else:
                     first = (ev.error or "").splitlines()[0] if ev.error else "unknown error"
                     store.add_notice(now, "reload-failed", f"⚠ config reload failed, previous config kept: {first}")
@@ -212,6 +213,8 @@ class DashboardApp(App[None]):
         """The `tick_s` timer: new rows (when the requests pane is due), statistics (when they moved),
         the header (with new rows, else once a second), the banner (when it changes) — all in one frame."""
         now = self.clock()
+        if self.link.config is not self._config_shown:  # reloaded, or (attached) a proxy (re)connected
+            self._show_config()
         bridge = self.bridge
         mono = time.monotonic()
         if bridge.pending and (bridge.urgent or mono >= self._log_due):
@@ -227,8 +230,10 @@ class DashboardApp(App[None]):
         """The header: with new rows, else once a second (its uptime). Every repaint of a line is a frame
         through Textual's compositor, and under load the totals would change on every tick."""
         self._status_due = time.monotonic() + 1.0
-        self.status_bar.show(uptime_s=now - self.link.started_at, totals=Totals.of(self._snap),
-                             in_flight=self._in_flight, dropped=self.dropped)
+        link = self.link
+        self.status_bar.show(uptime_s=now - link.started_at, totals=Totals.of(self._snap),
+                             in_flight=self._in_flight, dropped=self.dropped,
+                             connection=link.connection, connected=link.connected)
 
     def _refresh_stats(self, now: float, force: bool = False) -> None:
         """Read the statistics snapshot at most once per tick, and only when `stats_version` moved."""
@@ -259,6 +264,9 @@ class DashboardApp(App[None]):
         self.aliases_list.show(self.link.aliases(), self._file_aliases)
 
     def _show_config(self) -> None:
+        if self.link.config is not self._config_shown:  # a new view: the file's aliases may have changed
+            self._config_shown = self.link.config
+            self._file_aliases = {a.name: a.target for a in self._config_shown.aliases}
         self._show_aliases()
         self._providers_dirty = True
         self.empty_state.show(self.link.config, [a.name for a in self.link.aliases()])
@@ -270,8 +278,10 @@ class DashboardApp(App[None]):
         empty.set_class(log.display, "-with-log")
 
     # ------------------------------------------------------------------ actions
-    def on_request_log_selected(self, message: RequestLog.Selected) -> None:
-        self.push_screen(DetailScreen(message.row.record, bodies_dropped=message.row.bodies_dropped))
+    async def on_request_log_selected(self, message: RequestLog.Selected) -> None:
+        row = message.row
+        record = row.record if row.bodies_dropped else await self.link.details(row.record)
+        self.push_screen(DetailScreen(record, bodies_dropped=row.bodies_dropped))
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         if message.option_list.id == "aliases" and message.option.id:
@@ -334,11 +344,11 @@ class DashboardApp(App[None]):
                     severity="information" if ok else "error", timeout=8 if ok else 12)
         self._show_banner(self.clock())
 
-    def action_last_error(self) -> None:
+    async def action_last_error(self) -> None:
         if self.last_error is None:
             self.notify("No failed request so far.")
             return
-        self.push_screen(DetailScreen(self.last_error))
+        self.push_screen(DetailScreen(await self.link.details(self.last_error)))
 
     def action_clear(self) -> None:
         self.store.clear()

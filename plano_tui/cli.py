@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback --host")
     tui.add_argument("--admin-token", help="require this bearer token on /admin endpoints")
     tui.add_argument("--no-watch", action="store_true", help="do not reload config.yaml when it changes")
+    tui.add_argument("--attach", metavar="URL", help="watch the proxy running at URL (waits for it); without "
+                     "this, the dashboard attaches by itself when a proxy already answers on the config's port")
     tui.set_defaults(func=cmd_tui)
 
     alias = sub.add_parser("alias", help="list or retarget aliases of a running proxy")
@@ -143,6 +145,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "Pass --allow-remote to expose it on the network.\n"
         )
         return 2
+    attach = _attach_url(args)
+    if attach is not None:
+        return run_attached(attach, args)
     if args.demo:
         config = None
         options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
@@ -160,6 +165,52 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "  is another proxy running? pick another port with --port\n"
         )
         return 1
+    return 0
+
+
+def _attach_url(args: argparse.Namespace) -> str | None:
+    """The proxy the dashboard should watch instead of starting its own: --attach, or one that already
+    answers on the port this one would take (`planoai up`, or a dashboard in another terminal)."""
+    if args.attach:
+        return str(args.attach).rstrip("/")
+    if args.no_ui or args.demo:
+        return None
+    port = args.port
+    if port is None:
+        from proxy.config import ConfigError, discover_config, load_config
+
+        path = discover_config(args.config_opt or args.config_pos)
+        if path is None:
+            return None
+        try:
+            port = load_config(path).listener.port
+        except ConfigError:
+            return None  # cmd_tui reports it
+    from plano_tui.local_http import health
+
+    host = "127.0.0.1" if args.host in ("localhost", "0.0.0.0") else args.host
+    url = f"http://{host}:{port}"
+    return url if health(url, timeout=0.5) is not None else None
+
+
+def run_attached(url: str, args: argparse.Namespace) -> int:
+    """The dashboard over a running proxy's admin stream: quitting it leaves the proxy as it was."""
+    sys.stderr.write(f"planoai: attaching to the proxy at {url} (quitting the dashboard leaves it running)\n")
+
+    async def attached() -> None:
+        from plano_tui.remote_link import RemoteLink
+        from plano_tui.ui_main import build_app, run_app
+
+        link = await RemoteLink(url, token=args.admin_token).start()
+        try:
+            await run_app(build_app(link, url, config_path=args.config_opt or args.config_pos or "(attached)",
+                                    capacity=args.capacity, demo=False))
+        finally:
+            await link.close()
+
+    gc.enable()
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(attached())
     return 0
 
 

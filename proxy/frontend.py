@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .events import Event
+from .events import Event, RequestRecord
 from .stats import GroupSnapshot, StatsSnapshot
 
 __all__ = [
@@ -103,6 +103,12 @@ class FrontEndLink(Protocol):
     @property
     def can_save(self) -> bool: ...  # has a config file to write aliases to
 
+    @property
+    def connection(self) -> str | None: ...  # None in process; else how the link stands ("attached to")
+
+    @property
+    def connected(self) -> bool: ...  # events are flowing (always, in process)
+
     def subscribe(self, callback: Callable[[Event], None], types: tuple[type, ...]) -> Callable[[], None]:
         """Deliver events of `types` to `callback` (cheap, non-blocking); returns the unsubscriber."""
         ...
@@ -117,6 +123,10 @@ class FrontEndLink(Protocol):
 
     def want_details(self, rate: float, burst: float) -> None:
         """Keep headers and bodies for `rate` requests a second (after `burst`), plus every failure."""
+        ...
+
+    async def details(self, record: RequestRecord) -> RequestRecord:
+        """`record` with its headers and bodies, where the proxy still has them (for the detail view)."""
         ...
 
     async def retarget(self, alias: str, target: str) -> str | None: ...  # the old target

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from .config import Config, Provider
 from .details import DetailBudget
-from .events import Event
+from .events import Event, RequestRecord
 from .frontend import AliasView, CommandError, ConfigView, ProviderView
 from .resolve import find_provider
 from .state import ProxyState
@@ -71,6 +71,14 @@ class LocalLink:
     def can_save(self) -> bool:
         return not self.demo and self.state.config.path is not None
 
+    @property
+    def connection(self) -> str | None:
+        return None  # in process: nothing to connect
+
+    @property
+    def connected(self) -> bool:
+        return True
+
     def subscribe(self, callback: Callable[[Event], None], types: tuple[type, ...]) -> Callable[[], None]:
         return self.state.bus.subscribe(callback, types)
 
@@ -89,6 +97,9 @@ class LocalLink:
 
     def want_details(self, rate: float, burst: float) -> None:
         self.state.details = DetailBudget(rate=rate, burst=burst)
+
+    async def details(self, record: RequestRecord) -> RequestRecord:
+        return record  # in process the record carries whatever was kept
 
     async def retarget(self, alias: str, target: str) -> str | None:
         try:
