@@ -78,7 +78,7 @@ class AdminStream:
         self._detailed: OrderedDict[str, RequestRecord] = OrderedDict()
         self._unsub_detailed: Callable[[], None] | None = None
         self._details_before: DetailBudget | None = None
-        self._snap: tuple[int, dict[str, Any]] | None = None  # (stats version, encoded): shared by viewers
+        self._stats: tuple[tuple[Any, ...], bytes] | None = None  # (what it says, the line): shared by viewers
 
     @property
     def viewers(self) -> int:
@@ -131,11 +131,14 @@ class AdminStream:
     # ------------------------------------------------------------------ frames
     def _stats_frame(self) -> dict[str, Any]:
         st = self.state
-        version = st.stats.version
-        if self._snap is None or self._snap[0] != version:
-            self._snap = (version, codec.stats_to_json(st.stats.snapshot()))
-        return {"t": "stats", "version": version, "snapshot": self._snap[1], "in_flight": st.in_flight,
-                "reload_error": st.reload_error, "dropped": st.bus.dropped}
+        return {"t": "stats", "version": st.stats.version, "snapshot": codec.stats_to_json(st.stats.snapshot()),
+                "in_flight": st.in_flight, "reload_error": st.reload_error, "dropped": st.bus.dropped}
+
+    def _stats_line(self, says: tuple[Any, ...]) -> bytes:
+        """The stats frame for the state `says` describes, encoded once for every viewer."""
+        if self._stats is None or self._stats[0] != says:
+            self._stats = (says, _line(self._stats_frame()))
+        return self._stats[1]
 
     def _config_frame(self) -> dict[str, Any]:
         """The config view and what goes with it; sent again after every reload."""
@@ -193,7 +196,7 @@ class AdminStream:
             now_shows = (st.stats.version, st.in_flight, st.reload_error)
             if now_shows != shown:
                 shown = now_shows
-                lines.append(_line(self._stats_frame()))
+                lines.append(self._stats_line((*now_shows, st.bus.dropped)))
             now = time.monotonic()
             if not lines and now - quiet_since < self.ping_s:
                 continue

@@ -1,7 +1,8 @@
 """The front-end boundary's values as JSON and back, for a dashboard in another process
 (proxy.admin_stream serves them, plano_tui.remote_link reads them): the events a front end shows,
 request records (bodies only when asked for: they are most of a record's size), statistics
-snapshots and the config view. Each `*_to_json` has an exact inverse; tests check the round trips.
+snapshots and the config view, as values `orjson.dumps` writes. Each `*_to_json` has an exact
+inverse after a trip through JSON; tests check the round trips.
 """
 
 from __future__ import annotations
@@ -34,28 +35,22 @@ def _b64(data: bytes | None) -> str | None:
 
 
 def record_to_json(r: RequestRecord, bodies: bool = False) -> dict[str, Any]:
+    """A dict orjson serialises as it is: it writes the nested frozen dataclasses (route, usage,
+    attempts) natively, ten times faster than `dataclasses.asdict` (this runs once per request per
+    attached viewer)."""
+    if not bodies:  # headers go with bodies: both only for the detail view
+        return {**r.__dict__, "request_headers": (), "detailed": False,
+                "request_body": None, "upstream_body": None, "response_body": None}
     d = dict(r.__dict__)
-    d["route"] = asdict(r.route) if r.route is not None else None
-    u = r.usage
-    d["usage"] = [u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens]
-    d["attempts"] = [asdict(a) for a in r.attempts]
-    d["notes"] = list(r.notes)
-    if bodies:
-        d["request_headers"] = [list(h) for h in r.request_headers]
-        for name in _BODIES:
-            d[name] = _b64(d[name])
-    else:  # headers go with bodies: both only for the detail view
-        d["request_headers"] = []
-        d["detailed"] = False
-        for name in _BODIES:
-            d[name] = None
+    for name in _BODIES:
+        d[name] = _b64(d[name])
     return d
 
 
 def record_from_json(d: dict[str, Any]) -> RequestRecord:
     values = dict(d)
     values["route"] = RouteInfo(**d["route"]) if d.get("route") else None
-    values["usage"] = Usage(*d.get("usage") or (0, 0, 0, 0))
+    values["usage"] = Usage(**d["usage"]) if d.get("usage") else Usage()
     values["attempts"] = tuple(Attempt(**a) for a in d.get("attempts") or ())
     values["notes"] = tuple(d.get("notes") or ())
     values["request_headers"] = tuple((str(k), str(v)) for k, v in d.get("request_headers") or ())
@@ -94,26 +89,16 @@ def event_from_json(d: dict[str, Any]) -> Event | None:
     return None
 
 
-def _group_to_json(g: GroupSnapshot) -> dict[str, Any]:
-    d = asdict(g)
-    d["recent_latency"] = list(g.recent_latency)
-    return d
-
-
 def _group_from_json(d: dict[str, Any]) -> GroupSnapshot:
     values = {k: d[k] for k in _GROUP_FIELDS}
     values["recent_latency"] = tuple(d["recent_latency"])
     return GroupSnapshot(**values)
 
 
-def stats_to_json(s: StatsSnapshot) -> dict[str, Any]:
-    return {
-        "taken_at": s.taken_at, "requests": s.requests, "errors": s.errors,
-        "input_tokens": s.input_tokens, "output_tokens": s.output_tokens,
-        "providers": {k: _group_to_json(g) for k, g in s.providers.items()},
-        "routes": {k: _group_to_json(g) for k, g in s.routes.items()},
-        "total": _group_to_json(s.total) if s.total is not None else None,
-    }
+def stats_to_json(s: StatsSnapshot) -> StatsSnapshot:
+    """The snapshot as it is: orjson writes a dataclass as the object of its fields, nested ones too.
+    (`dataclasses.asdict` copied each latency sample one by one: 6 ms a frame, 4 frames a second.)"""
+    return s
 
 
 def stats_from_json(d: dict[str, Any]) -> StatsSnapshot:
