@@ -267,6 +267,8 @@ class DashboardApp(App[None]):
         if self.link.config is not self._config_shown:  # a new view: the file's aliases may have changed
             self._config_shown = self.link.config
             self._file_aliases = {a.name: a.target for a in self._config_shown.aliases}
+            if self.link.connection is not None and self._config_shown.path:  # attached: the proxy's own file
+                self.status_bar.config_path = self._config_shown.path
         self._show_aliases()
         self._providers_dirty = True
         self.empty_state.show(self.link.config, [a.name for a in self.link.aliases()])

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import pty
+import re
 import signal
+import struct
 import sys
+import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,3 +59,55 @@ def kill_leftover(state_dir: Path, extra_pids: Sequence[int] = ()) -> None:
     for pid in {p for p in (recorded_pid(state_dir), *extra_pids) if p}:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+class TerminalDashboard:
+    """`planoai tui` in a pseudo-terminal, its screen output collected as it is drawn."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd, self.env = cwd, env
+        self.out = bytearray()
+        self.proc: asyncio.subprocess.Process | None = None
+        self._master = -1
+
+    async def start(self) -> TerminalDashboard:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        env = {**self.env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "plano_tui", "tui", cwd=self.cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True)
+        os.close(slave)
+        self._master = master
+        asyncio.get_running_loop().add_reader(master, self._read)
+        return self
+
+    def _read(self) -> None:
+        try:
+            self.out += os.read(self._master, 65536)
+        except OSError:
+            asyncio.get_running_loop().remove_reader(self._master)
+
+    def text(self) -> bytes:
+        """What was drawn, without the escape sequences (styles, cursor moves)."""
+        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(self.out))
+
+    async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while needle not in self.text():
+            assert loop.time() < deadline, f"{needle!r} never drawn: {bytes(self.out[-1500:])!r}"
+            await asyncio.sleep(0.05)
+
+    def press(self, keys: bytes) -> None:
+        os.write(self._master, keys)
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            await self.proc.wait()
+        if self._master >= 0:
+            asyncio.get_running_loop().remove_reader(self._master)
+            os.close(self._master)
+            self._master = -1

@@ -20,7 +20,7 @@ from plano_tui import rundir
 
 from .conftest import FAKE_KEYS, proxy_config_yaml
 from .fakes import FakeUpstream, Script, responses_events
-from .planoai_cmd import Result, kill_leftover, recorded_pid, run_planoai
+from .planoai_cmd import Result, TerminalDashboard, kill_leftover, recorded_pid, run_planoai
 
 # The default drain (8 s) is for users; the tests that stop a proxy with nothing in flight don't wait on it.
 
@@ -260,3 +260,24 @@ async def test_up_foreground_owns_the_pid_file(env: Env) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_planoai_tui_attaches_to_the_background_proxy_and_leaves_it_running(env: Env,
+                                                                                   upstream: FakeUpstream) -> None:
+    assert (await env.run("up", "--drain", "0.5")).returncode == 0
+    pid = recorded_pid(env.state)
+    dash = await TerminalDashboard(env.dir, env.env).start()
+    try:
+        await dash.wait_for(b"attached to")
+        await dash.wait_for(f"config {env.dir / 'config.yaml'}".encode())  # the proxy's own config file
+        upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex")))
+        await post_responses(env.url)
+        await dash.wait_for(b"requests 1")  # the header counts it: the row came over the admin stream
+        dash.press(b"q")
+        assert dash.proc is not None
+        assert await asyncio.wait_for(dash.proc.wait(), 15) == 0
+    finally:
+        await dash.close()
+    st = await env.run("status", "--plain")
+    assert st.returncode == 0 and "req=1" in st.stdout.split() and recorded_pid(env.state) == pid
+    assert (await env.run("down")).returncode == 0

@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import pty
-import signal
-import struct
-import sys
-import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +19,7 @@ from aiohttp import web
 from plano_tui.app import DashboardApp
 from plano_tui.remote_link import RemoteLink
 from tests.fakes import Script, responses_events
-from tests.planoai_cmd import kill_leftover, recorded_pid, run_planoai
+from tests.planoai_cmd import TerminalDashboard, kill_leftover, recorded_pid, run_planoai
 from tests.test_ui_app import SIZE, requests, until
 
 from .harness import E2EUpstream, ProxyProcess, free_port, run_launcher, write_config
@@ -110,54 +104,6 @@ def codex_dirs(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     for d in (ws, tmp_path / "codex_home", tmp_path / "home"):
         d.mkdir(exist_ok=True)
     return ws, {"CODEX_HOME": str(tmp_path / "codex_home"), "HOME": str(tmp_path / "home"), "OPENAI_API_KEY": ""}
-
-
-class TerminalDashboard:
-    """`planoai tui` in a pseudo-terminal, its screen output collected as it is drawn."""
-
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.cwd, self.env = cwd, env
-        self.out = bytearray()
-        self.proc: asyncio.subprocess.Process | None = None
-        self._master = -1
-
-    async def start(self) -> TerminalDashboard:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        env = {**self.env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "plano_tui", "tui", cwd=self.cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True)
-        os.close(slave)
-        self._master = master
-        asyncio.get_running_loop().add_reader(master, self._read)
-        return self
-
-    def _read(self) -> None:
-        try:
-            self.out += os.read(self._master, 65536)
-        except OSError:
-            asyncio.get_running_loop().remove_reader(self._master)
-
-    async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while needle not in self.out:
-            assert loop.time() < deadline, f"{needle!r} never drawn: {bytes(self.out[-1500:])!r}"
-            await asyncio.sleep(0.05)
-
-    def press(self, keys: bytes) -> None:
-        os.write(self._master, keys)
-
-    async def close(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            await self.proc.wait()
-        if self._master >= 0:
-            asyncio.get_running_loop().remove_reader(self._master)
-            os.close(self._master)
-            self._master = -1
 
 
 async def test_quitting_an_attached_dashboard_mid_turn_leaves_the_turn_finishing(
