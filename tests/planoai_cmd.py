@@ -61,22 +61,23 @@ def kill_leftover(state_dir: Path, extra_pids: Sequence[int] = ()) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-class TerminalDashboard:
-    """`planoai tui` in a pseudo-terminal, its screen output collected as it is drawn."""
+class Terminal:
+    """A command in a pseudo-terminal (160×40) of its own session, its screen output collected as it is
+    drawn. Default: `planoai tui`."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.cwd, self.env = cwd, env
+    def __init__(self, cwd: Path, env: Mapping[str, str], argv: Sequence[str] | None = None) -> None:
+        self.cwd, self.env = cwd, dict(env)
+        self.argv = list(argv or (sys.executable, "-m", "plano_tui", "tui"))
         self.out = bytearray()
         self.proc: asyncio.subprocess.Process | None = None
         self._master = -1
 
-    async def start(self) -> TerminalDashboard:
+    async def start(self) -> Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
         env = {**self.env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "plano_tui", "tui", cwd=self.cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True)
+            *self.argv, cwd=self.cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self._master = master
         asyncio.get_running_loop().add_reader(master, self._read)
@@ -90,7 +91,8 @@ class TerminalDashboard:
 
     def text(self) -> bytes:
         """What was drawn, without the escape sequences (styles, cursor moves)."""
-        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", bytes(self.out))
+        return re.sub(rb"\x1b\[[0-9;?>=]*[A-Za-z~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>]", b"",
+                      bytes(self.out))
 
     async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
         loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ from plano_tui import rundir
 
 from .conftest import FAKE_KEYS, proxy_config_yaml
 from .fakes import FakeUpstream, Script, responses_events
-from .planoai_cmd import Result, TerminalDashboard, kill_leftover, recorded_pid, run_planoai
+from .planoai_cmd import Result, Terminal, kill_leftover, recorded_pid, run_planoai
 
 # The default drain (8 s) is for users; the tests that stop a proxy with nothing in flight don't wait on it.
 
@@ -266,7 +266,7 @@ async def test_planoai_tui_attaches_to_the_background_proxy_and_leaves_it_runnin
                                                                                    upstream: FakeUpstream) -> None:
     assert (await env.run("up", "--drain", "0.5")).returncode == 0
     pid = recorded_pid(env.state)
-    dash = await TerminalDashboard(env.dir, env.env).start()
+    dash = await Terminal(env.dir, env.env).start()
     try:
         await dash.wait_for(b"attached to")
         await dash.wait_for(f"config {env.dir / 'config.yaml'}".encode())  # the proxy's own config file

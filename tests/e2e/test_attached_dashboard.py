@@ -19,7 +19,7 @@ from aiohttp import web
 from plano_tui.app import DashboardApp
 from plano_tui.remote_link import RemoteLink
 from tests.fakes import Script, responses_events
-from tests.planoai_cmd import TerminalDashboard, kill_leftover, recorded_pid, run_planoai
+from tests.planoai_cmd import Terminal, kill_leftover, recorded_pid, run_planoai
 from tests.test_ui_app import SIZE, requests, until
 
 from .harness import E2EUpstream, ProxyProcess, free_port, run_launcher, write_config
@@ -108,7 +108,7 @@ def codex_dirs(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 async def test_quitting_an_attached_dashboard_mid_turn_leaves_the_turn_finishing(
         background: Background, gated: GatedUpstream, tmp_path: Path, codex_bin: str) -> None:
-    dash = await TerminalDashboard(background.dir, background.env).start()
+    dash = await Terminal(background.dir, background.env).start()
     try:
         await dash.wait_for(b"attached to")  # `planoai tui` found the proxy on the config's port
         gated.script("/responses", Script(frames=responses_events("gpt-5.3-codex", "FINISHED-AFTER-QUIT")))

@@ -1,7 +1,9 @@
 """The seed's quick start, word for word, after installing the project as `pipx install .` would: the
 installed `planoai` script, a demo folder with a config.yaml, the API keys exported, `planoai up`, then
-`planoai cli-agent codex` driving the real Codex CLI (with Codex's non-interactive `exec`, after `--`).
-Then the commands that replace `pretty_model_resolution.sh` and stop it: `logs`, `status`, `down`.
+`planoai cli-agent codex`: once exactly as written, Codex's interactive UI in a terminal answering a
+prompt; once with Codex's non-interactive `exec` after `--`, to check the whole run (what the upstream
+got, the background process's installation) and the commands that replace `pretty_model_resolution.sh`
+and stop it: `logs`, `status`, `down`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import Script, responses_events
-from tests.planoai_cmd import kill_leftover, recorded_pid
+from tests.planoai_cmd import Terminal, kill_leftover, recorded_pid
 
 from .harness import AgentRun, E2EUpstream, free_port
 from .test_codex import CODEX_EXEC
@@ -84,16 +86,17 @@ async def sh(script: str, cwd: Path, env: dict[str, str], timeout: float = 120) 
     return AgentRun(proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 
-async def test_quick_start_word_for_word(planoai_tool: Path, e2e_upstream: E2EUpstream, tmp_path: Path,
-                                         state_dir: Path, codex_bin: str) -> None:
+def user_shell(tmp_path: Path, planoai_tool: Path, codex_bin: str, state_dir: Path,
+               upstream_url: str) -> tuple[Path, int, dict[str, str]]:
+    """The demo folder and a user's shell environment: the installed `planoai` and `codex` (npm install -g)
+    on PATH, nothing of this checkout; a private HOME, CODEX_HOME and planoai state directory."""
     demo = tmp_path / DEMO
     demo.mkdir(parents=True)
     port = free_port()
-    (demo / "config.yaml").write_text(demo_config(e2e_upstream.url, port))
-    ws, home = tmp_path / "ws", tmp_path / "home"
-    ws.mkdir()
+    (demo / "config.yaml").write_text(demo_config(upstream_url, port))
+    home = tmp_path / "home"
     home.mkdir()
-    # A user's shell: the installed `planoai` and `codex` (npm install -g) on PATH, nothing of this checkout.
+    (tmp_path / "codex_home").mkdir()
     dev_bin = str(Path(sys.executable).parent)
     path = [str(planoai_tool), str(Path(codex_bin).parent)]
     path += [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != dev_bin]
@@ -102,7 +105,14 @@ async def test_quick_start_word_for_word(planoai_tool: Path, e2e_upstream: E2EUp
            and not k.startswith("PLANOAI_")}
     env |= {"PATH": os.pathsep.join(path), "HOME": str(home), "CODEX_HOME": str(tmp_path / "codex_home"),
             "PLANOAI_STATE_DIR": str(state_dir)}
-    (tmp_path / "codex_home").mkdir()
+    return demo, port, env
+
+
+async def test_quick_start_with_codex_exec(planoai_tool: Path, e2e_upstream: E2EUpstream, tmp_path: Path,
+                                          state_dir: Path, codex_bin: str) -> None:
+    demo, port, env = user_shell(tmp_path, planoai_tool, codex_bin, state_dir, e2e_upstream.url)
+    ws = tmp_path / "ws"
+    ws.mkdir()
     e2e_upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", "QUICKSTART-ANSWER")))
 
     exec_args = shlex.join([*CODEX_EXEC, "-C", str(ws), "say hi"])
@@ -146,3 +156,39 @@ async def test_quick_start_word_for_word(planoai_tool: Path, e2e_upstream: E2EUp
     assert down.returncode == 0 and f"(pid {pid})" in down.stderr, down.describe()
     gone = await sh("planoai status", demo, env)
     assert gone.returncode == 1
+
+
+QUICK_START = f"""
+    # 1) Enter this demo directory
+    cd {DEMO}
+    # 2) Set API keys
+    export OPENAI_API_KEY="your-openai-key-here"
+    export ANTHROPIC_API_KEY="your-anthropic-key-here"
+    # 3) Start Plano
+    planoai up
+    # 4) Launch Codex through Plano
+    planoai cli-agent codex
+"""
+
+
+async def test_quick_start_interactive_codex(planoai_tool: Path, e2e_upstream: E2EUpstream, tmp_path: Path,
+                                             state_dir: Path, codex_bin: str) -> None:
+    """The same four steps, the last one exactly as written: Codex's own interactive UI, in a terminal."""
+    demo, port, env = user_shell(tmp_path, planoai_tool, codex_bin, state_dir, e2e_upstream.url)
+    e2e_upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", "INTERACTIVE-ANSWER")))
+    term = await Terminal(tmp_path, env, ["bash", "-c", "set -e" + QUICK_START]).start()
+    try:
+        await term.wait_for(f"proxy up on http://127.0.0.1:{port}/v1".encode(), 60)
+        await term.wait_for(b"Ask Codex to do anything", 60)  # Codex's prompt, with the proxy's model
+        assert b"arch.codex.default" in term.text()
+        term.press(b"say hi")
+        await term.wait_for(b"say hi", 20)  # echoed in the composer: now Enter submits it
+        term.press(b"\r")
+        await term.wait_for(b"INTERACTIVE-ANSWER", 60)
+    finally:
+        await term.close()
+    first = next(c for c in e2e_upstream.requests if c.path.endswith("/responses"))
+    assert first.json["model"] == "gpt-5.3-codex"
+    assert first.headers["Authorization"] == "Bearer your-openai-key-here"
+    down = await sh("planoai down", demo, env)
+    assert down.returncode == 0 and "stopped the proxy" in down.stderr, down.describe()
