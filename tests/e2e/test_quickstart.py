@@ -175,7 +175,10 @@ async def test_quick_start_interactive_codex(planoai_tool: Path, e2e_upstream: E
                                              state_dir: Path, codex_bin: str) -> None:
     """The same four steps, the last one exactly as written: Codex's own interactive UI, in a terminal."""
     demo, port, env = user_shell(tmp_path, planoai_tool, codex_bin, state_dir, e2e_upstream.url)
-    e2e_upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", "INTERACTIVE-ANSWER")))
+    # Interactive Codex sends a second request beside the turn (a thread title: "… Do not answer the
+    # request. User prompt: say hi"), racing it to the upstream: every /responses answer carries the text.
+    e2e_upstream.script("/responses", *(Script(frames=responses_events("gpt-5.3-codex", "INTERACTIVE-ANSWER"))
+                                        for _ in range(4)))
     term = await Terminal(tmp_path, env, ["bash", "-c", "set -e" + QUICK_START]).start()
     try:
         await term.wait_for(f"proxy up on http://127.0.0.1:{port}/v1".encode(), 60)
