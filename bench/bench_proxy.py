@@ -3,6 +3,7 @@
 Three paths to the same zero-delay loopback upstream, measured in one run and interleaved:
   direct  — client → upstream
   floor   — client → bench/floor_forwarder.py (a bare ~50-line aiohttp forwarder) → upstream
+  tuned   — client → bench/floor_tuned.py (the same, on uvloop, rewriting `model` with orjson) → upstream
   proxy   — client → `planoai tui --no-ui` (real CLI, headless printer to /dev/null) → upstream
 The server under test (floor or proxy) is pinned to CPU 1; upstream and load generator to CPU 0.
 Throughput uses wrk when installed (apt-get install wrk), else a Python load generator; with wrk the floor
@@ -100,7 +101,8 @@ def wrk_rps(url: str, body: bytes, seconds: int, conns: int) -> float:
     return wrk_result(wrk_start(url, body, seconds, conns)).rps
 
 
-def side_by_side(urls: dict[str, str], body: bytes, seconds: int, reps: int) -> list[float]:
+def side_by_side(urls: dict[str, str], body: bytes, seconds: int, reps: int, floor: str = "floor",
+                 conns: int = 32) -> list[float]:
     """Floor and proxy saturated at the same time on CPU 1 (each in its own session, so the scheduler
     splits the core evenly): per repetition, proxy requests served / floor requests served. Whatever the
     host does to one it does to the other at the same moment, so this ratio holds steady where
@@ -108,9 +110,9 @@ def side_by_side(urls: dict[str, str], body: bytes, seconds: int, reps: int) -> 
     second rather than per request, so half a core each gives the same ratio as a whole core."""
     ratios = []
     for _ in range(reps):
-        runs = {k: wrk_start(urls[k], body, seconds, 32) for k in ("floor", "proxy")}
+        runs = {k: wrk_start(urls[k], body, seconds, conns) for k in (floor, "proxy")}
         done = {k: wrk_result(p).requests for k, p in runs.items()}
-        ratios.append(done["proxy"] / max(1, done["floor"]))
+        ratios.append(done["proxy"] / max(1, done[floor]))
     return ratios
 
 
@@ -148,7 +150,7 @@ async def main() -> None:
     seconds = 3 if args.quick else 5
 
     procs: list[subprocess.Popen[bytes]] = []
-    up_port, floor_port, proxy_port = free_port(), free_port(), free_port()
+    up_port, floor_port, proxy_port, tuned_port = free_port(), free_port(), free_port(), free_port()
     tmp = Path(tempfile.mkdtemp())
     cfg = tmp / "config.yaml"
     cfg.write_text(
@@ -170,6 +172,8 @@ async def main() -> None:
                 start_new_session=True,  # its own scheduler group: an even split of CPU 1 side by side
             )
         )
+        procs.append(subprocess.Popen([*pin(1), PY, str(ROOT / "bench" / "floor_tuned.py"), str(tuned_port),
+                                       f"http://127.0.0.1:{up_port}"], start_new_session=True))
         proxy = subprocess.Popen(
             [
                 *pin(1),
@@ -193,7 +197,9 @@ async def main() -> None:
         await wait_ready(f"http://127.0.0.1:{proxy_port}/healthz")
         await wait_ready(f"http://127.0.0.1:{up_port}/v1/responses", "POST")
         await wait_ready(f"http://127.0.0.1:{floor_port}/v1/responses", "POST")
+        await wait_ready(f"http://127.0.0.1:{tuned_port}/v1/responses", "POST")
         urls = {
+            "tuned": f"http://127.0.0.1:{tuned_port}/v1/responses",
             "direct": f"http://127.0.0.1:{up_port}/v1/responses",
             "floor": f"http://127.0.0.1:{floor_port}/v1/responses",
             "proxy": f"http://127.0.0.1:{proxy_port}/v1/responses",
@@ -210,7 +216,7 @@ async def main() -> None:
                     samples[k] += await latencies(urls[k], body, n, ttft=ttft)
             d50, d99 = pct(samples["direct"], 50), pct(samples["direct"], 99)
             row = {"direct_p50": d50, "direct_p99": d99}
-            for k in ("floor", "proxy"):
+            for k in ("floor", "tuned", "proxy"):
                 row[f"{k}_added_p50"] = pct(samples[k], 50) - d50
                 row[f"{k}_added_p99"] = pct(samples[k], 99) - d99
             results[name] = row
@@ -230,6 +236,9 @@ async def main() -> None:
         side_reps = 3 if args.quick else 6
         side = side_by_side(urls, SMALL, 3, side_reps) if shutil.which("wrk") else []
         side_stream = side_by_side(urls, STREAM, 3, side_reps) if shutil.which("wrk") else []
+        # Issue #16's figures: against the tuned floor at 10 connections, small and streaming.
+        tuned10 = side_by_side(urls, SMALL, 3, side_reps, "tuned", 10) if shutil.which("wrk") else []
+        tuned10_stream = side_by_side(urls, STREAM, 3, side_reps, "tuned", 10) if shutil.which("wrk") else []
         rss_end = rss_mb(proxy.pid)
         # Cold start on an otherwise idle machine: spawn → /healthz answering, median of 5. With bytecode
         # caches, as on every start after the first (a first run writes them; where
@@ -258,6 +267,12 @@ async def main() -> None:
                 f"{r['floor_added_p99']:>10.3f} {r['proxy_added_p50']:>10.3f} {r['proxy_added_p99']:>10.3f}"
             )
         print("(ms; +pNN = added over the direct call's pNN)")
+        print("\nagainst the tuned floor (uvloop + orjson), added latency proxy/tuned:")
+        for name, r in results.items():
+            t50, t99 = r["tuned_added_p50"], r["tuned_added_p99"]
+            print(f"  {name:<16} tuned +p50 {t50:.3f} ms, +p99 {t99:.3f} ms; proxy/tuned p50 "
+                  f"{r['proxy_added_p50'] / t50 if t50 > 0 else float('nan'):.2f}×, proxy +p99 "
+                  f"{r['proxy_added_p99']:.3f} ms")
         tool = "wrk -t1 -c32" if shutil.which("wrk") else "python load generator, 32 connections"
         print(
             f"\nthroughput ({tool}, {seconds}s): direct {tput['direct']:.0f} req/s, floor {tput['floor']:.0f} req/s, "
@@ -272,6 +287,10 @@ async def main() -> None:
                 f"  streaming requests (22 SSE events each), side by side: proxy/floor = "
                 f"{statistics.median(side_stream):.2f} (runs {', '.join(f'{r:.2f}' for r in side_stream)})"
             )
+        if tuned10:
+            print(f"throughput side by side with the tuned floor, c=10 ({len(tuned10)} × 3s): proxy/tuned = "
+                  f"{statistics.median(tuned10):.2f} (runs {', '.join(f'{r:.2f}' for r in tuned10)}); streaming "
+                  f"{statistics.median(tuned10_stream):.2f} (runs {', '.join(f'{r:.2f}' for r in tuned10_stream)})")
         print(f"cold start (spawn → /healthz ready, bytecode cached, median of 5, idle machine): {cold_start:.3f} s")
         print(f"proxy RSS: {rss_start:.1f} MB at start, {rss_end:.1f} MB after the run")
     finally:

@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+import orjson
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList
+from textual.widgets import Footer, Input, OptionList
 
 from proxy.events import (
     TERMINAL,
@@ -33,12 +35,13 @@ from proxy.events import (
 )
 from proxy.frontend import CommandError, ConfigView, FrontEndLink, StatsSnapshot
 
+from . import forensics, strip_cycles
 from . import format as fmt
-from . import strip_cycles
 from .bridge import EventBridge, log_pause
+from .query import QueryError, parse
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
-from .store import DETAIL_RATE, KEEP_BODIES, RequestStore
+from .store import DETAIL_RATE, KEEP_BODIES, RequestRow, RequestStore
 from .themes import DARK, LIGHT, THEMES
 from .widgets.aliases import AliasList
 from .widgets.empty_state import EmptyState
@@ -55,7 +58,9 @@ def _tune_gc_for_ui() -> None:
     gc.freeze()
 
 
-MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme"})
+MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme", "filter",
+                       "export"})
+FILTER_HINT = "filter: model:codex status:4xx slow>2s fallback session:019a route:code marked -text  (esc clears)"
 
 
 class DashboardApp(App[None]):
@@ -69,6 +74,8 @@ class DashboardApp(App[None]):
         Binding("r", "reload", "Reload config"),
         Binding("e", "last_error", "Last error"),
         Binding("c", "clear", "Clear log"),
+        Binding("slash", "filter", "Filter"),
+        Binding("x", "export", "Export", show=False),
         Binding("d", "toggle_theme", "Light/dark"),
     ]
 
@@ -124,12 +131,14 @@ class DashboardApp(App[None]):
         self.aliases_list = AliasList(id="aliases")
         self.empty_state = EmptyState(url=self.url, id="empty")
         self.request_log = RequestLog(self.store, id="requests")
+        self.filter_line = Input(placeholder=FILTER_HINT, id="filter")
         yield self.status_bar
         yield self.banner
         with Horizontal(id="top"):
             yield self.providers
             yield self.aliases_list
         yield self.empty_state
+        yield self.filter_line
         yield self.request_log
         yield Footer()
 
@@ -201,10 +210,10 @@ class DashboardApp(App[None]):
                 self._show_config()
             elif aliases_changed:
                 self._show_aliases()
-            # Statistics that moved go into the same frame as the rows (a no-op when tick() just did it),
-            # and so do the totals, so the header always counts the rows shown: new rows skip the
-            # once-per-tick limit (they come at most once per tick themselves).
-            self._refresh_stats(now, force=bool(added))
+            # Statistics that moved go into the same frame as the rows, and so do the totals, so the header
+            # always counts the rows shown. New rows skip the per-tick throttle: a batch arrives at most
+            # once per `log_pause`, and a throttled read here left the header up to a second behind.
+            self._refresh_stats(now, force=added > 0)
             self._show_status(now)
             self._show_banner(now)
 
@@ -236,9 +245,10 @@ class DashboardApp(App[None]):
                              connection=link.connection, connected=link.connected)
 
     def _refresh_stats(self, now: float, force: bool = False) -> None:
-        """Read the statistics snapshot at most once per tick, and only when `stats_version` moved."""
+        """Read the statistics snapshot at most once per tick (or now, with `force`), and only when
+        `stats_version` moved."""
         due = time.monotonic()  # not self.clock: that one is frozen in tests
-        if due - self._stats_at < self.tick_s * 0.8 and not force:
+        if not force and due - self._stats_at < self.tick_s * 0.8:
             return
         link = self.link
         version = link.stats_version
@@ -376,6 +386,57 @@ class DashboardApp(App[None]):
     def action_follow(self) -> None:
         self.request_log.action_follow()
 
+    def action_export(self, record: RequestRecord | None = None) -> None:
+        """`x`: the highlighted request (or the one a detail view shows) as a replayable exchange file in
+        the working directory; `planoai replay FILE` routes it again against any config."""
+        if record is None:
+            row = self.request_log.current
+            if not isinstance(row, RequestRow):
+                self.notify("Highlight a request to export.", severity="warning")
+                return
+            record = row.record
+        path = Path.cwd() / f"planoai-exchange-{record.request_id}.json"
+        try:
+            path.write_bytes(orjson.dumps(forensics.exchange(record), option=orjson.OPT_INDENT_2))
+        except OSError as exc:
+            self.notify(f"{path}: {exc}", title="Export failed", severity="error")
+            return
+        kept = "" if record.request_body is not None else " (its bodies were not kept: headers and timings only)"
+        self.notify(f"{path}{kept}\nplanoai replay {path.name} --config other.yaml: where would it go?",
+                    title="Exchange exported", timeout=10)
+
+    # ------------------------------------------------------------------ the filter line
+    def action_filter(self) -> None:
+        self.filter_line.display = True
+        self.filter_line.focus()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input is not self.filter_line:
+            return
+        try:
+            query = parse(message.value)
+        except QueryError as exc:
+            self.filter_line.border_subtitle = str(exc)
+            self.filter_line.add_class("-invalid")
+            return  # keep showing the last good filter while the user types
+        self.filter_line.border_subtitle = ""
+        self.filter_line.remove_class("-invalid")
+        if (query.text if query else "") != (self.request_log.query.text if self.request_log.query else ""):
+            self.request_log.set_filter(query if query else None)
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input is self.filter_line:
+            self.filter_line.display = bool(self.filter_line.value)
+            self.request_log.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape" and self.filter_line.has_focus:  # esc: drop the filter, back to the log
+            event.stop()
+            self.filter_line.value = ""
+            self.filter_line.display = False
+            self.request_log.set_filter(None)
+            self.request_log.focus()
+
     # ------------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -393,3 +454,9 @@ class DashboardApp(App[None]):
         yield SystemCommand("Show last error", "Open the most recent failed request (e)", self.action_last_error)
         yield SystemCommand("Follow newest requests", "Jump to the top of the requests pane (home)",
                             self.action_follow)
+        yield SystemCommand("Filter requests", "model: alias: provider: status:4xx route: session: slow>2s "
+                            "fallback marked, or free text (/)", self.action_filter)
+        yield SystemCommand("Export request", "Write the highlighted exchange to a replayable JSON file (x)",
+                            self.action_export)
+        yield SystemCommand("Mark request", "Mark or unmark the highlighted request; filter with `marked` (m)",
+                            self.request_log.action_mark)

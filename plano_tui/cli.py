@@ -24,8 +24,18 @@ if TYPE_CHECKING:  # the proxy core is imported by the commands that use it, wit
 DEFAULT_CAPACITY = 1000
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("planoai-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planoai", description="Local LLM routing proxy for coding agents.")
+    parser.add_argument("--version", action="version", version=f"planoai-tui {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tui = sub.add_parser("tui", help="start the proxy with the live dashboard (or headless with --no-ui)")
@@ -58,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     reload = sub.add_parser("reload", help="make a running proxy re-read its config now")
     _add_target_args(reload)
     reload.set_defaults(func=cmd_reload)
+
+    replay = sub.add_parser("replay", help="route exchanges exported from the dashboard (x) against a config: "
+                                           "where would each go now, and why")
+    replay.add_argument("files", nargs="+", metavar="FILE", help="planoai-exchange-*.json files")
+    replay.add_argument("--config", "-c", dest="config_opt", metavar="PATH",
+                        help="config to route against (default ./config.yaml)")
+    replay.set_defaults(func=cmd_replay)
 
     from plano_tui.cli_agent import add_parser as add_cli_agent
     from plano_tui.observe import add_parsers as add_observe
@@ -389,6 +406,24 @@ def cmd_alias(args: argparse.Namespace) -> int:
     data = _admin_call(args, "PUT", "/admin/aliases", {"alias": args.alias, "target": args.target})
     print(f"{data['alias']}: {data['old_target']} -> {data['target']}")
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from proxy.config import ConfigError, discover_config
+
+    from .replay import cmd_replay as run
+
+    path = discover_config(args.config_opt)
+    if path is None:
+        sys.stderr.write("planoai replay: no config found: pass --config PATH\n")
+        return 2
+    try:
+        return run(Path(path), args.files)
+    except ConfigError as exc:
+        sys.stderr.write(f"planoai replay: invalid config: {exc}\n")
+        return 2
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from proxy.events import RequestRecord, without_bodies
 
+from .query import Query
+
 KEEP_BODIES = 50
 # Successful requests per second that keep headers and bodies once a burst of KEEP_BODIES is spent
 # (proxy.details): every request at an agent's pace; under a flood, still as many as the newest
@@ -91,8 +93,44 @@ class RequestStore:
         self._bodied.clear()
         self.version += 1
 
-    def last_failure(self) -> RequestRecord | None:
-        for row in self._rows:
-            if isinstance(row, RequestRow) and not row.record.ok:
-                return row.record
-        return None
+
+
+class FilteredRows:
+    """The rows of a `RequestStore` that a filter `Query` matches, newest first, kept in step with it.
+
+    Built once when the filter changes (a scan of at most `capacity` rows), then extended by the rows
+    each batch prepends; rows the store trimmed fall off the end. Reads are list indexing, as cheap as
+    the store's own, so the requests pane renders a filtered log exactly like the full one."""
+
+    def __init__(self, store: RequestStore, query: Query, marks: set[int]) -> None:
+        self.store = store
+        self.query = query
+        self.marks = marks
+        self._rows: list[Row] = [row for row in store if self._match(row)]
+
+    def _match(self, row: Row) -> bool:
+        if isinstance(row, NoticeRow):
+            return self.query.matches_notice(row.text)
+        return self.query.matches(row.record, row.seq in self.marks)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> Row:
+        return self._rows[index]
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self._rows)
+
+    def take_new(self, n: int) -> int:
+        """The store just prepended `n` rows: keep the matching ones; returns how many were kept."""
+        new = [row for row in itertools.islice(self.store, min(n, len(self.store))) if self._match(row)]
+        if new:
+            self._rows[:0] = new
+        if self._rows and len(self.store):
+            oldest = self.store[len(self.store) - 1].seq  # rows below this were trimmed by the store
+            while self._rows and self._rows[-1].seq < oldest:
+                self._rows.pop()
+        elif not len(self.store):
+            self._rows.clear()
+        return len(new)

@@ -21,6 +21,7 @@ from .events import Event, RequestRecord
 from .stats import GroupSnapshot, StatsSnapshot
 
 __all__ = [
+    "CAPTURE_BYTES",
     "AliasView",
     "CommandError",
     "ConfigView",
@@ -29,6 +30,11 @@ __all__ = [
     "ProviderView",
     "StatsSnapshot",
 ]
+
+
+# Response bytes the proxy keeps per request by default (ProxyOptions.capture_bytes): a detail view
+# says a capture of this length may be cut short.
+CAPTURE_BYTES = 64 * 1024
 
 
 class CommandError(Exception):

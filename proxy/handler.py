@@ -628,6 +628,7 @@ class LlmHandler:
         else:  # relayed bytes may end mid-line: close that event first so ours parses on its own
             tail = b"\n\n" + terminal_error_event(ctx.client_api, message, code)
         if tail:
+            ctx.capture(tail, ctx.capture_limit)  # the captured response is what the client saw, ending included
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(resp.write(tail), 1.0)
 

@@ -17,6 +17,7 @@ from .bus import EventBus
 from .config import Alias, Config, seconds
 from .details import DetailBudget
 from .events import AliasChanged, RouteInfo
+from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
@@ -28,7 +29,7 @@ class ProxyOptions:
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0  # longest gap between upstream bytes (Codex's own default)
     max_body_bytes: int = 32 * 1024 * 1024
-    capture_bytes: int = 64 * 1024  # response bytes kept per request for the detail view
+    capture_bytes: int = CAPTURE_BYTES  # response bytes kept per request for the detail view
     keep_request_bodies: bool = True
     drain_s: float = 2.0
     heartbeat_s: float = 10.0

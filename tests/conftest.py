@@ -143,8 +143,11 @@ async def ant(proxy: ProxyServer) -> AsyncIterator[object]:
         yield client
 
 
-async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait until `predicate()` is truthy (records are published just after the client sees the end)."""
+async def eventually(predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    """Wait until `predicate()` is truthy (records are published just after the client sees the end).
+
+    The predicate is the signal; `timeout` only turns a hang into a failure, so it is generous enough
+    for a loaded 2-core machine running the suite in parallel and never part of what a test asserts."""
     import asyncio
 
     loop = asyncio.get_running_loop()

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -46,19 +45,22 @@ async def start_cli(tmp_path: Path, upstream: FakeUpstream, *extra: str) -> tupl
         env=env,
         cwd=tmp_path,
     )
+    # Ready when /healthz answers; a process that exits first failed to start. The deadline is a hang guard.
+    deadline = asyncio.get_running_loop().time() + 60
     async with aiohttp.ClientSession() as s:
-        for _ in range(200):
+        while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
             try:
                 async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
                     if r.status == 200:
                         return proc, port
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.05)
-    proc.kill()
+    if proc.returncode is None:
+        proc.kill()
     raise AssertionError((await proc.stderr.read()).decode())
 
 
-async def test_no_ui_prints_lines_and_stops_within_3s_with_an_open_stream(
+async def test_no_ui_prints_lines_and_ends_an_open_stream_at_the_drain_deadline(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
     proc, port = await start_cli(tmp_path, upstream, "--log-json", str(tmp_path / "log.jsonl"))
@@ -68,19 +70,19 @@ async def test_no_ui_prints_lines_and_stops_within_3s_with_an_open_stream(
             f"http://127.0.0.1:{port}/v1/responses", json={"model": "arch.codex.default", "input": "hi", "stream": True}
         ) as r:
             await r.read()
-        line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         assert "MODEL_RESOLUTION: req_model='arch.codex.default' -> resolved_model='gpt-5.3-codex'" in line
         slow = await s.post(
             f"http://127.0.0.1:{port}/v1/responses", json={"model": "arch.codex.default", "input": "hi", "stream": True}
         )
         await slow.content.readany()  # the stream is open
-        t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         tail = await slow.read()  # the client gets a terminal event, not a silently closed stream
-        rc = await asyncio.wait_for(proc.wait(), 5)
-        elapsed = time.monotonic() - t0
-    assert rc == 0 and elapsed < 3.0, elapsed
-    assert b"response.failed" in tail
+        rc = await asyncio.wait_for(proc.wait(), 60)  # a hang guard; the drain itself is --drain (2 s)
+    assert rc == 0
+    # The upstream would have finished this stream normally, a frame every 5 s: a failure event means the
+    # proxy ended it at the drain deadline instead of waiting for it.
+    assert b"response.failed" in tail and b"response.completed" not in tail
     rest = (await proc.stdout.read()).decode()
     assert "req_model='arch.codex.default'" in rest  # the cut request still has its line
     rows = (tmp_path / "log.jsonl").read_text().splitlines()

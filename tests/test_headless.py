@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from pathlib import Path
@@ -14,6 +13,8 @@ from plano_tui.headless import HeadlessPrinter, format_record
 from proxy.events import AliasChanged, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.jsonlog import JsonlLog
 from proxy.usage import Usage
+
+from .conftest import eventually
 
 # The regexes of Plano's demos/llm_routing/*/pretty_model_resolution.sh (plano.md §3.5).
 REQ = re.compile(r"req_model='[^']+'")
@@ -102,7 +103,8 @@ async def test_live_lines_and_jsonl(proxy, tmp_path: Path) -> None:
             async with s.post(proxy.url + "/v1/responses", json=body) as r:
                 await r.read()
     log.close()
-    await asyncio.sleep(0.15)  # lines are written in bursts, flush_s after the first request
+    # Lines are written in bursts, flush_s after the first request: wait for the burst, not a fixed time.
+    await eventually(lambda: len(out.getvalue().splitlines()) >= 2)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and all(LINE.match(x) for x in lines)
     assert "req_model='arch.codex.default' -> resolved_model='gpt-5.3-codex'" in lines[0]

@@ -41,7 +41,8 @@ def test_proxy_is_our_package() -> None:
 
 
 DASHBOARD = ["plano_tui/app.py", "plano_tui/bridge.py", "plano_tui/store.py", "plano_tui/format.py",
-             "plano_tui/ui_main.py", "plano_tui/strip_cycles.py", "plano_tui/themes.py",
+             "plano_tui/ui_main.py", "plano_tui/strip_cycles.py", "plano_tui/themes.py", "plano_tui/forensics.py",
+             "plano_tui/query.py",
              "plano_tui/widgets", "plano_tui/screens"]
 # The front-end boundary (proxy/frontend.py) and the record types: all the dashboard may know of the proxy.
 BOUNDARY = {"proxy.frontend", "proxy.events"}

@@ -250,11 +250,24 @@ async def test_hot_reload_applies_valid_edits_and_keeps_old_config_on_errors(
     state.bus.subscribe(events.append)
     reloader = ConfigReloader(state, path, watch=True, debounce_s=0.05)
     await reloader.start()
-    await asyncio.sleep(0.3)  # let the file watcher arm itself
+
+    async def write_until_reloaded(text: str) -> None:
+        # The watcher arms a moment after start() and says nothing when it does: write again until the
+        # reload event shows it saw the edit.
+        for _ in range(100):
+            path.write_text(text)
+            try:
+                await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events), 0.5)
+                return
+            except AssertionError:
+                continue
+        raise AssertionError("the watcher never reported the edit")
+
     try:
         state.set_alias("arch.local", "claude-sonnet-4-5")  # a runtime retarget the file doesn't touch
-        path.write_text(proxy_config_yaml(upstream.url).replace("target: gpt-5.3-codex", "target: llama3.1"))
-        await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events), 10)
+        await write_until_reloaded(
+            proxy_config_yaml(upstream.url).replace("target: gpt-5.3-codex", "target: llama3.1")
+        )
         assert state.aliases.get("arch.codex.default").target == "llama3.1"
         assert state.aliases.get("arch.local").target == "claude-sonnet-4-5"  # runtime target kept
         status, _, _ = await post(
@@ -265,7 +278,7 @@ async def test_hot_reload_applies_valid_edits_and_keeps_old_config_on_errors(
         assert status == 200 and upstream.last().json["model"] == "llama3.1"
         events.clear()
         path.write_text("model_providers:\n  - model: gpt-4o\n")  # broken
-        await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events), 10)
+        await eventually(lambda: any(isinstance(e, ConfigReloaded) for e in events))
         bad = next(e for e in events if isinstance(e, ConfigReloaded))
         assert not bad.ok and "model_providers[0].model" in bad.error and state.reload_error
         assert state.aliases.get("arch.codex.default").target == "llama3.1"  # old config still serving
@@ -311,8 +324,12 @@ async def test_slow_client_backpressure_bounds_buffering(make_proxy) -> None:
             r = await s.post(
                 proxy.url + "/v1/responses", json={"model": "arch.codex.default", "input": "x", "stream": True}
             )
-            await r.content.read(1000)
-            await asyncio.sleep(1.0)  # the client stops reading
+            await r.content.read(1000)  # … and the client stops reading
+            # Wait until the upstream is stuck (its count stops moving for a while), or has sent it all.
+            last, still = -1, 0
+            while still < 20 and sent < 40_000_000:
+                last, still = sent, still + 1 if sent == last else 0
+                await asyncio.sleep(0.01)
             print("bytes sent upstream while the client stalled:", sent)
             assert sent < 16_000_000, sent  # socket buffers only, not the whole 40 MB
             r.close()

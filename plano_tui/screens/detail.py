@@ -20,6 +20,7 @@ from textual.widgets import Footer, Label, Static, TabbedContent, TabPane
 
 from proxy.events import RequestRecord
 
+from .. import forensics
 from .. import format as fmt
 from ..store import DETAIL_RATE, KEEP_BODIES
 
@@ -98,6 +99,21 @@ def overview_rows(r: RequestRecord) -> list[tuple[str, Content | str]]:
     return rows
 
 
+_VERDICT = {"ok": ("✓", "$text-success"), "warn": ("!", "$text-warning"), "fail": ("✗", "$text-error"),
+            "n/a": ("·", "$foreground-muted")}
+
+
+def check_rows(r: RequestRecord) -> list[tuple[str, Content]]:
+    """The Checks tab: what the client got, what changed on the way, and where the time went."""
+    rows: list[tuple[str, Content]] = []
+    for c in forensics.checks(r):
+        mark, style = _VERDICT[c.verdict]
+        rows.append((c.title, Content.assemble((f"{mark} ", f"bold {style}"), c.detail)))
+    rows.append(("request → upstream", Content("\n".join(forensics.request_diff(r)))))
+    rows.append(("timeline", Content("\n".join(forensics.waterfall_lines(r)) or "no timings")))
+    return rows
+
+
 NOT_DETAILED = (f"not captured: above {DETAIL_RATE:.0f} requests/s, only that many a second keep their "
                 "headers and bodies (failed requests always do)")
 
@@ -121,6 +137,8 @@ class DetailScreen(Screen[None]):
         Binding("2", "tab('request')", "Request"),
         Binding("3", "tab('response')", "Response"),
         Binding("4", "tab('headers')", "Headers"),
+        Binding("5", "tab('checks')", "Checks"),
+        Binding("x", "export", "Export"),
     ]
 
     def __init__(self, record: RequestRecord, *, bodies_dropped: bool = False) -> None:
@@ -155,7 +173,14 @@ class DetailScreen(Screen[None]):
                     yield Static(Content(value), classes="value")
                 if not r.request_headers:
                     yield Label("(none recorded)" if r.detailed else f"({NOT_DETAILED})", classes="field")
+            with TabPane("Checks", id="checks"), VerticalScroll(), Grid(id="checks-grid"):
+                for label, value in check_rows(r):
+                    yield Label(label, classes="field")
+                    yield Static(value, classes="value")
         yield Footer()
+
+    def action_export(self) -> None:
+        self.app.action_export(self.record)  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.dismiss()

@@ -25,7 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from .. import format as fmt
-from ..store import NoticeRow, RequestRow, RequestStore, Row
+from ..query import Query
+from ..store import FilteredRows, NoticeRow, RequestRow, RequestStore, Row
 from .lines import LineBuilder, Part, fit
 
 _CLASSES = ("header", "dim", "ok", "warn", "error", "alias", "route", "notice", "translated", "reason")
@@ -78,6 +79,7 @@ class RequestLog(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,f", "follow", "Follow", show=False),
         Binding("end", "last", "Oldest", show=False),
+        Binding("m", "mark", "Mark", show=False),
     ]
 
     class Selected(Message):
@@ -90,6 +92,8 @@ class RequestLog(ScrollView, can_focus=True):
     def __init__(self, store: RequestStore, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.store = store
+        self.rows: RequestStore | FilteredRows = store  # what is shown: the store, or the filter's view of it
+        self.marks: set[int] = set()  # seq of the rows the user marked (`m`)
         self.cursor = 0
         self.follow = True
         self.unseen = 0  # rows that arrived above while not following
@@ -104,7 +108,12 @@ class RequestLog(ScrollView, can_focus=True):
         """`n` rows were prepended to the store (it already dropped what fell off the end)."""
         if n <= 0:
             return
-        total = len(self.store)
+        if isinstance(self.rows, FilteredRows):
+            n = self.rows.take_new(n)
+            if n <= 0:
+                self._update_subtitle()  # the "N of M" count moved
+                return
+        total = len(self.rows)
         if self.follow:
             self.cursor = 0
         else:
@@ -117,7 +126,26 @@ class RequestLog(ScrollView, can_focus=True):
         self._update_subtitle()
         self.refresh()
 
+    def set_filter(self, query: Query | None) -> None:
+        """Show only the rows `query` matches (None or an empty query: all of them), following again."""
+        self.rows = FilteredRows(self.store, query, self.marks) if query else self.store
+        self.reset()
+
+    @property
+    def query(self) -> Query | None:
+        return self.rows.query if isinstance(self.rows, FilteredRows) else None
+
+    def action_mark(self) -> None:
+        row = self.current
+        if not isinstance(row, RequestRow):
+            return
+        self.marks.symmetric_difference_update({row.seq})
+        self._cache.clear()
+        self.refresh()
+
     def reset(self) -> None:
+        if isinstance(self.rows, FilteredRows) and not len(self.store):
+            self.rows.take_new(0)  # the store was cleared: so is the view
         self.cursor, self.follow, self.unseen = 0, True, 0
         self._cache.clear()
         self._sync_size()
@@ -127,7 +155,7 @@ class RequestLog(ScrollView, can_focus=True):
 
     @property
     def current(self) -> Row | None:
-        return self.store[self.cursor] if 0 <= self.cursor < len(self.store) else None
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     @property
     def line_width(self) -> int:
@@ -139,7 +167,7 @@ class RequestLog(ScrollView, can_focus=True):
         return self._line_width
 
     def _sync_size(self) -> None:
-        size = Size(self.line_width, len(self.store) + 1)  # +1: the fixed header line
+        size = Size(self.line_width, len(self.rows) + 1)  # +1: the fixed header line
         if size == self.virtual_size:
             return
         # `virtual_size` is a layout reactive: assigning it re-lays out (and repaints) the whole screen,
@@ -151,16 +179,19 @@ class RequestLog(ScrollView, can_focus=True):
         self.refresh(layout=self.show_vertical_scrollbar != had_scrollbar)
 
     def _update_subtitle(self) -> None:
-        n = len(self.store)
-        if self.follow or not n:
-            self.border_subtitle = f"{n:,} kept · newest first" if n else ""
-        else:
-            more = f"{self.unseen:,} new ↑ · " if self.unseen else ""
-            self.border_subtitle = f"paused · {more}home to follow"
+        n = len(self.rows)
+        query = self.query
+        parts = [f"filter {query.text!r}: {n:,} of {len(self.store):,}"] if query else []
+        if not self.follow and n:
+            parts.append(f"paused · {self.unseen:,} new ↑ · home to follow" if self.unseen
+                         else "paused · home to follow")
+        elif n and not query:
+            parts.append(f"{n:,} kept · newest first")
+        self.border_subtitle = " · ".join(parts)
 
     # ------------------------------------------------------------------ navigation
     def _set_cursor(self, index: int) -> None:
-        n = len(self.store)
+        n = len(self.rows)
         if not n:
             return
         self.cursor = max(0, min(index, n - 1))
@@ -188,7 +219,7 @@ class RequestLog(ScrollView, can_focus=True):
         self.scroll_to(y=0, animate=False, immediate=True)
 
     def action_last(self) -> None:
-        self._set_cursor(len(self.store) - 1)
+        self._set_cursor(len(self.rows) - 1)
 
     def action_select(self) -> None:
         row = self.current
@@ -199,7 +230,7 @@ class RequestLog(ScrollView, can_focus=True):
         if event.y < 1:
             return
         index = round(self.scroll_y) + event.y - 1
-        if index >= len(self.store):
+        if index >= len(self.rows):
             return
         if index == self.cursor:
             self.action_select()
@@ -275,9 +306,9 @@ class RequestLog(ScrollView, can_focus=True):
         if y == 0:
             return self._header(width)
         index = round(self.scroll_y) + y - 1
-        if index >= len(self.store):
+        if index >= len(self.rows):
             return Strip.blank(width, self._palette(False, False)(""))
-        row = self.store[index]
+        row = self.rows[index]
         selected = index == self.cursor
         key = (row.seq, width, selected, self.has_focus)
         strip = self._cache.get(key)
@@ -299,7 +330,8 @@ class RequestLog(ScrollView, can_focus=True):
         error = isinstance(row, RequestRow) and not row.record.ok
         style = self._palette(error, selected)
         line = LineBuilder()
-        line.add(" ", style(""))
+        marked = isinstance(row, RequestRow) and row.seq in self.marks  # `m`: a dot in the leading gutter
+        line.add("●" if marked else " ", style("alias" if marked else ""))
         if isinstance(row, NoticeRow):
             line.add(fit(fmt.clock(row.at), 8) + " " * GAP, style("dim"))
             line.add(row.text, style("error" if row.is_error else "notice"))
@@ -347,7 +379,7 @@ class RequestLog(ScrollView, can_focus=True):
 
     def row_text(self, index: int) -> str:
         """The plain text of one rendered row (for tests and screen readers of the log)."""
-        return "".join(seg.text for seg in self._render_row(self.store[index], self.line_width or 140,
+        return "".join(seg.text for seg in self._render_row(self.rows[index], self.line_width or 140,
                                                             False)).rstrip()
 
 

@@ -178,6 +178,22 @@ class ProxyProcess:
         self.stderr = (await self.proc.stderr.read()).decode("utf-8", "replace")
         return self.stderr
 
+    async def settled(self, guard_s: float = 30.0) -> None:
+        """Wait until every request the proxy has finished has its MODEL_RESOLUTION line here: the proxy
+        writes them in bursts after a request ends, so the count in /admin/stats is the signal."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        deadline = time.monotonic() + guard_s  # a hang guard, not a timing expectation
+        async with aiohttp.ClientSession() as s:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with s.get(f"{self.url}/admin/stats") as r:
+                        stats = await r.json()
+                    if stats["in_flight"] == 0 and len(self.resolution_lines()) >= stats["requests"]:
+                        return
+                await asyncio.sleep(0.02)
+        raise AssertionError(f"the proxy's lines never caught up with its request count: {self.lines[-5:]}")
+
     def resolutions(self) -> list[tuple[str, str, str]]:
         """(req_model, resolved_model, provider) of every MODEL_RESOLUTION line so far."""
         return [m.groups() for line in self.lines if (m := _RESOLUTION.search(line))]  # type: ignore[misc]
@@ -238,7 +254,5 @@ async def run_launcher(agent: str, proxy: ProxyProcess, agent_args: Sequence[str
         out, err = await proc.communicate()
         return AgentRun(-9, out.decode("utf-8", "replace"), err.decode("utf-8", "replace") + "\n[timed out]")
     rc = proc.returncode if proc.returncode is not None else -1
-    # The proxy writes MODEL_RESOLUTION lines in bursts, at most 50 ms after a request ends
-    # (plano_tui/headless.py): give the last ones time to arrive before the test reads them.
-    await asyncio.sleep(0.3)
+    await proxy.settled()  # the last MODEL_RESOLUTION lines are written just after their requests end
     return AgentRun(rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))

@@ -8,13 +8,12 @@ the proxy's MODEL_RESOLUTION line.
 Codex's own retry knobs (codex_wire.md §1, §6) are set per run in the launcher's provider table:
 0 where a failure only has to be fast, and NON-zero (`request_max_retries=2`, `stream_max_retries=1`)
 where the point is that Codex does NOT retry — so a proxy that answered with something retryable
-would show up as 2–6 upstream requests within seconds instead of a slow test. The control test
+would show up as 2–6 upstream requests in the counts each test asserts. The control test
 `test_control_5xx_is_retried_by_codex` proves those knobs really make Codex retry.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -30,7 +29,6 @@ FALLBACKS = ("claude-sonnet-4-5", "llama3.1")
 ANSWER = "E2E-FAILOVER-ANSWER"
 PARTIAL = "E2E-PARTIAL-E2E-PARTIAL"  # cut_after=5 delivers the first half as a text delta, then cuts
 RUN_TIMEOUT = 40.0  # per Codex run; a hang shows up as rc=-9 and "[timed out]" in stderr
-FAST = 15.0  # every run below takes ~1 s on a 2-core machine; this only catches hangs and retry storms
 # Retries left on where the test proves Codex does not retry (see the module docstring).
 NO_RETRY_EXPECTED = {"request_retries": 2, "stream_retries": 1}
 
@@ -47,17 +45,16 @@ def codex_args(ws: Path, prompt: str, request_retries: int, stream_retries: int)
 
 
 async def run_codex(proxy: ProxyProcess, tmp_path: Path, codex_bin: str, prompt: str = "say hi", *,
-                    request_retries: int = 0, stream_retries: int = 0) -> tuple[AgentRun, float]:
-    """One `codex exec` turn through the launcher; returns the run and its wall time in seconds."""
+                    request_retries: int = 0, stream_retries: int = 0) -> AgentRun:
+    """One `codex exec` turn through the launcher. Retry storms show in the upstream request counts the
+    tests assert, not in wall time; RUN_TIMEOUT only turns a hang into a failure."""
     ws = tmp_path / "workspace"
     for d in (ws, tmp_path / "codex_home", tmp_path / "home"):
         d.mkdir(exist_ok=True)
     env = {"CODEX_HOME": str(tmp_path / "codex_home"), "HOME": str(tmp_path / "home"), "PLANOAI_CODEX_BIN": codex_bin,
            "OPENAI_API_KEY": ""}
-    t0 = time.monotonic()
-    run = await run_launcher("codex", proxy, codex_args(ws, prompt, request_retries, stream_retries), env, cwd=ws,
-                             timeout=RUN_TIMEOUT)
-    return run, time.monotonic() - t0
+    return await run_launcher("codex", proxy, codex_args(ws, prompt, request_retries, stream_retries), env, cwd=ws,
+                              timeout=RUN_TIMEOUT)
 
 
 def posts(up: E2EUpstream, suffix: str) -> int:
@@ -159,11 +156,10 @@ async def test_failover_completes_the_turn(failure: str, launch: Launch, e2e_ups
               else Script(frames=chat_events(model, ANSWER)))
     e2e_upstream.script(suffix, answer)
 
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin)
+    run = await run_codex(proxy, tmp_path, codex_bin)
     assert run.returncode == 0, run.describe()
     assert run.agent_messages() == [ANSWER], run.describe()
     assert [e for e in run.events() if e.get("type") == "error"] == [], run.describe()
-    assert elapsed < FAST, elapsed
 
     # each upstream was asked once: the proxy does not retry a provider, it moves on
     assert posts(e2e_upstream, "/responses") == (0 if first is None else 1)
@@ -197,12 +193,11 @@ async def test_deterministic_400_ends_the_turn_after_one_request(launch: Launch,
     proxy = await launch("gpt-5.3-codex", FALLBACKS)
     e2e_upstream.script("/responses", Script(status=400, json={
         "error": {"message": "E2E-BAD-REQUEST: tools[3] is invalid", "code": "invalid_request"}}))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
+    run = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
     assert run.returncode != 0, run.describe()
     failed = turn_failed(run)
     assert "E2E-BAD-REQUEST: tools[3] is invalid" in failed and "invalid_request" in failed, run.describe()
     assert reconnects(run) == [] and run.agent_messages() == [], run.describe()
-    assert elapsed < FAST, elapsed
 
     assert posts(e2e_upstream, "/responses") == 1  # not 3 (HTTP retries) nor 6 (turn retries)
     assert posts(e2e_upstream, "/messages") == posts(e2e_upstream, "/chat/completions") == 0  # no failover
@@ -227,12 +222,11 @@ async def test_context_length_on_translated_path_is_fatal(launch: Launch, e2e_up
     e2e_upstream.script("/chat/completions", Script(status=400, json={"error": {
         "message": "This model's maximum context length is 8192 tokens. However, you requested 9001 tokens.",
         "type": "BadRequestError"}}))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
+    run = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
     assert run.returncode != 0, run.describe()
     failed = turn_failed(run)
     assert "ran out of room" in failed and "context window" in failed, run.describe()
     assert reconnects(run) == [], run.describe()
-    assert elapsed < FAST, elapsed
 
     assert posts(e2e_upstream, "/chat/completions") == 1
     assert posts(e2e_upstream, "/responses") == posts(e2e_upstream, "/messages") == 0  # no failover
@@ -256,11 +250,10 @@ async def test_cut_stream_after_output_fails_the_turn_cleanly(launch: Launch, e2
     event (the "400" in it is aiohttp's internal code for a short chunked body, not an HTTP status)."""
     proxy = await launch("gpt-5.3-codex", FALLBACKS)
     e2e_upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", PARTIAL), cut_after=5))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, stream_retries=0)
+    run = await run_codex(proxy, tmp_path, codex_bin, stream_retries=0)
     assert run.returncode != 0, run.describe()
     assert "upstream stream broke" in turn_failed(run), run.describe()
     assert run.agent_messages() == [], run.describe()  # the partial text never became a message
-    assert elapsed < FAST, elapsed
 
     assert posts(e2e_upstream, "/responses") == 1
     assert posts(e2e_upstream, "/messages") == posts(e2e_upstream, "/chat/completions") == 0  # no late failover
@@ -281,12 +274,11 @@ async def test_cut_stream_after_output_is_retried_by_codex(launch: Launch, e2e_u
     proxy = await launch("gpt-5.3-codex", FALLBACKS)
     e2e_upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", PARTIAL), cut_after=5),
                         Script(frames=responses_events("gpt-5.3-codex", ANSWER)))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, stream_retries=1)
+    run = await run_codex(proxy, tmp_path, codex_bin, stream_retries=1)
     assert run.returncode == 0, run.describe()
     assert run.agent_messages() == [ANSWER], run.describe()
     [notice] = reconnects(run)
     assert "1/1" in notice and "upstream stream broke" in notice, notice
-    assert elapsed < FAST, elapsed
 
     first, retry = e2e_upstream.bodies("/responses")
     assert retry["input"] == first["input"]
@@ -311,12 +303,11 @@ async def test_missing_key_is_shown_without_an_upstream_request(launch: Launch, 
         "  - model: xai/grok-4\n"
         "    access_key: $PLANOAI_E2E_UNSET_KEY\n"
         f"    base_url: {e2e_upstream.url}/v1\n"))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
+    run = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
     assert run.returncode != 0, run.describe()
     failed = turn_failed(run)
     assert "export PLANOAI_E2E_UNSET_KEY=" in failed and "missing_api_key" in failed, run.describe()
     assert reconnects(run) == [], run.describe()
-    assert elapsed < FAST, elapsed
     assert [c for c in e2e_upstream.requests if c.method == "POST"] == []
     [line] = proxy.resolution_lines()
     assert "provider='xai/grok-4'" in line and "status=400" in line and "export PLANOAI_E2E_UNSET_KEY=" in line
@@ -334,7 +325,7 @@ async def test_missing_key_on_the_target_fails_over_silently(launch: Launch, e2e
         "    access_key: $PLANOAI_E2E_UNSET_KEY\n"
         f"    base_url: {e2e_upstream.url}/v1\n"))
     e2e_upstream.script("/messages", Script(frames=messages_events("claude-sonnet-4-5", ANSWER)))
-    run, _ = await run_codex(proxy, tmp_path, codex_bin)
+    run = await run_codex(proxy, tmp_path, codex_bin)
     assert run.returncode == 0 and run.agent_messages() == [ANSWER], run.describe()
     assert posts(e2e_upstream, "/responses") == 0 and posts(e2e_upstream, "/messages") == 1
     [line] = proxy.resolution_lines()
@@ -358,13 +349,12 @@ async def test_every_provider_failing_ends_the_turn_naming_them(launch: Launch, 
     e2e_upstream.script("/messages", Script(status=529, json={"type": "error", "error": {
         "type": "overloaded_error", "message": "Overloaded"}}))
     e2e_upstream.script("/chat/completions", Script(status=503, json={"error": {"message": "no GPU"}}))
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin)
+    run = await run_codex(proxy, tmp_path, codex_bin)
     assert run.returncode != 0, run.describe()
     failed = turn_failed(run)
     assert "all providers failed" in failed, run.describe()
     for name in ("openai/gpt-5.3-codex", "anthropic/claude-sonnet-4-5", "ollama/llama3.1"):
         assert name in failed, (name, failed)
-    assert elapsed < FAST, elapsed
     assert [posts(e2e_upstream, s) for s in ("/responses", "/messages", "/chat/completions")] == [1, 1, 1]
     [line] = proxy.resolution_lines()
     assert "[warn]" in line and "provider='ollama/llama3.1'" in line and "status=503" in line, line
@@ -381,8 +371,7 @@ async def test_control_5xx_is_retried_by_codex(launch: Launch, e2e_upstream: E2E
     Observed with Codex 0.169.0: 6 upstream requests (3 × 2), one "Reconnecting... 1/1" notice, rc 1."""
     proxy = await launch("gpt-5.3-codex")
     e2e_upstream.script("/responses", *[Script(status=500) for _ in range(10)])
-    run, elapsed = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
+    run = await run_codex(proxy, tmp_path, codex_bin, **NO_RETRY_EXPECTED)
     assert run.returncode != 0, run.describe()
     assert posts(e2e_upstream, "/responses") == 6, run.describe()
     assert len(reconnects(run)) == 1, run.describe()
-    assert elapsed < FAST, elapsed
