@@ -90,9 +90,11 @@ class Terminal:
             asyncio.get_running_loop().remove_reader(self._master)
 
     def text(self) -> bytes:
-        """What was drawn, without the escape sequences (styles, cursor moves)."""
+        """What was drawn, without the escape sequences: a cursor move counts as a space (a UI may draw
+        "say hi" as "say", a move, "hi"), styles and the rest as nothing."""
+        moved = re.sub(rb"\x1b\[[0-9;]*[HG]", b" ", bytes(self.out))
         return re.sub(rb"\x1b\[[0-9;?>=]*[A-Za-z~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>]", b"",
-                      bytes(self.out))
+                      moved)
 
     async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
         loop = asyncio.get_running_loop()
