@@ -20,6 +20,13 @@ run an event-loop lag probe (a 10 ms sleep, overshoot recorded). The load is str
 Results are printed as Markdown (and written to bench/out/bench_ui.json); bench/RESULTS.md explains them.
 
     .venv/bin/python bench/bench_ui.py          # ~3 minutes
+
+`--attached` measures an attached dashboard instead (`planoai tui --attach URL`, a real process in a pty on
+CPU 0, watching over the admin stream): two no-UI proxies saturated side by side on CPU 1, one of them
+watched; the ratio of requests served is what the attached viewer costs the proxy it watches (the
+encoding and writing of its stream). An A/A pair of unwatched proxies runs first for the noise floor.
+
+    .venv/bin/python bench/bench_ui.py --attached    # ~1 minute
 """
 
 from __future__ import annotations
@@ -114,8 +121,9 @@ async def serve(args: argparse.Namespace) -> None:
     app = None
     if args.ui:  # exactly what `planoai tui` runs (plano_tui.ui_main.run_ui)
         from plano_tui.ui_main import build_app, run_app
+        from proxy.local_link import LocalLink
 
-        app = build_app(state, server.url, config_path="(bench)", capacity=1000, demo=False)
+        app = build_app(LocalLink(state), server.url, config_path="(bench)", capacity=1000, demo=False)
         await run_app(app)
     else:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -228,6 +236,105 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
     neighbour that slows the machine for a while moves both sides of a pair, not the ratio."""
     ratios = sorted(y / x for x, y in zip(a, b, strict=True) if x)
     return statistics.median(ratios), ratios[0], ratios[-1]
+
+
+class Viewer:
+    """`planoai tui --attach URL` in a 140×40 pty whose output is drained, pinned to CPU 0."""
+
+    def __init__(self, url: str) -> None:
+        import fcntl
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+        self.proc = subprocess.Popen([*pin(0), PY, "-m", "plano_tui", "tui", "--attach", url], stdin=slave,
+                                     stdout=slave, stderr=slave, env=env, start_new_session=True, cwd=ROOT)
+        os.close(slave)
+        self.master = master
+        self.out = bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            self.out += data[-200:]  # only the tail is looked at
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=15)
+
+
+async def admin_stats(url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as s, s.get(url + "/admin/stats") as r:
+        return dict(await r.json())
+
+
+async def attached_driver(args: argparse.Namespace) -> None:
+    """Phase C: the attached dashboard's cost to the proxy it watches, side by side at saturation."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    up_port = free_port()
+    upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
+    upstream_url = f"http://127.0.0.1:{up_port}"
+    children = {"plain": Child(False, upstream_url), "watched": Child(False, upstream_url)}
+    viewer: Viewer | None = None
+    ratios: dict[str, list[float]] = {"A/A": [], "watched": []}
+    done_all: dict[str, list[int]] = {"plain": [], "watched": []}
+    try:
+        for c in children.values():
+            await wait_ready(c.url)
+        for c in children.values():
+            await fixed_rate(c.url, 100, 1.0)
+
+        async def side_by_side() -> dict[str, int]:
+            running = {m: wrk_start(c.url + "/v1/responses", BODY, args.side_seconds) for m, c in children.items()}
+            return {m: wrk_result(w).requests for m, w in running.items()}
+
+        for _ in range(args.side_reps):  # the noise floor: nobody watches either
+            done = await side_by_side()
+            ratios["A/A"].append(done["watched"] / done["plain"])
+        viewer = Viewer(children["watched"].url)
+        deadline = time.monotonic() + 30
+        while (await admin_stats(children["watched"].url))["viewers"] != 1:
+            assert time.monotonic() < deadline, "the dashboard did not attach"
+            await asyncio.sleep(0.1)
+        for _ in range(args.side_reps):
+            done = await side_by_side()
+            ratios["watched"].append(done["watched"] / done["plain"])
+            for m in done_all:
+                done_all[m].append(done[m])
+        stats = await admin_stats(children["watched"].url)
+        viewer_alive = viewer.proc.poll() is None
+    finally:
+        if viewer is not None:
+            viewer.stop()
+        for c in children.values():
+            if c.proc.poll() is None:
+                c.stop()
+        upstream.terminate()
+        upstream.wait(timeout=5)
+    aa, watched = statistics.median(ratios["A/A"]), statistics.median(ratios["watched"])
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench_ui_attached.json").write_text(json.dumps({"ratios": ratios, "done": done_all, "stats": stats}))
+    print("\n".join([
+        "| side by side on CPU 1, half a core each, wrk 32 conns | requests served, watched / plain |",
+        "|---|---:|",
+        f"| A/A: neither watched ({args.side_reps} × {args.side_seconds}s) | {aa:.3f} "
+        f"({min(ratios['A/A']):.3f} … {max(ratios['A/A']):.3f}) |",
+        f"| one watched by an attached `planoai tui` ({args.side_reps} × {args.side_seconds}s) | **{watched:.3f}** "
+        f"({min(ratios['watched']):.3f} … {max(ratios['watched']):.3f}) |",
+        f"| attached viewer's cost to the proxy, net of A/A | **{(watched / aa - 1) * 100:+.1f}%** |",
+        f"| requests served (median): plain / watched | {statistics.median(done_all['plain']):,.0f} / "
+        f"{statistics.median(done_all['watched']):,.0f} |",
+        f"| viewer events skipped by the proxy (it fell behind) / viewer still running | "
+        f"{stats['viewer_events_skipped']:,} / {viewer_alive} |",
+    ]))
 
 
 async def driver(args: argparse.Namespace) -> None:
@@ -397,12 +504,13 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=200)
     p.add_argument("--rate-seconds", type=float, default=8, help="per mode, split into --rate-windows")
     p.add_argument("--rate-windows", type=int, default=4)
+    p.add_argument("--attached", action="store_true", help="only phase C: an attached dashboard's cost")
     args = p.parse_args()
     if args.cmd == "serve":  # the event loop `planoai tui` uses (uvloop when installed)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(serve(args))
     else:
-        asyncio.run(driver(args))
+        asyncio.run(attached_driver(args) if args.attached else driver(args))
 
 
 if __name__ == "__main__":

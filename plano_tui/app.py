@@ -2,10 +2,11 @@
 
 Data flow (style.md §2.3): the core publishes events → `EventBridge` buffers the ones shown → the app's
 tick (4×/s) takes a batch when the requests pane is due (bridge.py) → `ingest()` appends rows and
-notices. Statistics are *pulled* on the same tick: `Stats.snapshot()` is read only when `stats.version`
+notices. Statistics are *pulled* on the same tick: the snapshot is read only when `stats_version`
 moved. Everything the dashboard draws changes in the tick, so there is at most one frame per tick.
-Nothing here is on the proxy's hot path, and the App never owns the server: it gets a `ProxyState`, a
-URL to display and a clock (frozen in tests).
+Nothing here is on the proxy's hot path, and the App never owns the server: it gets a `FrontEndLink`
+(proxy.frontend: events in, a statistics snapshot, commands out), a URL to display and a clock (frozen
+in tests). It knows nothing else of the proxy, so the same App can watch a proxy in another process.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList
 
-from proxy.details import DetailBudget
 from proxy.events import (
     TERMINAL,
     AliasChanged,
@@ -33,8 +33,7 @@ from proxy.events import (
     ProviderCooling,
     RequestRecord,
 )
-from proxy.state import ProxyState
-from proxy.stats import StatsSnapshot
+from proxy.frontend import CommandError, ConfigView, FrontEndLink, StatsSnapshot
 
 from . import forensics, strip_cycles
 from . import format as fmt
@@ -82,7 +81,7 @@ class DashboardApp(App[None]):
 
     def __init__(
         self,
-        state: ProxyState,
+        link: FrontEndLink,
         *,
         url: str,
         config_path: str,
@@ -95,7 +94,7 @@ class DashboardApp(App[None]):
     ) -> None:
         super().__init__()
         strip_cycles.install()  # repainted lines are freed at once instead of by the cyclic GC
-        self.state = state
+        self.link = link
         self.url = url
         self.config_path = config_path
         self.demo = demo
@@ -104,9 +103,9 @@ class DashboardApp(App[None]):
         self.cursor_blink = cursor_blink
         self.freeze_gc = freeze_gc
         self.store = RequestStore(capacity)
-        self.bridge = EventBridge(state.bus)
+        self.bridge = EventBridge(link)
         # Headers and bodies only for what the detail view can still open (proxy.details, store.py).
-        state.details = DetailBudget(rate=DETAIL_RATE, burst=KEEP_BODIES)
+        link.want_details(rate=DETAIL_RATE, burst=KEEP_BODIES)
         self._log_due = 0.0  # monotonic time when the requests pane takes its next batch
         self._status_due = 0.0  # … and when the header shows the uptime and totals again
         self.cooling: dict[str, float] = {}
@@ -117,7 +116,8 @@ class DashboardApp(App[None]):
         self._stats_at = 0.0
         self._in_flight = 0
         self._providers_dirty = True
-        self._file_aliases = {a.name: a.target for a in state.config.aliases}
+        self._config_shown: ConfigView | None = link.config
+        self._file_aliases = {a.name: a.target for a in link.config.aliases}  # what the file says
         for theme in THEMES:
             self.register_theme(theme)
         self.theme = DARK.name
@@ -190,7 +190,7 @@ class DashboardApp(App[None]):
                 if ev.ok:
                     what = ", ".join(ev.changes) or "no changes"
                     store.add_notice(now, "reload", f"↻ config reloaded: {what}")
-                    self._file_aliases = {a.name: a.target for a in self.state.config.aliases}
+                    self._config_shown = None  # the next _show_config takes the new view
                 else:
                     first = (ev.error or "").splitlines()[0] if ev.error else "unknown error"
                     store.add_notice(now, "reload-failed", f"⚠ config reload failed, previous config kept: {first}")
@@ -222,6 +222,8 @@ class DashboardApp(App[None]):
         """The `tick_s` timer: new rows (when the requests pane is due), statistics (when they moved),
         the header (with new rows, else once a second), the banner (when it changes) — all in one frame."""
         now = self.clock()
+        if self.link.config is not self._config_shown:  # reloaded, or (attached) a proxy (re)connected
+            self._show_config()
         bridge = self.bridge
         mono = time.monotonic()
         if bridge.pending and (bridge.urgent or mono >= self._log_due):
@@ -237,41 +239,49 @@ class DashboardApp(App[None]):
         """The header: with new rows, else once a second (its uptime). Every repaint of a line is a frame
         through Textual's compositor, and under load the totals would change on every tick."""
         self._status_due = time.monotonic() + 1.0
-        self.status_bar.show(uptime_s=now - self.state.started_at, totals=Totals.of(self._snap),
-                             in_flight=self._in_flight, dropped=self.dropped)
+        link = self.link
+        self.status_bar.show(uptime_s=now - link.started_at, totals=Totals.of(self._snap),
+                             in_flight=self._in_flight, dropped=self.dropped,
+                             connection=link.connection, connected=link.connected)
 
     def _refresh_stats(self, now: float, force: bool = False) -> None:
-        """Read `Stats.snapshot()` at most once per tick (or now, with `force`), and only when
-        `stats.version` moved."""
+        """Read the statistics snapshot at most once per tick (or now, with `force`), and only when
+        `stats_version` moved."""
         due = time.monotonic()  # not self.clock: that one is frozen in tests
         if not force and due - self._stats_at < self.tick_s * 0.8:
             return
-        stats = self.state.stats
+        link = self.link
+        version = link.stats_version
         cooling = any(until > now for until in self.cooling.values())
-        if stats.version == self._stats_version and not self._providers_dirty and not cooling:
+        if version == self._stats_version and not self._providers_dirty and not cooling:
             return
         self._stats_at = due
-        self._stats_version = stats.version
+        self._stats_version = version
         self._providers_dirty = cooling  # keep counting a cool-down down while it lasts
-        self._snap = stats.snapshot()
-        self._in_flight = self.state.in_flight
-        self.providers.show(self.state.config, self._snap, self.cooling, now)
+        self._snap = link.snapshot()
+        self._in_flight = link.in_flight
+        self.providers.show(link.config, self._snap, self.cooling, now)
 
     @property
     def dropped(self) -> int:
-        return self.state.bus.dropped + self.bridge.dropped
+        return self.link.dropped + self.bridge.dropped
 
     def _show_banner(self, now: float) -> None:
         self.banner.show(last=self.last_error, last_at=self.last_error_at, now=now,
-                         reload_error=self.state.reload_error)
+                         reload_error=self.link.reload_error)
 
     def _show_aliases(self) -> None:
-        self.aliases_list.show(self.state.aliases.items(), self._file_aliases)
+        self.aliases_list.show(self.link.aliases(), self._file_aliases)
 
     def _show_config(self) -> None:
+        if self.link.config is not self._config_shown:  # a new view: the file's aliases may have changed
+            self._config_shown = self.link.config
+            self._file_aliases = {a.name: a.target for a in self._config_shown.aliases}
+            if self.link.connection is not None and self._config_shown.path:  # attached: the proxy's own file
+                self.status_bar.config_path = self._config_shown.path
         self._show_aliases()
         self._providers_dirty = True
-        self.empty_state.show(self.state.config, [a.name for a in self.state.aliases.items()])
+        self.empty_state.show(self.link.config, [a.name for a in self.link.aliases()])
 
     def _sync_empty(self) -> None:
         empty, log = self.empty_state, self.request_log
@@ -280,8 +290,10 @@ class DashboardApp(App[None]):
         empty.set_class(log.display, "-with-log")
 
     # ------------------------------------------------------------------ actions
-    def on_request_log_selected(self, message: RequestLog.Selected) -> None:
-        self.push_screen(DetailScreen(message.row.record, bodies_dropped=message.row.bodies_dropped))
+    async def on_request_log_selected(self, message: RequestLog.Selected) -> None:
+        row = message.row
+        record = row.record if row.bodies_dropped else await self.link.details(row.record)
+        self.push_screen(DetailScreen(record, bodies_dropped=row.bodies_dropped))
 
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         if message.option_list.id == "aliases" and message.option.id:
@@ -295,16 +307,17 @@ class DashboardApp(App[None]):
         self.retarget(alias)
 
     def retarget(self, alias: str) -> None:
-        current = self.state.aliases.get(alias)
-        picker = AliasPicker(alias, current.target if current else "", self.state.resolver.model_choices(),
-                             self.state.config.providers, cursor_blink=self.cursor_blink)
+        link = self.link
+        current = next((a.target for a in link.aliases() if a.name == alias), None)
+        picker = AliasPicker(alias, current or "", link.model_choices(), link.find_provider,
+                             cursor_blink=self.cursor_blink)
 
-        def chosen(target: str | None) -> None:
-            if target is None or (current is not None and target == current.target):
+        async def chosen(target: str | None) -> None:
+            if target is None or target == current:
                 return
             try:
-                self.state.set_alias(alias, target, source="dashboard")
-            except ValueError as exc:
+                await link.retarget(alias, target)
+            except CommandError as exc:
                 self.notify(str(exc), title="Retarget failed", severity="error")
                 return
             self.notify(f"{alias} → {target}. Not saved yet: ctrl+s writes it to the config file.",
@@ -312,18 +325,17 @@ class DashboardApp(App[None]):
 
         self.push_screen(picker, chosen)
 
-    def action_save_aliases(self) -> None:
-        path = self.state.config.path
-        if self.demo or path is None:
+    async def action_save_aliases(self) -> None:
+        link = self.link
+        path = link.config.path
+        if self.demo or not link.can_save or path is None:
             self.notify("Demo mode has no config file to write.", severity="warning")
             return
-        from proxy.config_writer import write_aliases
-
-        targets = {a.name: a.target for a in self.state.aliases.items()}
+        targets = {a.name: a.target for a in link.aliases()}
         try:
-            changed = write_aliases(path, targets)
-        except Exception as exc:  # a read-only or malformed file must not take the dashboard down
-            self.notify(f"{path}: {exc}", title="Could not save aliases", severity="error")
+            changed = await link.save_aliases()
+        except CommandError as exc:
+            self.notify(str(exc), title="Could not save aliases", severity="error")
             return
         self._file_aliases = targets
         self._show_aliases()
@@ -332,21 +344,23 @@ class DashboardApp(App[None]):
         else:
             self.notify(f"{Path(path).name} already has these targets.", title="Aliases saved")
 
-    def action_reload(self) -> None:
-        reloader = getattr(self.state, "reloader", None)
-        if reloader is None:
+    async def action_reload(self) -> None:
+        if not self.link.can_reload:
             self.notify("Started without a config file: nothing to reload.", severity="warning")
             return
-        ok, message = reloader.reload_now()
+        try:
+            ok, message = await self.link.reload()
+        except CommandError as exc:
+            ok, message = False, str(exc)
         self.notify(message, title="Config reloaded" if ok else "Reload failed",
                     severity="information" if ok else "error", timeout=8 if ok else 12)
         self._show_banner(self.clock())
 
-    def action_last_error(self) -> None:
+    async def action_last_error(self) -> None:
         if self.last_error is None:
             self.notify("No failed request so far.")
             return
-        self.push_screen(DetailScreen(self.last_error))
+        self.push_screen(DetailScreen(await self.link.details(self.last_error)))
 
     def action_clear(self) -> None:
         self.store.clear()
@@ -428,7 +442,7 @@ class DashboardApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Retarget alias…", "Point the highlighted alias at another model (t)",
                             self.action_retarget)
-        for a in self.state.aliases.items():
+        for a in self.link.aliases():
             yield SystemCommand(f"Retarget {a.name}", f"Now → {a.target}",
                                 lambda name=a.name: self.retarget(name))
         yield SystemCommand("Save aliases", "Write the current alias targets to the config file (ctrl+s)",

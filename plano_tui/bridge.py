@@ -22,9 +22,10 @@ ingested.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from proxy.bus import EventBus
 from proxy.events import (
     NOTICES,
     TERMINAL,
@@ -48,13 +49,19 @@ class Batch:
     stripped: frozenset[str] = field(default_factory=frozenset)
 
 
+class EventSource(Protocol):
+    """Where events come from: a `FrontEndLink` (proxy.frontend), or an `EventBus` in tests."""
+
+    def subscribe(self, callback: Callable[[Event], None], types: tuple[type, ...]) -> Callable[[], None]: ...
+
+
 def log_pause(batch_size: int) -> float:
     """How long the requests pane waits before taking the next batch, after one of `batch_size`."""
     return min(MAX_PAUSE, batch_size * PAUSE_PER_EVENT)
 
 
 class EventBridge:
-    def __init__(self, bus: EventBus, *, capacity: int = 20_000, keep_bodies: int = KEEP_BODIES) -> None:
+    def __init__(self, source: EventSource, *, capacity: int = 20_000, keep_bodies: int = KEEP_BODIES) -> None:
         self.capacity = capacity
         self.keep_bodies = keep_bodies
         self.batches = 0  # taken so far
@@ -64,7 +71,7 @@ class EventBridge:
         self._bodied: deque[int] = deque()  # indexes in _pending of request events that still carry bodies
         self._stripped: set[str] = set()  # request ids whose bodies were dropped while pending
         # Subscribe at construction: no event published after the app exists is missed.
-        self._unsubscribe = bus.subscribe(self._on_event, SHOWN)
+        self._unsubscribe = source.subscribe(self._on_event, SHOWN)
 
     @property
     def pending(self) -> int:

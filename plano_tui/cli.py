@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback --host")
     tui.add_argument("--admin-token", help="require this bearer token on /admin endpoints")
     tui.add_argument("--no-watch", action="store_true", help="do not reload config.yaml when it changes")
+    tui.add_argument("--attach", metavar="URL", help="watch the proxy running at URL (waits for it); without "
+                     "this, the dashboard attaches by itself when a proxy already answers on the config's port")
     tui.set_defaults(func=cmd_tui)
 
     alias = sub.add_parser("alias", help="list or retarget aliases of a running proxy")
@@ -75,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     from plano_tui.cli_agent import add_parser as add_cli_agent
+    from plano_tui.observe import add_parsers as add_observe
+    from plano_tui.service import add_parsers as add_service
 
+    add_service(sub)
+    add_observe(sub)
     add_cli_agent(sub)
     return parser
 
@@ -156,6 +162,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "Pass --allow-remote to expose it on the network.\n"
         )
         return 2
+    attach = _attach_url(args)
+    if attach is not None:
+        return run_attached(attach, args)
     if args.demo:
         config = None
         options = ProxyOptions(drain_s=args.drain, admin_token=args.admin_token)
@@ -173,6 +182,52 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "  is another proxy running? pick another port with --port\n"
         )
         return 1
+    return 0
+
+
+def _attach_url(args: argparse.Namespace) -> str | None:
+    """The proxy the dashboard should watch instead of starting its own: --attach, or one that already
+    answers on the port this one would take (`planoai up`, or a dashboard in another terminal)."""
+    if args.attach:
+        return str(args.attach).rstrip("/")
+    if args.no_ui or args.demo:
+        return None
+    port = args.port
+    if port is None:
+        from proxy.config import ConfigError, discover_config, load_config
+
+        path = discover_config(args.config_opt or args.config_pos)
+        if path is None:
+            return None
+        try:
+            port = load_config(path).listener.port
+        except ConfigError:
+            return None  # cmd_tui reports it
+    from plano_tui.local_http import health
+
+    host = "127.0.0.1" if args.host in ("localhost", "0.0.0.0") else args.host
+    url = f"http://{host}:{port}"
+    return url if health(url, timeout=0.5) is not None else None
+
+
+def run_attached(url: str, args: argparse.Namespace) -> int:
+    """The dashboard over a running proxy's admin stream: quitting it leaves the proxy as it was."""
+    sys.stderr.write(f"planoai: attaching to the proxy at {url} (quitting the dashboard leaves it running)\n")
+
+    async def attached() -> None:
+        from plano_tui.remote_link import RemoteLink
+        from plano_tui.ui_main import build_app, run_app
+
+        link = await RemoteLink(url, token=args.admin_token).start()
+        try:
+            await run_app(build_app(link, url, config_path=args.config_opt or args.config_pos or "(attached)",
+                                    capacity=args.capacity, demo=False))
+        finally:
+            await link.close()
+
+    gc.enable()
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(attached())
     return 0
 
 
@@ -211,6 +266,8 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     ca_task: asyncio.Task[None] | None = None
     try:
         await server.start()
+        if getattr(args, "pid_file", False):  # `planoai up`: `down`, `status` and `logs` find it by this file
+            _write_pid_file(server.url, config)
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
         if args.no_ui:
             asyncio.get_running_loop().call_later(STARTUP_GC_DELAY_S, _tune_gc)
@@ -220,7 +277,7 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             from proxy.reload import ConfigReloader
 
             reloader = ConfigReloader(state, config.path, watch=not args.no_watch)
-            state.reloader = reloader  # type: ignore[attr-defined]
+            state.reloader = reloader
             await reloader.start()
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             sys.stderr.write(f"planoai: WARNING: listening on {args.host}; anyone who can reach it can use your keys\n")
@@ -230,10 +287,11 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             await _run_headless(server, state, config)
         else:
             from plano_tui.ui_main import run_ui
+            from proxy.local_link import LocalLink
 
             await run_ui(
-                state,
-                server,
+                LocalLink(state, demo=demo is not None),
+                server.url,
                 config_path=str(config.path) if config.path else "(demo)",
                 capacity=args.capacity,
                 demo=demo is not None,
@@ -248,6 +306,22 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             await demo.stop()
         for close in closers:
             close()
+        if getattr(args, "pid_file", False):
+            from plano_tui import rundir
+
+            rundir.remove_pid_file(os.getpid())
+
+
+def _write_pid_file(url: str, config: Config) -> None:
+    import time
+
+    from plano_tui import rundir
+
+    logs = rundir.log_dir()
+    rundir.write_pid_file(rundir.RunInfo(
+        pid=os.getpid(), url=url, config=str(config.path) if config.path else None, started_at=time.time(),
+        start_ticks=rundir.process_start_time(os.getpid()),
+        access_log=str(logs / rundir.ACCESS_LOG), proxy_log=str(logs / rundir.PROXY_LOG)))
 
 
 async def _run_headless(server: Any, state: ProxyState, config: Config) -> None:
@@ -318,7 +392,8 @@ def _admin_call(args: argparse.Namespace, method: str, path: str, body: dict[str
         sys.stderr.write(f"planoai: {detail}\n")
         raise SystemExit(1) from None
     except (urllib.error.URLError, OSError):
-        sys.stderr.write(f"planoai: no proxy is running at {_target_url(args)}; start it with `planoai tui`\n")
+        sys.stderr.write(f"planoai: no proxy is running at {_target_url(args)}; "
+                         "start it with `planoai up` (or `planoai tui`)\n")
         raise SystemExit(1) from None
 
 

@@ -262,6 +262,10 @@ def _add_options(p: argparse.ArgumentParser, suppress: bool = False) -> None:
                    "ANTHROPIC_SMALL_FAST_MODEL; other keys go to claude --settings", **({"default": "{}"} | d))
     p.add_argument("--dry-run", action="store_true", help="print the command and environment, do not run",
                    **({"default": False} | d))
+    p.add_argument("--print-config", action="store_true", help="codex: print a `plano` profile for Codex "
+                   "($CODEX_HOME/plano.config.toml: the provider table and the model)", **({"default": False} | d))
+    p.add_argument("--write-config", action="store_true", help="codex: write that file (CODEX_HOME defaults to "
+                   "~/.codex), so plain `codex --profile plano` goes through the proxy", **({"default": False} | d))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -309,6 +313,8 @@ def cmd_cli_agent(args: argparse.Namespace) -> int:
         sys.stderr.write(f"planoai: invalid config: {exc}\n")
         return 2
     target = target_from(config, args.host, args.port)
+    if args.print_config or args.write_config:
+        return codex_profile(args, target, settings)
     binary = find_binary(args.agent, os.environ)
     if not args.dry_run:
         if binary is None:
@@ -318,8 +324,9 @@ def cmd_cli_agent(args: argparse.Namespace) -> int:
             hint = f" --config {args.config_opt}" if args.config_opt else ""
             sys.stderr.write(
                 f"planoai: no planoai proxy is listening on {target.url}.\n"
-                f"  start it first, in another terminal:  planoai tui{hint}\n"
-                f"  (headless: planoai tui{hint} --no-ui; another port: pass --port here too)\n")
+                f"  start it first:  planoai up{hint.replace(' --config', '')}   (in the background)\n"
+                f"  or, with the dashboard, in another terminal:  planoai tui{hint}\n"
+                f"  (another port: pass --port here too)\n")
             return 1
     inv = build_invocation(args.agent, target, settings, extra, os.environ)
     cmd = [*(binary or [args.agent]), *inv.argv]
@@ -339,3 +346,29 @@ def cmd_cli_agent(args: argparse.Namespace) -> int:
     if os.name == "posix":
         os.execve(cmd[0], cmd, env)  # the agent takes over the terminal and the signals
     return subprocess.call(cmd, env=env)
+
+
+def codex_profile(args: argparse.Namespace, target: Target, settings: Mapping[str, Any]) -> int:
+    """--print-config / --write-config: Codex's own profile, for running `codex --profile plano` directly."""
+    from plano_tui import codex_config
+
+    if args.agent != "codex":
+        sys.stderr.write("planoai: --print-config and --write-config are for codex "
+                         "(Claude Code reads ANTHROPIC_BASE_URL: see planoai cli-agent claude --dry-run)\n")
+        return 2
+    env_key = "OPENAI_API_KEY" if target.passthrough else None
+    text = codex_config.profile_text(f"{target.url}/v1", codex_model(target, settings), env_key)
+    path = codex_config.profile_path(os.environ)
+    if args.print_config:
+        sys.stdout.write(text)
+        sys.stderr.write(f"planoai: save it as {path}, or let --write-config do it\n")
+        return 0
+    try:
+        done = codex_config.write(path, text)
+    except (codex_config.CodexConfigError, OSError) as exc:
+        sys.stderr.write(f"planoai: {path}: {exc}\n")
+        return 1
+    sys.stderr.write(f"planoai: {done}\n  now: codex --profile plano   (with the proxy running: planoai up)\n")
+    if (legacy := codex_config.legacy_profile(path.parent)) is not None:
+        sys.stderr.write(f"planoai: warning: {legacy}\n")
+    return 0

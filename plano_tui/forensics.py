@@ -15,9 +15,7 @@ from typing import Any
 import orjson
 
 from proxy.events import RequestRecord
-from proxy.state import ProxyOptions
-
-CAPTURE_BYTES = ProxyOptions().capture_bytes  # how much of a response the core keeps by default
+from proxy.frontend import CAPTURE_BYTES  # how much of a response the core keeps by default
 
 EXCHANGE_FORMAT = "planoai-exchange/1"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from proxy.config import Provider
 from proxy.events import RequestRecord
+from proxy.frontend import ProviderView
 
 DASH = "—"
 SPARK = "▁▂▃▄▅▆▇█"
@@ -83,7 +83,7 @@ def model_chain(r: RequestRecord) -> tuple[str, str, str | None]:
     return asked, final, route
 
 
-def key_label(p: Provider) -> str:
+def key_label(p: ProviderView) -> str:
     """Compact key status: "✓ ok", "✗ XAI_API_KEY" (missing), "⇄ client key", "· not needed"."""
     if p.key_status == "ok":
         return "✓ ok"

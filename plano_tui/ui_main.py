@@ -11,17 +11,16 @@ import asyncio
 import contextlib
 import signal
 
-from proxy.server import ProxyServer
-from proxy.state import ProxyState
+from proxy.frontend import FrontEndLink
 
 from .app import DashboardApp
 
 
-def build_app(state: ProxyState, url: str, *, config_path: str, capacity: int, demo: bool) -> DashboardApp:
+def build_app(link: FrontEndLink, url: str, *, config_path: str, capacity: int, demo: bool) -> DashboardApp:
     # freeze_gc: the CLI freezes the heap after start-up (cli._tune_gc); the dashboard's own start-up
     # objects (CSS, widgets, caches) come later, so freeze again once the first screen is drawn
     # (app._tune_gc_for_ui).
-    return DashboardApp(state, url=url, config_path=config_path, capacity=capacity, demo=demo, freeze_gc=True)
+    return DashboardApp(link, url=url, config_path=config_path, capacity=capacity, demo=demo, freeze_gc=True)
 
 
 async def run_app(app: DashboardApp) -> None:
@@ -41,5 +40,5 @@ async def run_app(app: DashboardApp) -> None:
                 loop.remove_signal_handler(sig)
 
 
-async def run_ui(state: ProxyState, server: ProxyServer, *, config_path: str, capacity: int, demo: bool) -> None:
-    await run_app(build_app(state, server.url, config_path=config_path, capacity=capacity, demo=demo))
+async def run_ui(link: FrontEndLink, url: str, *, config_path: str, capacity: int, demo: bool) -> None:
+    await run_app(build_app(link, url, config_path=config_path, capacity=capacity, demo=demo))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from .admin_stream import AdminStream
 from .handler import LlmHandler
 from .providers import Api
 from .routing import install as install_routing
@@ -60,6 +62,7 @@ class ProxyServer:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handler = LlmHandler(state, self._get_session, self._tasks)
+        self.admin_stream = AdminStream(state)  # dashboards attached from other processes
         self.app = self._make_app()
         install_routing(state, self._get_session)
 
@@ -93,6 +96,7 @@ class ProxyServer:
         r.add_post("/admin/aliases", self._admin_set_alias)
         r.add_get("/admin/stats", self._admin_stats)
         r.add_post("/admin/reload", self._admin_reload)
+        self.admin_stream.add_routes(r, self._admin_denied)
         add_routing_routes(r, self.state)  # POST /routing/v1/…: routing decisions without a model call
         return app
 
@@ -153,7 +157,8 @@ class ProxyServer:
         return await self.handler.count_tokens(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok", "in_flight": self.state.in_flight})
+        # pid: `planoai up` knows the process it started is the one answering
+        return _json({"status": "ok", "in_flight": self.state.in_flight, "pid": os.getpid()})
 
     async def _models(self, request: web.Request) -> web.Response:
         st = self.state
@@ -199,10 +204,11 @@ class ProxyServer:
         try:
             body = orjson.loads(await request.read())
             alias, target = str(body["alias"]), str(body["target"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            source = "dashboard" if body.get("source") == "dashboard" else "admin"  # an attached dashboard
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return _json({"error": {"message": 'body must be {"alias": "...", "target": "..."}'}}, 400)
         try:
-            old = self.state.set_alias(alias, target, source="admin")
+            old = self.state.set_alias(alias, target, source=source)
         except ValueError as exc:
             return _json({"error": {"message": str(exc), "models": self.state.resolver.model_choices()}}, 400)
         return _json({"alias": alias, "old_target": old, "target": target})
@@ -218,7 +224,12 @@ class ProxyServer:
                 "in_flight": self.state.in_flight,
                 "requests": snap.requests,
                 "errors": snap.errors,
+                "latency_p50": snap.total.latency_p50 if snap.total else None,
+                "uptime_s": time.time() - self.state.started_at,
+                "aliases": {a.name: a.target for a in self.state.aliases.items()},
                 "dropped_events": self.state.bus.dropped,
+                "viewers": self.admin_stream.viewers,
+                "viewer_events_skipped": self.admin_stream.skipped,
                 "providers": {
                     k: {
                         "requests": v.requests,
@@ -235,7 +246,7 @@ class ProxyServer:
     async def _admin_reload(self, request: web.Request) -> web.Response:
         if (denied := self._admin_denied(request)) is not None:
             return denied
-        reloader = getattr(self.state, "reloader", None)
+        reloader = self.state.reloader
         if reloader is None:
             return _json({"error": {"message": "this proxy was started without a config file to reload"}}, 409)
         ok, message = reloader.reload_now()

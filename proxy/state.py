@@ -17,6 +17,7 @@ from .bus import EventBus
 from .config import Alias, Config, seconds
 from .details import DetailBudget
 from .events import AliasChanged, RouteInfo
+from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
@@ -28,7 +29,7 @@ class ProxyOptions:
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0  # longest gap between upstream bytes (Codex's own default)
     max_body_bytes: int = 32 * 1024 * 1024
-    capture_bytes: int = 64 * 1024  # response bytes kept per request for the detail view
+    capture_bytes: int = CAPTURE_BYTES  # response bytes kept per request for the detail view
     keep_request_bodies: bool = True
     drain_s: float = 2.0
     heartbeat_s: float = 10.0
@@ -66,6 +67,12 @@ class Router(Protocol):
     ) -> tuple[Resolution, RouteInfo | None]: ...
 
 
+class Reloader(Protocol):
+    """Re-reads the config file (proxy.reload.ConfigReloader)."""
+
+    def reload_now(self) -> tuple[bool, str]: ...
+
+
 class ProxyState:
     def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
         self.bus = bus or EventBus()
@@ -93,6 +100,7 @@ class ProxyState:
         self.in_flight = 0
         self.draining = False
         self.reload_error: str | None = None
+        self.reloader: Reloader | None = None  # set by whoever watches the config file
         self.on_config: list[Callable[[Config], None]] = []
         # Short, sortable, unique-per-process request ids.
         self._ids = itertools.count(1)

@@ -26,6 +26,7 @@ from plano_tui.app import DashboardApp
 from plano_tui.demo import start_demo
 from plano_tui.screens.detail import DetailScreen
 from plano_tui.store import RequestRow
+from proxy.local_link import LocalLink
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
 
@@ -65,7 +66,8 @@ async def main() -> None:
     demo = await start_demo(seed=11, rate=4)
     state = ProxyState(demo.config)
     server = await start_server(state)
-    app = DashboardApp(state, url=server.url, config_path="(demo)", demo=True, cursor_blink=False)
+    app = DashboardApp(LocalLink(state, demo=True), url=server.url, config_path="(demo)", demo=True,
+                       cursor_blink=False)
     shots: list[Path] = []
 
     def shot(name: str) -> None:

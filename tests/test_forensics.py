@@ -15,6 +15,7 @@ import orjson
 from plano_tui import forensics
 from plano_tui.app import DashboardApp
 from proxy.events import RequestFailed, RequestFinished, RequestRecord
+from proxy.local_link import LocalLink
 
 from .conftest import FAKE_KEYS, eventually, proxy_config_yaml
 from .fakes import FakeUpstream, Script, messages_events, responses_events
@@ -120,7 +121,7 @@ async def test_dashboard_checks_tab_and_export_key(proxy, upstream: FakeUpstream
                                                    monkeypatch: Any) -> None:
     r = await codex_to_claude(proxy, upstream)
     monkeypatch.chdir(tmp_path)
-    app = DashboardApp(proxy.state, url=proxy.url, config_path="./config.yaml", cursor_blink=False)
+    app = DashboardApp(LocalLink(proxy.state), url=proxy.url, config_path="./config.yaml", cursor_blink=False)
     async with app.run_test(size=(140, 40)) as pilot:
         app.ingest([RequestFinished(r)])
         await pilot.pause()

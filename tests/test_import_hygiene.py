@@ -38,3 +38,39 @@ def test_proxy_is_our_package() -> None:
 
     assert Path(proxy.__file__).resolve().parent == REPO / "proxy"
     assert (REPO / "proxy" / "server.py").exists()
+
+
+DASHBOARD = ["plano_tui/app.py", "plano_tui/bridge.py", "plano_tui/store.py", "plano_tui/format.py",
+             "plano_tui/ui_main.py", "plano_tui/strip_cycles.py", "plano_tui/themes.py", "plano_tui/forensics.py",
+             "plano_tui/query.py",
+             "plano_tui/widgets", "plano_tui/screens"]
+# The front-end boundary (proxy/frontend.py) and the record types: all the dashboard may know of the proxy.
+BOUNDARY = {"proxy.frontend", "proxy.events"}
+
+
+def proxy_imports(path: Path) -> set[str]:
+    """Every `proxy…` module a file imports, at the top or inside a function."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "proxy"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "proxy":
+            names = {f"{node.module}.{a.name}" for a in node.names} if node.module == "proxy" else {node.module}
+            found |= {n for n in names if n is not None}
+    return found
+
+
+def test_the_dashboard_knows_the_proxy_only_through_the_front_end_boundary() -> None:
+    files = [p for entry in DASHBOARD for p in ((REPO / entry).rglob("*.py") if (REPO / entry).is_dir()
+                                                  else [REPO / entry])]
+    assert len(files) > 10
+    crossing = {str(f.relative_to(REPO)): sorted(proxy_imports(f) - BOUNDARY) for f in files}
+    assert {f: mods for f, mods in crossing.items() if mods} == {}
+    # … and the boundary itself reaches no further into the core than the record and statistics types.
+    import ast
+
+    tree = ast.parse((REPO / "proxy" / "frontend.py").read_text())
+    relative = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+    assert relative == {"events", "stats"}

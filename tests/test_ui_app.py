@@ -23,6 +23,7 @@ from plano_tui.widgets.providers import ProvidersTable
 from plano_tui.widgets.request_log import RequestLog
 from plano_tui.widgets.status import ErrorBanner, StatusBar
 from proxy.config import load_config
+from proxy.local_link import LocalLink
 from proxy.reload import ConfigReloader
 from proxy.server import ProxyServer
 
@@ -34,7 +35,8 @@ SECRET = "sk-secret-DO-NOT-SHOW-7f3a9c"
 
 
 def make_app(server: ProxyServer, config_path: str = "test-config.yaml") -> DashboardApp:
-    return DashboardApp(server.state, url=server.url, config_path=config_path, tick_s=0.05, cursor_blink=False)
+    return DashboardApp(LocalLink(server.state), url=server.url, config_path=config_path, tick_s=0.05,
+                        cursor_blink=False)
 
 
 async def post(server: ProxyServer, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
@@ -72,8 +74,11 @@ async def test_empty_state_then_a_row_with_the_resolution(upstream: FakeUpstream
         empty = app.query_one(EmptyState)
         assert empty.display
         shown = str(empty.content)
-        assert f"OPENAI_BASE_URL={server.url}/v1" in shown and f"ANTHROPIC_BASE_URL={server.url}" in shown
+        assert f"ANTHROPIC_BASE_URL={server.url}" in shown
         assert "planoai cli-agent codex" in shown
+        # Current Codex ignores OPENAI_BASE_URL: the hint is the profile, with the port this proxy uses.
+        assert "OPENAI_BASE_URL" not in shown and "codex --profile plano" in shown
+        assert f"planoai cli-agent codex --write-config --port {server.port}" in shown
         assert "export MISSING_XAI_KEY_FOR_TESTS=" in shown  # the provider without a key, with the fix
 
         body = {"model": "arch.codex.default", "input": "hi", "stream": True}
@@ -274,7 +279,7 @@ async def test_reload_key_and_a_failed_reload_banner(
     path = tmp_path / "config.yaml"
     path.write_text(proxy_config_yaml(upstream.url))
     server = await make_proxy(load_config(path, FAKE_KEYS))
-    server.state.reloader = ConfigReloader(server.state, path, watch=False)  # type: ignore[attr-defined]
+    server.state.reloader = ConfigReloader(server.state, path, watch=False)
     app = make_app(server, str(path))
     async with app.run_test(size=SIZE) as pilot:
         path.write_text(proxy_config_yaml(upstream.url).replace("target: llama3.1", "target: nope-model"))
@@ -291,7 +296,8 @@ async def test_reload_key_and_a_failed_reload_banner(
 
 async def test_clear_and_capacity(upstream: FakeUpstream, make_proxy: ProxyFactory) -> None:
     server = await make_proxy(make_config(upstream.url))
-    app = DashboardApp(server.state, url=server.url, config_path="x", capacity=3, tick_s=0.05, cursor_blink=False)
+    app = DashboardApp(LocalLink(server.state), url=server.url, config_path="x", capacity=3, tick_s=0.05,
+                       cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(5):
             await post(server, "/v1/chat/completions", {"model": "arch.local", "messages": []})
@@ -309,7 +315,7 @@ def offline_app(capacity: int = 1000) -> DashboardApp:
     from proxy.state import ProxyState
 
     return DashboardApp(
-        ProxyState(make_config("http://127.0.0.1:9")),
+        LocalLink(ProxyState(make_config("http://127.0.0.1:9"))),
         url="http://127.0.0.1:12000",
         config_path="x",
         capacity=capacity,
@@ -387,9 +393,9 @@ async def test_cooling_provider_dropped_events_and_palette_commands() -> None:
         await until(pilot, lambda: app.providers.cell("openai/gpt-5.3-codex", "key").startswith("❄ cooling"))
         assert isinstance(app.store[0], NoticeRow) and "cooling" in app.store[0].text
 
-        sub = app.state.bus.subscribe_queue(1)  # a slow subscriber: the bus drops and counts
+        sub = app.link.state.bus.subscribe_queue(1)  # a slow subscriber: the bus drops and counts
         for i in range(3):
-            app.state.bus.publish(fake(i))
+            app.link.state.bus.publish(fake(i))
         await until(pilot, lambda: "2 events dropped" in str(app.status_bar.content))
         sub.close()
 

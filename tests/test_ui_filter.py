@@ -6,6 +6,7 @@ from typing import Any
 
 from plano_tui.app import DashboardApp
 from proxy.events import RequestFailed, RequestFinished
+from proxy.local_link import LocalLink
 from proxy.state import ProxyState
 
 from .conftest import make_config
@@ -15,7 +16,7 @@ SIZE = (140, 40)
 
 
 def make_app() -> DashboardApp:
-    return DashboardApp(ProxyState(make_config("http://127.0.0.1:9")), url="http://127.0.0.1:12000",
+    return DashboardApp(LocalLink(ProxyState(make_config("http://127.0.0.1:9"))), url="http://127.0.0.1:12000",
                         config_path="./config.yaml", cursor_blink=False)
 
 
@@ -23,7 +24,7 @@ async def fed(pilot: Any) -> DashboardApp:
     app: DashboardApp = pilot.app
     records = [rec(request_id=f"r{i}") for i in range(3)] + [CLAUDE, FAILED, FALLBACK]
     app.ingest([RequestFinished(r) if r.ok else RequestFailed(r) for r in records])
-    app.state.set_alias("arch.local", "claude-sonnet-4-5", source="dashboard")  # a notice row
+    app.link.state.set_alias("arch.local", "claude-sonnet-4-5", source="dashboard")  # a notice row
     app.tick()
     await pilot.pause()
     return app

@@ -17,6 +17,7 @@ import pytest
 
 from plano_tui.app import DashboardApp
 from proxy.events import Attempt, RequestFailed, RequestFinished, RequestRecord, RouteInfo
+from proxy.local_link import LocalLink
 from proxy.state import ProxyState
 from proxy.usage import Usage
 
@@ -97,7 +98,7 @@ def traffic() -> list[RequestRecord]:
 def make_app(records: list[RequestRecord] | None = None, theme: str | None = None) -> DashboardApp:
     state = ProxyState(make_config(UPSTREAM))
     state.started_at = T0
-    app = DashboardApp(state, url="http://127.0.0.1:12000", config_path="./config.yaml", clock=lambda: NOW,
+    app = DashboardApp(LocalLink(state), url="http://127.0.0.1:12000", config_path="./config.yaml", clock=lambda: NOW,
                        cursor_blink=False)
     if theme:
         app.theme = theme
@@ -110,7 +111,7 @@ async def feed(pilot: Any) -> None:
     app: DashboardApp = pilot.app
     records = app.snapshot_records  # type: ignore[attr-defined]
     for r in records:
-        app.state.stats.add(r)
+        app.link.state.stats.add(r)
     app.ingest([RequestFinished(r) if r.ok else RequestFailed(r) for r in records])
     app.tick()
     await pilot.pause()
@@ -119,7 +120,7 @@ async def feed(pilot: Any) -> None:
 def test_main_screen(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await feed(pilot)
-        pilot.app.state.set_alias("arch.local", "claude-sonnet-4-5", source="dashboard")  # a notice row
+        pilot.app.link.state.set_alias("arch.local", "claude-sonnet-4-5", source="dashboard")  # a notice row
         pilot.app.tick()  # what the 4 Hz timer does next: take the pending notice (no wall-clock wait)
         await pilot.pause()
         await pilot.press("down", "down")

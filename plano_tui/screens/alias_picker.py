@@ -7,6 +7,7 @@ that is not in the list but that a wildcard provider serves (`openai/*`) is offe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on
@@ -18,8 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from proxy.config import Provider
-from proxy.resolve import find_provider
+from proxy.frontend import ProviderView
 
 
 def matches(query: str, model: str) -> bool:
@@ -35,17 +35,17 @@ class AliasPicker(ModalScreen[str | None]):
         Binding("up", "move(-1)", "Up", show=False, priority=True),
     ]
 
-    def __init__(self, alias: str, current: str, choices: list[str], providers: tuple[Provider, ...],
-                 *, cursor_blink: bool = True) -> None:
+    def __init__(self, alias: str, current: str, choices: list[str],
+                 find_provider: Callable[[str], ProviderView | None], *, cursor_blink: bool = True) -> None:
         super().__init__()
         self.alias = alias
         self.current = current
         self.choices = choices
-        self.providers = providers
+        self.find_provider = find_provider  # who would serve a model name (the proxy's own lookup)
         self.cursor_blink = cursor_blink
         # Targets are written either way ("gpt-5.3-codex" or "openai/gpt-5.3-codex"): mark the choice
         # that serves the current one.
-        p = find_provider(current, providers)
+        p = find_provider(current)
         self.current_choice = p.model if p is not None and not p.wildcard else current
 
     def compose(self) -> ComposeResult:
@@ -65,8 +65,8 @@ class AliasPicker(ModalScreen[str | None]):
         self._refilter("")
         self.query_one(Input).focus()
 
-    def _label(self, model: str, via: Provider | None = None) -> Content:
-        p = via or find_provider(model, self.providers)
+    def _label(self, model: str, via: ProviderView | None = None) -> Content:
+        p = via or self.find_provider(model)
         parts: list[str | tuple[str, str]] = [(model, "bold" if model == self.current_choice else "")]
         if model == self.current_choice:
             parts.append(("  ● current", "$text-success"))
@@ -86,7 +86,7 @@ class AliasPicker(ModalScreen[str | None]):
         shown = [m for m in self.choices if matches(query, m)]
         typed = query.strip()
         if typed and typed not in self.choices:
-            p = find_provider(typed, self.providers)
+            p = self.find_provider(typed)
             if p is not None and p.wildcard:
                 ol.add_option(Option(self._label(typed, via=p), id=typed))
         ol.add_options(Option(self._label(m), id=m) for m in shown)

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from proxy.config import Alias
+from proxy.frontend import AliasView
 
 
 class AliasList(OptionList):
@@ -25,7 +25,7 @@ class AliasList(OptionList):
             return None
         return self.get_option_at_index(self.highlighted).id
 
-    def show(self, aliases: list[Alias], file_targets: dict[str, str]) -> None:
+    def show(self, aliases: list[AliasView], file_targets: dict[str, str]) -> None:
         shown = tuple((a.name, a.target, file_targets.get(a.name) != a.target) for a in aliases)
         if shown == self._shown:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from proxy.config import Config
+from proxy.frontend import ConfigView
 
 
 class EmptyState(Static):
@@ -14,14 +14,18 @@ class EmptyState(Static):
         self.url = url
         self.border_title = "Waiting for the first request"
 
-    def show(self, config: Config, alias_names: list[str]) -> None:
+    def show(self, config: ConfigView, alias_names: list[str]) -> None:
         muted, code = "$foreground-muted", "bold $text-accent"
-        model = alias_names[0] if alias_names else (config.default_provider.model_id
-                                                    if config.default_provider else "<model>")
+        port = self.url.rsplit(":", 1)[-1]
+        port_flag = "" if port == str(config.port) else f" --port {port}"  # not the config's port
+        # Current Codex ignores OPENAI_BASE_URL: without the launcher it needs a provider of its own,
+        # which --write-config puts in a profile (plano_tui/codex_config.py).
         parts: list[str | tuple[str, str]] = [
             ("Point a coding agent at this proxy:\n\n", "bold"),
             ("  Codex        ", "bold"), ("planoai cli-agent codex", code), ("\n", ""),
-            ("               or  ", muted), (f"OPENAI_BASE_URL={self.url}/v1 codex -m {model}", code), ("\n", ""),
+            ("               or  ", muted), ("codex --profile plano", code),
+            ("   (set up once: ", muted), (f"planoai cli-agent codex --write-config{port_flag}", code),
+            (")\n", muted),
             ("  Claude Code  ", "bold"), (f"ANTHROPIC_BASE_URL={self.url} claude", code), ("\n", ""),
             ("  Any client   ", "bold"), (f"curl {self.url}/v1/models", code),
             ("   (lists models and aliases)\n", muted),

@@ -17,8 +17,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from proxy.config import Config, Provider
-from proxy.stats import GroupSnapshot, StatsSnapshot
+from proxy.frontend import ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
 
 from .. import format as fmt
 from .lines import Column, LineBuilder, Part, fit
@@ -46,7 +45,7 @@ def _latency_class(v: float) -> str:
     return "ok" if v < 500 else "warn" if v < 2000 else "error"
 
 
-def provider_row(p: Provider | None, name: str, g: GroupSnapshot | None, cooling_left: float) -> Row:
+def provider_row(p: ProviderView | None, name: str, g: GroupSnapshot | None, cooling_left: float) -> Row:
     """The cells of one provider as plain (text, style-name) parts: comparable, hashable, testable."""
     if cooling_left > 0:
         key: Part = (f"❄ cooling {fmt.duration(cooling_left)}", "warn")
@@ -94,7 +93,7 @@ class ProvidersTable(ScrollView, can_focus=False):
         self._cache: LRUCache[tuple[Row, int], Strip] = LRUCache(64)
         self._styles: dict[str, Style] = {}
 
-    def show(self, config: Config, snap: StatsSnapshot | None, cooling: dict[str, float], now: float) -> None:
+    def show(self, config: ConfigView, snap: StatsSnapshot | None, cooling: dict[str, float], now: float) -> None:
         groups = snap.providers if snap else {}
         names = [p.name for p in config.providers]
         names += [n for n in groups if n not in names]  # "(unresolved)", or providers removed by a reload

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from proxy.events import RequestRecord
-from proxy.stats import StatsSnapshot
+from proxy.frontend import StatsSnapshot
 
 from .. import format as fmt
 from .lines import LineBuilder, Part
@@ -62,8 +62,11 @@ class StatusBar(Widget):
         """The plain text shown (for tests)."""
         return "\n".join("".join(t for t, _ in line) for line in self.lines)
 
-    def show(self, *, uptime_s: float, totals: Totals, in_flight: int, dropped: int) -> None:
-        key = (int(uptime_s), totals, in_flight, dropped)
+    def show(self, *, uptime_s: float, totals: Totals, in_flight: int, dropped: int,
+             connection: str | None = None, connected: bool = True) -> None:
+        """`connection`: None for the proxy in this process ("listening"), else how an attached dashboard
+        stands ("attached to", "waiting for")."""
+        key = (int(uptime_s), totals, in_flight, dropped, connection, connected)
         if key == self._key:  # most ticks change nothing visible
             return
         self._key = key
@@ -71,7 +74,8 @@ class StatusBar(Widget):
         line1: list[Part] = [(" planoai ", "brand")]
         if self.demo:
             line1 += [(" DEMO ", "demo"), (" ", "")]
-        line1 += [("  ● ", "ok"), ("listening ", "muted"), (f"{self.url}/v1", "strong"),
+        line1 += [("  ● " if connected else "  ○ ", "ok" if connected else "warn"),
+                  (f"{connection or 'listening'} ", "muted"), (f"{self.url}/v1", "strong"),
                   ("   config ", "muted"), (self.config_path, ""), ("   up ", "muted"),
                   (fmt.duration(uptime_s), "")]
         t = totals

@@ -1,0 +1,143 @@
+"""The one boundary between a front end (the dashboard) and the proxy: events in, a statistics
+snapshot, a read-only view of the config, and commands out (retarget an alias, reload, save aliases).
+
+`FrontEndLink` is the interface; `proxy.local_link.LocalLink` serves it in process, over the running
+proxy's `ProxyState`. Everything a front end sees of the config is a `ConfigView` of plain frozen
+values — no secrets, nothing that reaches back into the core — so the same view can be rebuilt from
+JSON by a front end that is not in the proxy's process. The dashboard imports from `proxy` only this
+module and the record types (`proxy.events`); tests/test_import_hygiene.py holds it to that.
+
+Commands are coroutines: in process they finish at once, another implementation may have to ask
+over the network. They raise `CommandError` with a message for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .events import Event, RequestRecord
+from .stats import GroupSnapshot, StatsSnapshot
+
+__all__ = [
+    "CAPTURE_BYTES",
+    "AliasView",
+    "CommandError",
+    "ConfigView",
+    "FrontEndLink",
+    "GroupSnapshot",
+    "ProviderView",
+    "StatsSnapshot",
+]
+
+
+# Response bytes the proxy keeps per request by default (ProxyOptions.capture_bytes): a detail view
+# says a capture of this length may be cut short.
+CAPTURE_BYTES = 64 * 1024
+
+
+class CommandError(Exception):
+    """A command the proxy refused or could not carry out; the message is for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """What a front end shows of one provider (never its key, only whether it has one)."""
+
+    name: str
+    model: str  # as written: "openai/gpt-4o" or "openai/*"
+    model_id: str
+    key_status: str  # ok | missing | none | passthrough
+    key_env: str | None
+    display_url: str
+
+    @property
+    def wildcard(self) -> bool:
+        return self.model_id == "*"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasView:
+    name: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigView:
+    path: str | None  # None: no config file (demo)
+    port: int  # the config's model listener
+    providers: tuple[ProviderView, ...]  # in the config's order
+    aliases: tuple[AliasView, ...]  # as the file has them (runtime targets: FrontEndLink.aliases())
+    default_model: str | None  # the `default: true` provider's model id
+
+    def provider_named(self, name: str) -> ProviderView | None:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        return None
+
+    @property
+    def missing_keys(self) -> list[tuple[ProviderView, str]]:
+        return [(p, p.key_env) for p in self.providers if p.key_status == "missing" and p.key_env]
+
+
+class FrontEndLink(Protocol):
+    """What the dashboard may know of the proxy and ask of it."""
+
+    @property
+    def config(self) -> ConfigView: ...
+
+    @property
+    def started_at(self) -> float: ...  # epoch seconds, for the uptime
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...  # events the proxy could not deliver to this front end
+
+    @property
+    def reload_error(self) -> str | None: ...  # the last failed reload's error, until one succeeds
+
+    @property
+    def stats_version(self) -> int: ...  # moves whenever snapshot() would change
+
+    @property
+    def can_reload(self) -> bool: ...  # started from a config file
+
+    @property
+    def can_save(self) -> bool: ...  # has a config file to write aliases to
+
+    @property
+    def connection(self) -> str | None: ...  # None in process; else how the link stands ("attached to")
+
+    @property
+    def connected(self) -> bool: ...  # events are flowing (always, in process)
+
+    def subscribe(self, callback: Callable[[Event], None], types: tuple[type, ...]) -> Callable[[], None]:
+        """Deliver events of `types` to `callback` (cheap, non-blocking); returns the unsubscriber."""
+        ...
+
+    def snapshot(self) -> StatsSnapshot: ...
+
+    def aliases(self) -> list[AliasView]: ...  # current targets, runtime changes included
+
+    def model_choices(self) -> list[str]: ...  # what an alias can be pointed at
+
+    def find_provider(self, model: str) -> ProviderView | None: ...  # who would serve `model`
+
+    def want_details(self, rate: float, burst: float) -> None:
+        """Keep headers and bodies for `rate` requests a second (after `burst`), plus every failure."""
+        ...
+
+    async def details(self, record: RequestRecord) -> RequestRecord:
+        """`record` with its headers and bodies, where the proxy still has them (for the detail view)."""
+        ...
+
+    async def retarget(self, alias: str, target: str) -> str | None: ...  # the old target
+
+    async def reload(self) -> tuple[bool, str]: ...  # (ok, message)
+
+    async def save_aliases(self) -> list[str]: ...  # the aliases written to the file
+
