@@ -40,10 +40,10 @@ IGNORED_SECTIONS = frozenset(
         "error_target",
         "state_storage",
         "model_metrics_sources",
-        "prompt_caching",
     }
 )
 KNOWN_SECTIONS = IGNORED_SECTIONS | {
+    "prompt_caching",
     "version",
     "listeners",
     "model_providers",

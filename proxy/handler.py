@@ -267,6 +267,8 @@ class LlmHandler:
                     ctx.client_api, body, request.headers, res, resolver, inline_prefs
                 )
                 ctx.resolution = res
+                if ctx.route is not None and ctx.route.session_id:  # the session as routing keyed it
+                    ctx.session_id = ctx.route.session_id
             candidates = self._candidates(res)
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):

@@ -20,6 +20,7 @@ from .events import AliasChanged, RouteInfo
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
+from .sessions import SessionStore
 from .stats import Stats
 
 
@@ -76,6 +77,7 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
+        self.sessions = SessionStore()  # proxy.sessions: shared by the proxy path and /routing/v1/*
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()
