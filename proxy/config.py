@@ -39,11 +39,11 @@ IGNORED_SECTIONS = frozenset(
         "mode",
         "error_target",
         "state_storage",
-        "model_metrics_sources",
     }
 )
 KNOWN_SECTIONS = IGNORED_SECTIONS | {
     "prompt_caching",
+    "model_metrics_sources",
     "version",
     "listeners",
     "model_providers",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from .cost import Cost
 from .usage import EMPTY, Usage
 
 
@@ -80,6 +81,7 @@ class RequestRecord:
     notes: tuple[str, ...] = ()
     session_id: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    cost: Cost | None = None  # USD, input/cached/output as Plano prices them (proxy.cost); None: no price
     request_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # redacted
     request_body: bytes | None = field(default=None, repr=False)
     upstream_body: bytes | None = field(default=None, repr=False)  # what was sent upstream, if rewritten

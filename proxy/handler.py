@@ -22,6 +22,7 @@ from aiohttp import web
 
 from .client_stream import ClientStream
 from .config import Provider
+from .cost import Cost, priced_model
 from .errors import ProxyError, error_body, extract_error_message
 from .events import (
     Attempt,
@@ -94,6 +95,7 @@ class _Ctx:
     captured_n: int = 0
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
     metadata: dict[str, Any] | None = None
+    cost: Cost | None = None
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -134,6 +136,7 @@ class _Ctx:
             "notes": tuple(self.notes),
             "session_id": self.session_id,
             "attempts": tuple(self.attempts),
+            "cost": self.cost,
             "request_headers": headers,
             "request_body": self.body if keep_bodies else None,
             "upstream_body": self.upstream_body if keep_bodies else None,
@@ -209,6 +212,8 @@ class LlmHandler:
                 ctx.metadata = {"codex_model_metadata": served}
             # A failure keeps its details whatever the budget: it is the request someone opens.
             keep = st.details is not None and (ctx.detailed or not succeeded(ctx.status, ctx.error))
+            if ctx.usage and ctx.resolution is not None:
+                ctx.cost = st.prices.cost(priced_model(ctx.resolution), ctx.usage)
             rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .bus import EventBus
 from .config import Alias, Config, seconds
+from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
 from .events import AliasChanged, RouteInfo
 from .health import ProviderHealth
@@ -78,6 +79,7 @@ class ProxyState:
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
         self.sessions = SessionStore()  # proxy.sessions: shared by the proxy path and /routing/v1/*
+        self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()
@@ -124,5 +126,7 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self._catalog_version += 1
+        sources, self.price_warnings = sources_from(config.raw.get("model_metrics_sources"), _base_dir(config))
+        self.prices.configure(sources)
         for cb in self.on_config:
             cb(config)

@@ -23,6 +23,7 @@ import aiohttp
 
 from .. import sessions as sessions_mod
 from ..config import Config, RoutingPreference
+from ..cost import PriceBook, priced_model
 from ..errors import ProxyError
 from ..events import RouteInfo
 from ..providers import Api, upstream_api_for
@@ -62,7 +63,9 @@ class TaskRouter:
         session_getter: Callable[[], aiohttp.ClientSession] | None = None,
         stats: Stats | None = None,
         sessions: SessionStore | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
+        self.prices = prices  # proxy.cost: `prefer: cheapest` / `fastest` and the routing budget
         self._session_getter = session_getter or _no_session
         self.stats = stats
         self.cache = DecisionCache(settings_mod.DEFAULT_TTL_S, settings_mod.DEFAULT_MAX_ENTRIES)
@@ -298,7 +301,7 @@ class TaskRouter:
                 )
             return keep("no route matched; kept the requested model")
         route = known[0]
-        ranked = tuple(ranked_models(by_name[route], self.stats, resolver))
+        ranked = tuple(ranked_models(by_name[route], self.stats, resolver, self.prices))
         problems: list[str] = []
         for model in ranked:
             res, why = self._usable(model, resolver, client_api)
@@ -353,8 +356,7 @@ def _served(res: Resolution) -> str:
 
 def model_name(res: Resolution) -> str:
     """The canonical "provider/model" a resolution serves (a wildcard provider names the model it got)."""
-    p = res.provider
-    return p.model if not p.wildcard else f"{p.prefix}/{res.upstream_model}"
+    return priced_model(res)
 
 
 def _no_session() -> aiohttp.ClientSession:
