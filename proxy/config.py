@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .budget import BudgetError
+from .budget import from_config as budget_from_config
 from .config_ext import PLANO, Sidecar, SidecarError, compat_warnings, merge_sidecar, sidecar_path
 from .providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
 
@@ -355,6 +357,10 @@ class _Builder:
         for sect in ("routing", "overrides", "tracing"):
             if data.get(sect) is not None and not isinstance(data[sect], dict):
                 raise self.fail((sect,), "must be a mapping")
+        try:  # the routing budget refuses to start without a cap or a price source (as Plano does)
+            budget_from_config((data.get("routing") or {}).get("routing_budget"), data.get("model_metrics_sources"))
+        except BudgetError as exc:
+            raise self.fail(tuple(exc.key.split(".")), exc.message, exc.hint) from None
         self.check_fallbacks(providers, aliases)
         return Config(
             path=self.path,
@@ -609,6 +615,12 @@ class _Builder:
                         raise self.fail((*at, "models"), f"model '{m}' is not a configured provider")
                 policy = item.get("selection_policy") or {}
                 prefer = policy.get("prefer", "none") if isinstance(policy, dict) else str(policy)
+                if prefer not in ("cheapest", "fastest", "none"):
+                    raise self.fail(
+                        (*at, "selection_policy", "prefer"),
+                        f"unknown selection policy {prefer!r}",
+                        "use cheapest, fastest or none",
+                    )
                 if item["name"] in prefs:
                     raise self.fail((*at, "name"), f"duplicate routing preference '{item['name']}'")
                 prefs[item["name"]] = RoutingPreference(

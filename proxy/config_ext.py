@@ -81,7 +81,6 @@ PLANO_METRICS = {
 
 # Plano keys we read but do not act on, with what happens instead. Each one found is named in a warning.
 UNIMPLEMENTED: dict[tuple[str, ...], str] = {
-    ("routing", "routing_budget"): "no switch-spend gate yet; routing decides every user turn freely",
     ("routing", "session_cache", "url"): "sessions are kept in this process only",
     ("routing", "session_cache", "tenant_header"): "sessions are not scoped by tenant",
     ("overrides", "prompt_target_intent_matching_threshold"): "prompt targets are a Plano feature this proxy ignores",
@@ -252,6 +251,9 @@ def compat_warnings(data: Mapping[str, Any], where: Callable[..., str], sidecar_
     for req in ("version", "listeners"):
         if req not in data:
             out.append(f"{where()}: '{req}' is missing; {PLANO} requires it and refuses the file")
+    for key, value in data.items():
+        if value is None:  # `model_metrics_sources:` with nothing under it
+            out.append(f"{where(key)}: '{key}' is empty; {PLANO} rejects a null section (remove the key)")
     pkey = "model_providers" if "model_providers" in data else "llm_providers"
     for i, p in enumerate(data.get(pkey) or []):
         if isinstance(p, dict):

@@ -122,6 +122,7 @@ class Binding:
     reason: str | None = None  # same_anchor | free | within_cap | over_cap | no_pricing
     requests: int = 0
     source: str = "implicit"
+    last_switch_cost: float | None = None  # USD the gate computed for the last proposed switch
 
     def idle_s(self, now: float) -> float:
         return max(0.0, now - self.last_used)
@@ -157,6 +158,7 @@ class SessionStore:
         self.max_entries = max(1, max_entries)
         self.clock = clock or time.monotonic
         self._data: OrderedDict[str, Binding] = OrderedDict()
+        self._keys: dict[str, str] = {}  # session id → the store key it was last bound under
         self.version = 0  # bumped on every change, so the dashboard redraws only when something moved
 
     def __len__(self) -> int:
@@ -175,8 +177,27 @@ class SessionStore:
     def put(self, key: str, binding: Binding) -> None:
         self._data[key] = binding
         self._data.move_to_end(key)
+        self._keys[binding.session_id] = key
         while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+            _, old = self._data.popitem(last=False)
+            if self._keys.get(old.session_id) not in self._data:
+                self._keys.pop(old.session_id, None)
+        self.version += 1
+
+    def settle(self, session_id: str, prompt_tokens: int, cost_usd: float | None) -> None:
+        """The response side (Plano refreshes the binding from real usage): the provider's prompt-token
+        count becomes the session's context size, and the request's cost adds to the conversation's."""
+        key = self._keys.get(session_id)
+        b = self._data.get(key) if key is not None else None
+        if b is None:
+            return
+        if prompt_tokens > 0:
+            b.cached_tokens = prompt_tokens
+            for v in b.history:
+                if v.model == b.anchor_model:
+                    v.cached_tokens = prompt_tokens
+        if cost_usd is not None:
+            b.session_cost_usd += cost_usd
         self.version += 1
 
     def live(self) -> Iterator[Binding]:
@@ -191,6 +212,7 @@ class SessionStore:
 
     def clear(self) -> None:
         self._data.clear()
+        self._keys.clear()
         self.version += 1
 
 

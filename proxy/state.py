@@ -17,7 +17,7 @@ from .bus import EventBus
 from .config import Alias, Config, seconds
 from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
-from .events import AliasChanged, RouteInfo
+from .events import TERMINAL, AliasChanged, RouteInfo
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
@@ -80,6 +80,7 @@ class ProxyState:
         self.router: Router | None = None
         self.sessions = SessionStore()  # proxy.sessions: shared by the proxy path and /routing/v1/*
         self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
+        self.bus.subscribe(self._settle_session, TERMINAL)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()
@@ -100,6 +101,11 @@ class ProxyState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(2).hex()
         self._catalog_version = 0
+
+    def _settle_session(self, event: Any) -> None:
+        r = event.record
+        if r.session_id and r.usage:
+            self.sessions.settle(r.session_id, r.usage.input_tokens, r.cost.total_usd if r.cost else None)
 
     @property
     def models_etag(self) -> str:

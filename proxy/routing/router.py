@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
+from .. import budget as budget_mod
 from .. import sessions as sessions_mod
 from ..config import Config, RoutingPreference
 from ..cost import PriceBook, priced_model
@@ -87,6 +89,13 @@ class TaskRouter:
             self.backend = LocalBackend(s.local_min_score)
         self.cache.ttl_s, self.cache.max_entries = s.session_ttl_s, max(1, s.session_max_entries)
         self.sessions.ttl_s, self.sessions.max_entries = s.session_ttl_s, max(1, s.session_max_entries)
+        try:  # validated when the config loaded; a failure here only means "no budget"
+            self.budget = budget_mod.from_config(
+                config.routing.get("routing_budget"), config.raw.get("model_metrics_sources"), self.prices
+            )
+        except budget_mod.BudgetError as exc:
+            log.warning("routing.routing_budget: %s", exc)
+            self.budget = None
         if old is not None and (
             old_prefs != self.prefs or old.backend != s.backend or old.router_model != s.router_model
         ):
@@ -113,7 +122,7 @@ class TaskRouter:
     def implicit_sessions(self, client_api: Api, routing: bool) -> bool:
         """Plano's rule for deriving the implicit session key: prompt-caching affinity, a routing budget, or
         route_on_user_only (as in effect for this client) while routing can change the model."""
-        return self.settings.session_affinity or (routing and self.pins(client_api))
+        return self.settings.session_affinity or self.budget is not None or (routing and self.pins(client_api))
 
     # ------------------------------------------------------------------ the Router protocol
     async def route(
@@ -126,24 +135,26 @@ class TaskRouter:
         inline_preferences: Any,
     ) -> tuple[Resolution, RouteInfo | None]:
         if self.backend is None or (inline_preferences is None and not self.prefs):
-            if not self.settings.session_affinity and not session_header(headers, AFFINITY_HEADER):
+            sessions_on = self.settings.session_affinity or self.budget is not None
+            if not sessions_on and not session_header(headers, AFFINITY_HEADER):
                 return resolution, None  # the hot path: no preferences, no sessions, nothing to do
-            return resolution, self._session_only(client_api, body, headers, resolution)
+            d = self._session_only(client_api, body, headers, resolution, resolver)
+            return d.resolution, d.info
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
         return d.resolution, d.info
 
-    def _session_only(self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution) -> RouteInfo | None:
-        """No routing, but a session (affinity header or prompt caching): keep its binding current."""
+    def _session_only(
+        self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
+    ) -> Decision:
+        """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
+        router still runs with the requested model as the candidate."""
         conv = parse(client_api, body if isinstance(body, dict) else {})
-        ref = sessions_mod.resolve(
-            headers, conv.instructions, conv.tool_names, conv.first_user or None, self.settings.session_affinity
-        )
+        implicit = self.settings.session_affinity or self.budget is not None
+        ref = sessions_mod.resolve(headers, conv.instructions, conv.tool_names, conv.first_user or None, implicit)
         if ref is None:
-            return None
+            return Decision(res, None)
         name = model_name(res)
-        sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0)
-        return RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
-                         decision_reason=sd.reason)
+        return self._bind(Decision(res, None), ref, name, resolver, client_api, headers, body)
 
     async def decide(
         self,
@@ -189,10 +200,7 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            info = self._session_only(client_api, body, headers, resolution)
-            if info is None:
-                return Decision(resolution, None)
-            return Decision(resolution, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
+            return self._session_only(client_api, body, headers, resolution, resolver)
         conv = parse(client_api, body if isinstance(body, dict) else {})
         lane = model_name(resolution)  # Plano's lane: the requested model after alias resolution
         ref = sessions_mod.resolve(
@@ -236,12 +244,36 @@ class TaskRouter:
             self.cache.put(key, pinned)
         if ref is None:
             return decision
-        return self._bind(decision, ref, lane, resolver, client_api)
+        return self._bind(decision, ref, lane, resolver, client_api, headers, body)
 
-    def _bind(self, d: Decision, ref: SessionRef, lane: str, resolver: Resolver, client_api: Api) -> Decision:
-        """Record the decision on the session (Plano's session router) and report warmth and switches."""
-        sd = sessions_mod.bind(self.sessions, ref, model_name(d.resolution), d.route, lane, 0)
+    def _bind(
+        self,
+        d: Decision,
+        ref: SessionRef,
+        lane: str,
+        resolver: Resolver,
+        client_api: Api,
+        headers: Any,
+        body: dict[str, Any],
+    ) -> Decision:
+        """Record the decision on the session (Plano's session router): warmth, switches, and the routing
+        budget's verdict, which may retain the warm anchor instead of the routed model."""
+        gate = self.budget.for_request(headers) if self.budget is not None else None
+        tokens = context_tokens(body) if gate is not None else 0
+        candidate = model_name(d.resolution)
+        sd = sessions_mod.bind(self.sessions, ref, candidate, d.route, lane, tokens, gate)
         info = d.info or RouteInfo()
+        if sd.model != candidate:  # retained: serve the anchor
+            anchor, _ = self._usable(sd.model, resolver, client_api)
+            if anchor is not None:
+                kept = dataclasses.replace(
+                    d.resolution, provider=anchor.provider, upstream_model=anchor.upstream_model,
+                    via="route" if sd.route else d.resolution.via, route=sd.route,
+                )
+                note = f"routing budget kept the warm anchor {sd.model} instead of {candidate} ({sd.reason})"
+                info = dataclasses.replace(info, route=sd.route, reason=_join(info.reason, note))
+                models = (sd.model, *(m for m in d.models if m != sd.model))
+                d = dataclasses.replace(d, resolution=kept, route=sd.route, models=models)
         info = dataclasses.replace(
             info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
             decision_reason=sd.reason,
@@ -357,6 +389,19 @@ def _served(res: Resolution) -> str:
 def model_name(res: Resolution) -> str:
     """The canonical "provider/model" a resolution serves (a wildcard provider names the model it got)."""
     return priced_model(res)
+
+
+def _join(a: str | None, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def context_tokens(body: dict[str, Any]) -> int:
+    """The context a switch would re-read, request side (Plano: characters ÷ 4 when no tokenizer); the
+    binding is refined with the provider's prompt-token count once the answer arrives."""
+    try:
+        return len(orjson.dumps(body)) // 4
+    except TypeError:
+        return 0
 
 
 def _no_session() -> aiohttp.ClientSession:
