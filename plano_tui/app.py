@@ -39,6 +39,8 @@ from . import strip_cycles
 from .bridge import EventBridge, log_pause
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
+from .screens.sessions import SessionsScreen
+from .sessions_bridge import session_preview, session_rows
 from .store import DETAIL_RATE, KEEP_BODIES, RequestStore
 from .themes import DARK, LIGHT, THEMES
 from .widgets.aliases import AliasList
@@ -71,6 +73,7 @@ class DashboardApp(App[None]):
         Binding("e", "last_error", "Last error"),
         Binding("c", "clear", "Clear log"),
         Binding("d", "toggle_theme", "Light/dark"),
+        Binding("s", "sessions", "Sessions", show=False),  # issue 14: live sessions (screens/sessions.py)
     ]
 
     def __init__(
@@ -286,7 +289,8 @@ class DashboardApp(App[None]):
     def retarget(self, alias: str) -> None:
         current = self.state.aliases.get(alias)
         picker = AliasPicker(alias, current.target if current else "", self.state.resolver.model_choices(),
-                             self.state.config.providers, cursor_blink=self.cursor_blink)
+                             self.state.config.providers, cursor_blink=self.cursor_blink,
+                             preview=session_preview(self.state, alias))
 
         def chosen(target: str | None) -> None:
             if target is None or (current is not None and target == current.target):
@@ -300,6 +304,9 @@ class DashboardApp(App[None]):
                         title="Alias retargeted")
 
         self.push_screen(picker, chosen)
+
+    def action_sessions(self) -> None:
+        self.push_screen(SessionsScreen(lambda: session_rows(self.state)))
 
     def action_save_aliases(self) -> None:
         path = self.state.config.path

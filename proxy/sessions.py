@@ -123,6 +123,7 @@ class Binding:
     requests: int = 0
     source: str = "implicit"
     last_switch_cost: float | None = None  # USD the gate computed for the last proposed switch
+    alias: str | None = None  # the alias the client named, for the dashboard's retarget preview
 
     def idle_s(self, now: float) -> float:
         return max(0.0, now - self.last_used)
@@ -247,6 +248,7 @@ def bind(
     lane: str,
     context_tokens: int,
     gate: Gate | None = None,
+    alias: str | None = None,
 ) -> SessionDecision:
     """Plano's session_router::route: honour the candidate on a cold (or drifted) session and start a warm
     episode; on a warm one, the same anchor stays, a different candidate asks the gate (no budget: follow
@@ -283,7 +285,7 @@ def bind(
                 fresh.baseline_usd, fresh.switch_spend_usd = b.baseline_usd, b.switch_spend_usd
                 fresh.default_model = b.default_model or model
         b = fresh
-    b.requested_model, b.prefix_hash, b.last_used = lane, ref.prefix_hash, now
+    b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
     if context_tokens > 0:
         b.cached_tokens = context_tokens
     b.requests += 1

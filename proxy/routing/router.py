@@ -261,7 +261,7 @@ class TaskRouter:
         gate = self.budget.for_request(headers) if self.budget is not None else None
         tokens = context_tokens(body) if gate is not None else 0
         candidate = model_name(d.resolution)
-        sd = sessions_mod.bind(self.sessions, ref, candidate, d.route, lane, tokens, gate)
+        sd = sessions_mod.bind(self.sessions, ref, candidate, d.route, lane, tokens, gate, d.resolution.alias)
         info = d.info or RouteInfo()
         if sd.model != candidate:  # retained: serve the anchor
             anchor, _ = self._usable(sd.model, resolver, client_api)
