@@ -280,12 +280,6 @@ def compat_warnings(data: Mapping[str, Any], where: Callable[..., str], sidecar_
     _section(routing, "routing_budget", PLANO_BUDGET, frozenset(), rejects, prefix=("routing",))
     _section(data, "prompt_caching", PLANO_PROMPT_CACHING, frozenset(), rejects)
     _section(data, "tracing", PLANO_TRACING, frozenset(), rejects)
-    pc = data.get("prompt_caching")
-    if isinstance(pc, dict) and pc.get("enabled") is True and pc.get("inject_cache_control") is not False:
-        unimplemented(
-            ("prompt_caching", "inject_cache_control"),
-            "no cache_control breakpoints are injected yet; session affinity is on",
-        )
     cache = routing.get("session_cache")
     if isinstance(cache, dict) and cache.get("type") == "redis":
         unimplemented(("routing", "session_cache", "type"), "redis is not supported; sessions stay in this process")

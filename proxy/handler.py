@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from .caching import inject_breakpoints, strip_markers
 from .client_stream import ClientStream
 from .config import Provider
 from .cost import Cost, priced_model
@@ -402,6 +403,19 @@ class LlmHandler:
                 del tr.body["reasoning_effort"]
                 notes.append("reasoning effort dropped: this Ollama model does not think")
             payload = orjson.dumps(tr.body)
+        if up_api is Api.MESSAGES and st.caching.applies(request.headers):  # proxy.caching
+            marked = inject_breakpoints(tr.body if translation is not None else body, st.caching.min_prefix_tokens)
+            if marked is not None:
+                payload = orjson.dumps(dict(marked[0], model=cand.upstream_model))
+                notes.append(f"prompt cache: {marked[1]} cache_control breakpoints added")
+        elif (
+            up_api is Api.MESSAGES
+            and translation is not None
+            and st.caching.strips(request.headers)
+            and strip_markers(tr.body)  # the translator's own breakpoints, turned off by config or header
+        ):
+            payload = orjson.dumps(tr.body)
+            notes.append("prompt cache: breakpoints off")
         ctx.notes = notes
         ctx.upstream_api = up_api
         ctx.upstream_body = payload if payload is not raw else None

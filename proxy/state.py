@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .bus import EventBus
+from .caching import CachePolicy
 from .config import Alias, Config, seconds
 from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
@@ -80,6 +81,7 @@ class ProxyState:
         self.router: Router | None = None
         self.sessions = SessionStore()  # proxy.sessions: shared by the proxy path and /routing/v1/*
         self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
+        self.caching = CachePolicy.from_config(config.raw)  # proxy.caching: Anthropic breakpoints
         self.bus.subscribe(self._settle_session, TERMINAL)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
@@ -134,5 +136,6 @@ class ProxyState:
         self._catalog_version += 1
         sources, self.price_warnings = sources_from(config.raw.get("model_metrics_sources"), _base_dir(config))
         self.prices.configure(sources)
+        self.caching = CachePolicy.from_config(config.raw)
         for cb in self.on_config:
             cb(config)
