@@ -49,13 +49,14 @@ def header(headers: Mapping[str, str] | Any, name: str) -> str | None:
     return str(v) if v else None
 
 
-def _hash64(*chunks: str) -> int:
-    # blake2b in C: the system prompt of a coding agent is 10-40 KB, hashed on every request.
-    h = hashlib.blake2b(b"plano-affinity-v1", digest_size=8)
+def _hasher(*chunks: str) -> Any:
+    # blake2b in C: the system prompt of a coding agent is 10-40 KB, hashed on every request. Salted like
+    # Plano's (keys are never prompt text); 8 bytes → the `implicit:<16 hex>` shape.
+    h = hashlib.blake2b(digest_size=8, key=b"plano-affinity-v1")
     for c in chunks:
         h.update(c.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
-    return int.from_bytes(h.digest(), "big")
+    return h
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +79,11 @@ def resolve(
     prefix = None
     session = None
     if not cache_off and first_user is not None:
-        tools = ",".join(tool_names)
-        prefix = _hash64(instructions, tools)
-        session = f"{IMPLICIT_PREFIX}{_hash64(instructions, tools, first_user):016x}"
+        h = _hasher(instructions, ",".join(tool_names))  # one pass over the (long) system prompt
+        prefix = int.from_bytes(h.digest(), "big")
+        h.update(first_user.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+        session = f"{IMPLICIT_PREFIX}{h.hexdigest()}"
     explicit = header(headers, AFFINITY_HEADER)
     if explicit:
         return SessionRef(explicit, f"a:{explicit}", prefix, "affinity")

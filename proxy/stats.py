@@ -77,6 +77,38 @@ class _Acc:
             self.priced += 1
 
 
+class _CostAcc:
+    """Requests, tokens and cost only: what the alias and session groups show (a full `_Acc` per group
+    was a measurable share of the per-request cost)."""
+
+    __slots__ = ("cached_tokens", "cost_cached", "cost_input", "cost_output", "input_tokens", "output_tokens",
+                 "priced", "requests")
+
+    def __init__(self) -> None:
+        self.requests = self.input_tokens = self.cached_tokens = self.output_tokens = self.priced = 0
+        self.cost_input = self.cost_cached = self.cost_output = 0.0
+
+    def add(self, r: RequestRecord) -> None:
+        self.requests += 1
+        u = r.usage
+        self.input_tokens += u.input_tokens
+        self.cached_tokens += u.cached_tokens
+        self.output_tokens += u.output_tokens
+        c = r.cost
+        if c is not None:
+            self.cost_input += c.input_usd
+            self.cost_cached += c.cached_usd
+            self.cost_output += c.output_usd
+            self.priced += 1
+
+
+def _cost_snap(name: str, a: _CostAcc) -> GroupSnapshot:
+    return GroupSnapshot(
+        name, a.requests, 0, 0, 0, a.input_tokens, a.cached_tokens, a.output_tokens, 0, None, None, None, None,
+        None, None, (), None, a.cost_input, a.cost_cached, a.cost_output, a.priced,
+    )
+
+
 @dataclass(frozen=True)
 class GroupSnapshot:
     """Aggregates for one provider or route."""
@@ -163,8 +195,8 @@ class Stats:
         self._providers: defaultdict[str, _Acc] = defaultdict(_Acc)
         self._routes: defaultdict[str, _Acc] = defaultdict(_Acc)
         self.total = _Acc()
-        self._aliases: defaultdict[str, _Acc] = defaultdict(_Acc)
-        self._sessions: OrderedDict[str, _Acc] = OrderedDict()  # bounded: sessions come and go
+        self._aliases: defaultdict[str, _CostAcc] = defaultdict(_CostAcc)
+        self._sessions: OrderedDict[str, _CostAcc] = OrderedDict()  # bounded: sessions come and go
         self.version = 0  # bumps on every change; front ends skip redraws when unchanged
 
     def __call__(self, event: Event) -> None:
@@ -182,7 +214,7 @@ class Stats:
         if r.session_id:
             acc = self._sessions.get(r.session_id)
             if acc is None:
-                acc = self._sessions[r.session_id] = _Acc()
+                acc = self._sessions[r.session_id] = _CostAcc()
                 if len(self._sessions) > SESSIONS_KEPT:
                     self._sessions.popitem(last=False)
             else:
@@ -200,6 +232,6 @@ class Stats:
             {k: _snap(k, v) for k, v in self._providers.items()},
             {k: _snap(k, v) for k, v in self._routes.items()},
             _snap("total", t),
-            {k: _snap(k, v) for k, v in self._aliases.items()},
-            {k: _snap(k, v) for k, v in self._sessions.items()},
+            {k: _cost_snap(k, v) for k, v in self._aliases.items()},
+            {k: _cost_snap(k, v) for k, v in self._sessions.items()},
         )

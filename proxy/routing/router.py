@@ -35,7 +35,7 @@ from ..sessions import header as session_header
 from ..stats import Stats
 from . import settings as settings_mod
 from .backend import Backend, Verdict
-from .conversation import Conversation, parse
+from .conversation import Conversation, parse, prefix_facts
 from .llm import LlmBackend
 from .local import LocalBackend
 from .pinning import DecisionCache, Pinned, keys_for
@@ -148,11 +148,16 @@ class TaskRouter:
     ) -> Decision:
         """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
         router still runs with the requested model as the candidate."""
-        conv = parse(client_api, body if isinstance(body, dict) else {})
+        instructions, tools, first_user = prefix_facts(client_api, body if isinstance(body, dict) else {})
         implicit = self.settings.session_affinity or self.budget is not None
-        ref = sessions_mod.resolve(headers, conv.instructions, conv.tool_names, conv.first_user or None, implicit)
+        ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
         if ref is None:
             return Decision(res, None)
+        if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
+            sd = sessions_mod.bind(self.sessions, ref, model_name(res), None, model_name(res), 0, None, res.alias)
+            info = RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
+                             decision_reason=sd.reason)
+            return Decision(res, info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched)
         name = model_name(res)
         return self._bind(Decision(res, None), ref, name, resolver, client_api, headers, body)
 
