@@ -263,26 +263,42 @@ class PriceBook:
     def __init__(self, sources: list[Source] | None = None, builtin: BuiltinPrices | None = None) -> None:
         self.sources = sources or []
         self.builtin = builtin if builtin is not None else BuiltinPrices()
-        self.feed: dict[str, Rates] = {}  # from the cost source
+        self._feed: dict[str, Rates] = {}  # from the cost source
         self.latency: dict[str, float] = {}  # model → seconds (or whatever the query returns), lower is faster
         self.errors: dict[str, str] = {}  # source url → last error
         self.loaded = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._first_loads = 0
+        self._memo: dict[tuple[str, int, bool], Rates | object | None] = {}
         self._session_getter: Callable[[], aiohttp.ClientSession] | None = None
         self.version = 0  # bumped when prices change (the dashboard redraws cost columns)
 
+    @property
+    def feed(self) -> dict[str, Rates]:
+        return self._feed
+
+    @feed.setter
+    def feed(self, table: dict[str, Rates]) -> None:
+        self._feed = table
+        self.version += 1  # memoised rates are stale now
+
     def rates(self, model: str) -> Rates | None:
-        r = self.feed.get(model)
+        r = self._feed.get(model)
         if r is None and "/" in model:
-            r = self.feed.get(model.split("/", 1)[1])
+            r = self._feed.get(model.split("/", 1)[1])
         return r if r is not None else self.builtin.rates(model)
 
     def cost(self, model: str | None, usage: Usage, discount: float = DEFAULT_CACHE_READ_DISCOUNT) -> Cost | None:
+        """Runs once per request: the rates of each model are memoised until prices change."""
         if not model or not usage:
             return None
-        r = self.rates(model)
-        return request_cost(usage, r, discount) if r is not None else None
+        key = (model, self.version, self.builtin.ready)
+        r = self._memo.get(key, _MISS)
+        if r is _MISS:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            r = self._memo[key] = self.rates(model)
+        return request_cost(usage, r, discount) if r is not None else None  # type: ignore[arg-type]
 
     @property
     def has_cost_source(self) -> bool:

@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 AFFINITY_HEADER = "x-model-affinity"
 CACHE_HEADER = "x-plano-cache"
@@ -59,8 +59,7 @@ def _hasher(*chunks: str) -> Any:
     return h
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRef:
+class SessionRef(NamedTuple):  # a NamedTuple: built on every request, ~5x cheaper than a frozen dataclass
     session_id: str  # what the decision API and the dashboard show
     key: str  # the store key
     prefix_hash: int | None  # hash of system + tools: a change means the provider cache is lost
@@ -220,8 +219,7 @@ class SessionStore:
         self.version += 1
 
 
-@dataclass(frozen=True, slots=True)
-class SessionDecision:
+class SessionDecision(NamedTuple):
     model: str  # canonical model to dispatch (the anchor when a switch was retained)
     route: str | None
     warm: bool  # a warm, undrifted binding existed: the decision API's `pinned`

@@ -138,28 +138,27 @@ class TaskRouter:
             sessions_on = self.settings.session_affinity or self.budget is not None
             if not sessions_on and not session_header(headers, AFFINITY_HEADER):
                 return resolution, None  # the hot path: no preferences, no sessions, nothing to do
-            d = self._session_only(client_api, body, headers, resolution, resolver)
-            return d.resolution, d.info
+            return self._session_only(client_api, body, headers, resolution, resolver)
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
         return d.resolution, d.info
 
     def _session_only(
         self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
-    ) -> Decision:
+    ) -> tuple[Resolution, RouteInfo | None]:
         """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
         router still runs with the requested model as the candidate."""
         instructions, tools, first_user = prefix_facts(client_api, body if isinstance(body, dict) else {})
         implicit = self.settings.session_affinity or self.budget is not None
         ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
         if ref is None:
-            return Decision(res, None)
+            return res, None
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
-            sd = sessions_mod.bind(self.sessions, ref, model_name(res), None, model_name(res), 0, None, res.alias)
-            info = RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
-                             decision_reason=sd.reason)
-            return Decision(res, info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched)
-        name = model_name(res)
-        return self._bind(Decision(res, None), ref, name, resolver, client_api, headers, body)
+            name = model_name(res)
+            sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
+            return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
+                                  decision=sd.decision, decision_reason=sd.reason)
+        d = self._bind(Decision(res, None), ref, model_name(res), resolver, client_api, headers, body)
+        return d.resolution, d.info
 
     async def decide(
         self,
@@ -205,7 +204,10 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            return self._session_only(client_api, body, headers, resolution, resolver)
+            res, info = self._session_only(client_api, body, headers, resolution, resolver)
+            if info is None:
+                return Decision(res, None)
+            return Decision(res, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
         conv = parse(client_api, body if isinstance(body, dict) else {})
         lane = model_name(resolution)  # Plano's lane: the requested model after alias resolution
         ref = sessions_mod.resolve(
