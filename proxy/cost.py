@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,70 +154,82 @@ PARSERS: dict[str, Callable[[Any, Mapping[str, str], str], dict[str, Rates]]] = 
 }
 
 
+# Runs in a child process: genai-prices pulls in pydantic and a 1.6 MB data module, and merely having them
+# loaded slowed the proxy by ~3.5 % (bench/ab_versions.py), so the proxy only ever sees plain numbers.
+_EXPORT = """
+import json, sys
+try:
+    import genai_prices
+    from genai_prices.data_snapshot import get_snapshot
+except ImportError:
+    print(json.dumps({"error": "missing"})); sys.exit(0)
+ours = json.loads(sys.stdin.read())
+back = {v: k for k, v in ours["providers"].items()}
+def mtok(v):
+    v = getattr(v, "base", v)
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+def rates(price):
+    return [mtok(price.input_mtok) or 0.0, mtok(price.output_mtok) or 0.0, mtok(price.cache_read_mtok)]
+out = {}
+for p in get_snapshot().providers:
+    for m in p.models:
+        price = m.prices if not isinstance(m.prices, list) else (m.prices[0].prices if m.prices else None)
+        if price is not None and hasattr(price, "input_mtok"):
+            out[back.get(p.id, p.id) + "/" + m.id] = rates(price)
+usage = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+for model in ours["models"]:  # configured names, through genai-prices' own model matching
+    prefix, _, bare = model.partition("/")
+    try:
+        c = genai_prices.calc_price(usage, model_ref=bare or prefix,
+                                    provider_id=ours["providers"].get(prefix, prefix) if bare else None)
+        out[model] = rates(c.model_price)
+    except Exception:
+        pass
+print(json.dumps({"rates": out}))
+"""
+
+
 class BuiltinPrices:
     """The `genai-prices` package's bundled table (no network: we never call its updater).
 
-    Importing it takes ~0.3 s (pydantic), so `load()` runs in a worker thread once the proxy is up; until
-    then, and without the package, `rates()` answers None and cost shows as unknown."""
+    `load()` runs once in a worker thread after the proxy is up, asking a child process for the table as
+    plain numbers; until then, and without the package, `rates()` answers None and cost shows as unknown."""
 
     def __init__(self) -> None:
         self.error: str | None = None
         self.ready = False
-        self._calc: Any = None
-        self._usage: Any = None
-        self._cache: dict[str, Rates | None] = {}
+        self._table: dict[str, Rates] = {}
 
     def load(self, warm: tuple[str, ...] = ()) -> None:
+        request = orjson.dumps({"providers": _GENAI_PROVIDER, "models": list(warm)})
         try:
-            import genai_prices  # lazy: an optional dependency (NOTES-14.md)
-        except ImportError:
+            proc = subprocess.run(
+                [sys.executable, "-c", _EXPORT], input=request, capture_output=True, timeout=120, check=False
+            )
+            answer = orjson.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+        except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError) as exc:
+            self.error = f"the built-in price table did not load: {exc}"
+            return
+        if answer.get("error") == "missing" or "rates" not in answer:
             self.error = "no built-in price table: the genai-prices package is not installed"
             return
-        self._calc, self._usage = genai_prices.calc_price, genai_prices.Usage
-        for m in warm:  # the configured models, so no first lookup happens on the request path
-            self._lookup(m)
+        self._table = {k: Rates(v[0], v[1], v[2], "genai-prices") for k, v in answer["rates"].items()}
         self.ready = True
 
     def rates(self, model: str) -> Rates | None:
         if not self.ready:
             return None
-        hit = self._cache.get(model, _MISS)
-        return self._lookup(model) if hit is _MISS else hit  # type: ignore[return-value]
-
-    def _lookup(self, model: str) -> Rates | None:
-        prefix, _, bare = model.partition("/")
-        found = None
-        try:
-            calc = self._calc(
-                self._usage(input_tokens=1_000_000, output_tokens=1_000_000),
-                model_ref=bare or prefix,
-                provider_id=_GENAI_PROVIDER.get(prefix, prefix) if bare else None,
-            )
-            mp = calc.model_price
-            cached = _mtok_or_none(mp.cache_read_mtok)
-            found = Rates(_mtok(mp.input_mtok), _mtok(mp.output_mtok), cached, "genai-prices")
-        except Exception:  # LookupError for unknown models; anything else must not cost a request
-            found = None
-        self._cache[model] = found
-        return found
+        r = self._table.get(model)
+        if r is None and "/" in model:
+            prefix, bare = model.split("/", 1)
+            r = self._table.get(f"{_GENAI_PROVIDER.get(prefix, prefix)}/{bare}")
+        return r
 
 
 _MISS = object()
-
-
-def _mtok(v: Any) -> float:
-    x = _mtok_or_none(v)
-    return x if x is not None else 0.0
-
-
-def _mtok_or_none(v: Any) -> float | None:
-    if v is None:
-        return None
-    base = getattr(v, "base", v)  # tiered prices: the first tier
-    try:
-        return float(base)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)

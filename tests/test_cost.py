@@ -79,11 +79,14 @@ def test_builtin_table_answers_offline_and_degrades_clearly_without_the_package(
     b.load(("anthropic/claude-sonnet-4-5",))
     r = b.rates("anthropic/claude-sonnet-4-5")
     assert r is not None and r.input > 0 and r.output > r.input and r.source == "genai-prices"
+    assert b.rates("xai/grok-4-1-fast-non-reasoning") is not None  # our prefix → its provider id (x-ai)
     assert b.rates("ollama/llama3.1") is None  # a local model has no price
-    monkeypatch.setitem(sys.modules, "genai_prices", None)  # as if the package were not installed
+    assert "genai_prices" not in sys.modules  # read in a child process: the proxy never imports it
+    # A Python without the package (the interpreter this venv was made from) answers "not installed".
+    monkeypatch.setattr("proxy.cost.sys.executable", str(Path(sys.base_prefix) / "bin" / "python3"))
     missing = BuiltinPrices()
     missing.load()
-    assert missing.rates("openai/gpt-4o") is None and "genai-prices" in (missing.error or "")
+    assert missing.rates("openai/gpt-4o") is None and "genai-prices package is not installed" in (missing.error or "")
     assert not PriceBook([], missing).has_cost_source
 
 
