@@ -31,11 +31,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
+
+if TYPE_CHECKING:  # aiohttp is imported where prices are fetched: `planoai` commands that only read the
+    import aiohttp  # config (cli-agent, alias) stay fast to start
 
 from .usage import Usage
 
@@ -399,6 +401,8 @@ class PriceBook:
 
 
 async def _fetch(s: Source, session_getter: Callable[[], aiohttp.ClientSession]) -> Any:
+    import aiohttp
+
     if s.kind == "latency":
         url = s.url.rstrip("/") + "/api/v1/query"
         async with session_getter().get(
