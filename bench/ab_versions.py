@@ -9,6 +9,8 @@ reports their geometric mean, which cancels that.
 
     .venv/bin/python bench/ab_versions.py HEAD~1 WORKTREE          # small requests, 5 × 3 s per order
     .venv/bin/python bench/ab_versions.py main WORKTREE --stream    # streaming requests
+    .venv/bin/python bench/ab_versions.py main WORKTREE --config-extra $'prompt_caching:\n  enabled: true\n'
+                                                  # both sides read this config too (sessions on, issue 14)
 
 WORKTREE means the files as they are now (uncommitted changes included).
 """
@@ -90,6 +92,7 @@ def main() -> None:
     ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--config-extra", default="", help="YAML appended to both sides' config")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -99,7 +102,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         config = tmp / "config.yaml"
-        config.write_text(CONFIG.format(port=up_port))
+        config.write_text(CONFIG.format(port=up_port) + args.config_extra)
         before, after = tree(args.before, tmp / "before"), tree(args.after, tmp / "after")
         body = STREAM if args.stream else SMALL
         results = {}

@@ -41,6 +41,7 @@ from .bridge import EventBridge, log_pause
 from .query import QueryError, parse
 from .screens.alias_picker import AliasPicker
 from .screens.detail import DetailScreen
+from .screens.sessions import SessionsScreen
 from .store import DETAIL_RATE, KEEP_BODIES, RequestRow, RequestStore
 from .themes import DARK, LIGHT, THEMES
 from .widgets.aliases import AliasList
@@ -77,6 +78,7 @@ class DashboardApp(App[None]):
         Binding("slash", "filter", "Filter"),
         Binding("x", "export", "Export", show=False),
         Binding("d", "toggle_theme", "Light/dark"),
+        Binding("s", "sessions", "Sessions", show=False),  # issue 14: live sessions (screens/sessions.py)
     ]
 
     def __init__(
@@ -310,7 +312,7 @@ class DashboardApp(App[None]):
         link = self.link
         current = next((a.target for a in link.aliases() if a.name == alias), None)
         picker = AliasPicker(alias, current or "", link.model_choices(), link.find_provider,
-                             cursor_blink=self.cursor_blink)
+                             cursor_blink=self.cursor_blink, preview=link.switch_preview(alias))
 
         async def chosen(target: str | None) -> None:
             if target is None or target == current:
@@ -324,6 +326,9 @@ class DashboardApp(App[None]):
                         title="Alias retargeted")
 
         self.push_screen(picker, chosen)
+
+    def action_sessions(self) -> None:
+        self.push_screen(SessionsScreen(self.link.sessions))
 
     async def action_save_aliases(self) -> None:
         link = self.link

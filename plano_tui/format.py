@@ -43,6 +43,15 @@ def count(n: int | None) -> str:
     return f"{n / 1_000_000:.1f}M"
 
 
+def usd(value: float | None) -> str:
+    """Dollars: cents above $1, more digits below (a cached Codex turn costs fractions of a cent)."""
+    if value is None:
+        return DASH
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.0001 or value == 0 else f"${value:.6f}"
+
+
 def rate(value: float | None) -> str:
     return DASH if value is None else f"{value:.0f}"
 

@@ -65,6 +65,12 @@ def format_record(r: RequestRecord) -> str:
     u = r.usage
     if u:
         extras.append(f"tokens_in={u.input_tokens} cached={u.cached_tokens} tokens_out={u.output_tokens}")
+    if r.cost is not None:  # USD, as Plano prices it (proxy.cost)
+        c = r.cost
+        extras.append(f"cost_usd={c.total_usd:.6f} cost_in={c.input_usd:.6f} cost_cached={c.cached_usd:.6f} "
+                      f"cost_out={c.output_usd:.6f}")
+    if r.session_id:
+        extras.append(f"session={_q(r.session_id)}")
     if len(r.attempts) > 1:
         extras.append(f"attempts={len(r.attempts)} fallback_from={_q(r.attempts[0].provider)}")
     if r.notes:

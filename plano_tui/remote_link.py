@@ -23,7 +23,7 @@ import orjson
 
 from proxy import event_codec as codec
 from proxy.events import Event, RequestRecord
-from proxy.frontend import AliasView, CommandError, ConfigView, ProviderView, StatsSnapshot
+from proxy.frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, StatsSnapshot
 
 EMPTY_STATS = StatsSnapshot(0.0, 0, 0, 0, 0, {}, {}, None)
 READ_BUFSIZE = 4 * 1024 * 1024  # one NDJSON line holds one record: far under this
@@ -247,3 +247,10 @@ class RemoteLink:
     async def save_aliases(self) -> list[str]:
         data = await self._command("POST", "/admin/aliases/save")
         return list(data.get("changed", []))
+
+    # Sessions live in the proxy's process; the admin stream does not carry them yet.
+    def sessions(self) -> tuple[int, list[SessionRow]]:
+        return 0, []
+
+    def switch_preview(self, alias: str) -> Callable[[str], str] | None:
+        return None

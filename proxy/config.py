@@ -2,7 +2,8 @@
 
 Accepts Plano configs unchanged (versions v0.1…v0.4.0, `listeners` list or legacy dict,
 `model_providers`/`llm_providers`, `provider/*` wildcards, `$VAR` keys, v0.3 inline and v0.4 top-level
-`routing_preferences`), plus our extensions (`fallbacks`, alias `fallbacks`). Errors name the file,
+`routing_preferences`), plus our extensions (`fallbacks`, alias `fallbacks`, …), which belong in the
+sidecar `<stem>.tui.yaml` so Plano accepts the config too (proxy.config_ext). Errors name the file,
 line and key and say how to fix them. A missing API key never stops start-up: the provider is marked
 `key_status="missing"` and requests to it get a clear error.
 
@@ -21,6 +22,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .budget import BudgetError
+from .budget import from_config as budget_from_config
+from .config_ext import PLANO, Sidecar, SidecarError, compat_warnings, merge_sidecar, sidecar_path
 from .providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
 
 SUPPORTED_VERSIONS = ("v0.1", "v0.1.0", "0.1-beta", "0.2.0", "v0.2.0", "v0.3.0", "v0.4.0")
@@ -37,11 +41,11 @@ IGNORED_SECTIONS = frozenset(
         "mode",
         "error_target",
         "state_storage",
-        "model_metrics_sources",
-        "prompt_caching",
     }
 )
 KNOWN_SECTIONS = IGNORED_SECTIONS | {
+    "prompt_caching",
+    "model_metrics_sources",
     "version",
     "listeners",
     "model_providers",
@@ -245,10 +249,17 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(str(p), None, "", f"cannot read: {exc.strerror}") from None
     env = dict(read_dotenv(p.parent / ".env"))
     env.update(environ if environ is not None else os.environ)  # the process environment wins
-    return parse_config(text, str(p), env, path=p)
+    side = sidecar_path(p)
+    sidecar = None
+    if side.is_file():
+        try:
+            sidecar = (side.read_text(encoding="utf-8"), str(side))
+        except OSError as exc:
+            raise ConfigError(str(side), None, "", f"cannot read: {exc.strerror}") from None
+    return parse_config(text, str(p), env, path=p, sidecar=sidecar)
 
 
-def parse_config(text: str, source: str, env: Mapping[str, str], path: Path | None = None) -> Config:
+def _parse_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -264,7 +275,23 @@ def parse_config(text: str, source: str, env: Mapping[str, str], path: Path | No
         if context is not None and mark is not None and context.line != mark.line:
             problem += f" (the construct began on line {context.line + 1})"
         raise ConfigError(source, line, "", f"invalid YAML: {problem}", "check indentation and quoting") from None
-    return _Builder(source, _Located(node), env, path).build(data)
+    return data, node
+
+
+def parse_config(
+    text: str,
+    source: str,
+    env: Mapping[str, str],
+    path: Path | None = None,
+    sidecar: tuple[str, str] | None = None,
+) -> Config:
+    """`sidecar`: (text, source) of the extensions file merged over the config (proxy.config_ext)."""
+    data, node = _parse_yaml(text, source)
+    side = None
+    if sidecar is not None:
+        side_data, side_node = _parse_yaml(sidecar[0], sidecar[1])
+        side = Sidecar(sidecar[1], side_data if side_data is not None else {}, _Located(side_node).line)
+    return _Builder(source, _Located(node), env, path).build(data, side)
 
 
 def expand_vars(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -285,16 +312,28 @@ class _Builder:
     def __init__(self, source: str, loc: _Located, env: Mapping[str, str], path: Path | None) -> None:
         self.source, self.loc, self.env, self.path = source, loc, env, path
         self.warnings: list[str] = []
+        self.side: Sidecar | None = None
 
     def fail(self, path: tuple[str | int, ...], message: str, hint: str = "") -> ConfigError:
         key = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+        origin = self.side.origins.get(path) if self.side is not None else None
+        if origin is not None:  # the value came from the sidecar: point there
+            return ConfigError(origin.source, origin.line, key, message, hint)
         return ConfigError(self.source, self.loc.line(*path), key, message, hint)
 
-    def build(self, data: Any) -> Config:
+    def build(self, data: Any, side: Sidecar | None = None) -> Config:
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise self.fail((), "the top level must be a mapping", "start with `version: v0.4.0`")
+        name = sidecar_path(self.path).name if self.path else "the sidecar (<config stem>.tui.yaml)"
+        self.warnings += compat_warnings(data, lambda *p: f"{self.source}:{self.loc.line(*p)}", name)
+        if side is not None:
+            self.side = side
+            try:
+                data = merge_sidecar(data, side)
+            except SidecarError as exc:
+                raise ConfigError(exc.source, exc.line, exc.key, exc.message, exc.hint) from None
         version = str(data.get("version", "v0.4.0"))
         if version not in SUPPORTED_VERSIONS:
             raise self.fail(
@@ -304,12 +343,14 @@ class _Builder:
             if key in IGNORED_SECTIONS:
                 self.warnings.append(f"{self.source}: section '{key}' is a Plano feature this proxy ignores")
             elif key not in KNOWN_SECTIONS:
-                self.warnings.append(f"{self.source}:{self.loc.line(key)}: unknown top-level key '{key}' ignored")
+                self.warnings.append(
+                    f"{self.source}:{self.loc.line(key)}: unknown top-level key '{key}' ignored ({PLANO} rejects it)"
+                )
         if "model_providers" in data and "llm_providers" in data:
             raise self.fail(
                 ("llm_providers",), "both model_providers and llm_providers are set", "keep only model_providers"
             )
-        pkey = "model_providers" if "model_providers" in data else "llm_providers"
+        pkey = self.pkey = "model_providers" if "model_providers" in data else "llm_providers"
         raw_providers = data.get(pkey) or []
         if not isinstance(raw_providers, list):
             raise self.fail((pkey,), "must be a list of providers", "write each provider as `- model: openai/gpt-4o`")
@@ -320,6 +361,10 @@ class _Builder:
         for sect in ("routing", "overrides", "tracing"):
             if data.get(sect) is not None and not isinstance(data[sect], dict):
                 raise self.fail((sect,), "must be a mapping")
+        try:  # the routing budget refuses to start without a cap or a price source (as Plano does)
+            budget_from_config((data.get("routing") or {}).get("routing_budget"), data.get("model_metrics_sources"))
+        except BudgetError as exc:
+            raise self.fail(tuple(exc.key.split(".")), exc.message, exc.hint) from None
         self.check_fallbacks(providers, aliases)
         return Config(
             path=self.path,
@@ -367,7 +412,10 @@ class _Builder:
             raise self.fail(at, "each provider must be a mapping", "e.g. `- model: openai/gpt-4o`")
         for k in item:
             if k not in PROVIDER_FIELDS:
-                self.warnings.append(f"{self.source}:{self.loc.line(*at, k)}: {pkey}[{i}]: unknown field '{k}' ignored")
+                self.warnings.append(
+                    f"{self.source}:{self.loc.line(*at, k)}: {pkey}[{i}]: unknown field '{k}' ignored "
+                    f"({PLANO} rejects it)"
+                )
         model = item.get("model")
         if not isinstance(model, str) or not model:
             raise self.fail(at, "`model` is required", "e.g. `model: openai/gpt-4o`")
@@ -556,11 +604,11 @@ class _Builder:
                     raise self.fail(
                         ("model_aliases", a.name, "fallbacks"), f"fallback '{fb}' is not a configured model"
                     )
-        for p in providers:
+        for i, p in enumerate(providers):
             for fb in p.fallbacks:
                 if not model_known(fb, providers):
                     raise self.fail(
-                        ("model_providers",), f"provider '{p.name}' fallback '{fb}' is not a configured model"
+                        (self.pkey, i, "fallbacks"), f"provider '{p.name}' fallback '{fb}' is not a configured model"
                     )
 
     # -- routing preferences (parsed and validated; routing itself lives in proxy.routing)
@@ -584,6 +632,12 @@ class _Builder:
                         raise self.fail((*at, "models"), f"model '{m}' is not a configured provider")
                 policy = item.get("selection_policy") or {}
                 prefer = policy.get("prefer", "none") if isinstance(policy, dict) else str(policy)
+                if prefer not in ("cheapest", "fastest", "none"):
+                    raise self.fail(
+                        (*at, "selection_policy", "prefer"),
+                        f"unknown selection policy {prefer!r}",
+                        "use cheapest, fastest or none",
+                    )
                 if item["name"] in prefs:
                     raise self.fail((*at, "name"), f"duplicate routing preference '{item['name']}'")
                 prefs[item["name"]] = RoutingPreference(

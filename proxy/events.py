@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+from .cost import Cost
 from .usage import EMPTY, Usage
 
 
@@ -34,6 +35,18 @@ class RouteInfo:
     latency_ms: float | None = None
     raw: str | None = None  # the router's answer, truncated
     reason: str | None = None  # why routing was skipped / pinned / failed
+    # Sessions (proxy.sessions): the session this request belongs to, whether it was warm on its anchor
+    # (the decision API's `pinned`), and the routing budget's verdict when a warm session saw a switch.
+    session_id: str | None = None
+    pinned: bool = False
+    switched: bool = False
+    decision: str | None = None  # allowed | retained
+    decision_reason: str | None = None  # same_anchor | free | within_cap | over_cap | no_pricing
+
+    @property
+    def routed(self) -> bool:
+        """Whether routing ran at all (a session-only record carries no route step)."""
+        return self.route is not None or self.backend is not None or self.reason is not None
 
 
 def succeeded(status: int, error: str | None) -> bool:
@@ -68,6 +81,7 @@ class RequestRecord:
     notes: tuple[str, ...] = ()
     session_id: str | None = None
     attempts: tuple[Attempt, ...] = ()
+    cost: Cost | None = None  # USD, input/cached/output as Plano prices them (proxy.cost); None: no price
     request_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # redacted
     request_body: bytes | None = field(default=None, repr=False)
     upstream_body: bytes | None = field(default=None, repr=False)  # what was sent upstream, if rewritten

@@ -82,6 +82,26 @@ class ConfigView:
         return [(p, p.key_env) for p in self.providers if p.key_status == "missing" and p.key_env]
 
 
+# A live session as the sessions screen shows it (filled by proxy.session_view).
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    anchor: str
+    warm: bool
+    idle_s: float
+    window_s: float
+    context_tokens: int
+    spend_usd: float
+    cap_usd: float | None  # max_switch_spend_pct % of the baseline; None without a budget
+    baseline_usd: float
+    decision: str | None
+    reason: str | None
+    switches: int
+    requests: int
+    cost_usd: float
+    alias: str | None
+
+
 class FrontEndLink(Protocol):
     """What the dashboard may know of the proxy and ask of it."""
 
@@ -140,4 +160,10 @@ class FrontEndLink(Protocol):
     async def reload(self) -> tuple[bool, str]: ...  # (ok, message)
 
     async def save_aliases(self) -> list[str]: ...  # the aliases written to the file
+
+    def sessions(self) -> tuple[int, list[SessionRow]]: ...  # (store version, live sessions)
+
+    def switch_preview(self, alias: str) -> Callable[[str], str] | None:
+        """For the alias picker: a target → what moving `alias`'s warm sessions there would cost."""
+        ...
 

@@ -20,8 +20,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from .caching import inject_breakpoints, strip_markers
 from .client_stream import ClientStream
 from .config import Provider
+from .cost import Cost, priced_model
 from .errors import ProxyError, error_body, extract_error_message
 from .events import (
     Attempt,
@@ -101,6 +103,7 @@ class _Ctx:
     captured_n: int = 0
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
     metadata: dict[str, Any] | None = None
+    cost: Cost | None = None
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -141,6 +144,7 @@ class _Ctx:
             "notes": tuple(self.notes),
             "session_id": self.session_id,
             "attempts": tuple(self.attempts),
+            "cost": self.cost,
             "request_headers": headers,
             "request_body": self.body if keep_bodies else None,
             "upstream_body": self.upstream_body if keep_bodies else None,
@@ -216,6 +220,8 @@ class LlmHandler:
                 ctx.metadata = {"codex_model_metadata": served}
             # A failure keeps its details whatever the budget: it is the request someone opens.
             keep = st.details is not None and (ctx.detailed or not succeeded(ctx.status, ctx.error))
+            if ctx.usage and ctx.resolution is not None:
+                ctx.cost = st.prices.cost(priced_model(ctx.resolution), ctx.usage)
             rec = ctx.record(keep, st.options.keep_request_bodies)
             st.bus.publish(RequestFinished(rec) if rec.ok else RequestFailed(rec))
 
@@ -318,6 +324,8 @@ class LlmHandler:
                     ctx.client_api, body, request.headers, res, resolver, inline_prefs
                 )
                 ctx.resolution = res
+                if ctx.route is not None and ctx.route.session_id:  # the session as routing keyed it
+                    ctx.session_id = ctx.route.session_id
             candidates = self._candidates(res)
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):
@@ -458,6 +466,19 @@ class LlmHandler:
             notes += tr.notes
             tstate = tr.state
             payload = orjson.dumps(tr.body)
+        if up_api is Api.MESSAGES and st.caching.applies(request.headers):  # proxy.caching
+            marked = inject_breakpoints(tr.body if translation is not None else body, st.caching.min_prefix_tokens)
+            if marked is not None:
+                payload = orjson.dumps(dict(marked[0], model=cand.upstream_model))
+                notes.append(f"prompt cache: {marked[1]} cache_control breakpoints added")
+        elif (
+            up_api is Api.MESSAGES
+            and translation is not None
+            and st.caching.strips(request.headers)
+            and strip_markers(tr.body)  # the translator's own breakpoints, turned off by config or header
+        ):
+            payload = orjson.dumps(tr.body)
+            notes.append("prompt cache: breakpoints off")
         ctx.notes = notes
         ctx.upstream_api = up_api
         ctx.upstream_body = payload if payload is not raw else None

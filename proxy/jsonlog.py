@@ -44,6 +44,13 @@ def record_dict(r: RequestRecord) -> dict[str, Any]:
         "error_code": r.error_code,
         "notes": list(r.notes),
         "session_id": r.session_id,
+        "cost_usd": r.cost.total_usd if r.cost else None,
+        "cost_input_usd": r.cost.input_usd if r.cost else None,
+        "cost_cached_usd": r.cost.cached_usd if r.cost else None,
+        "cost_output_usd": r.cost.output_usd if r.cost else None,
+        "session_pinned": route.pinned if route else None,
+        "switch_decision": route.decision if route else None,
+        "switch_reason": route.decision_reason if route else None,
         "attempts": [
             {
                 "provider": a.provider,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .config import Config, Provider
 from .details import DetailBudget
 from .events import Event, RequestRecord
-from .frontend import AliasView, CommandError, ConfigView, ProviderView
+from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow
 from .resolve import find_provider
 from .state import ProxyState
 from .stats import StatsSnapshot
@@ -123,3 +123,28 @@ class LocalLink:
             return write_aliases(path, {a.name: a.target for a in self.state.aliases.items()})
         except Exception as exc:  # a read-only or malformed file must not take the front end down
             raise CommandError(f"{path}: {exc}") from None
+
+    # Sessions (issue 14): rows for the sessions screen and the alias picker's switch-cost preview.
+    def sessions(self) -> tuple[int, list[SessionRow]]:
+        from .session_view import rows
+
+        state = self.state
+        return state.sessions.version, rows(state.sessions, getattr(state.router, "budget", None))
+
+    def switch_preview(self, alias: str) -> Callable[[str], str] | None:
+        state = self.state
+        if not any(b.alias == alias for b in state.sessions.live()):
+            return None
+        from .cost import priced_model
+        from .resolve import ModelNotFound
+        from .session_view import retarget_preview
+
+        def describe(model: str) -> str:
+            try:
+                target = priced_model(state.resolver.resolve(model))
+            except ModelNotFound:
+                return ""
+            budget = getattr(state.router, "budget", None)
+            return retarget_preview(state.sessions, alias, target, state.prices, budget).describe()
+
+        return describe

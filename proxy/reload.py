@@ -1,4 +1,4 @@
-"""Hot reload of `config.yaml` (and the `.env` beside it) without a restart.
+"""Hot reload of `config.yaml` (and the `.env` and `config.tui.yaml` sidecar beside it) without a restart.
 
 The new file is parsed and validated first; on error the old config keeps serving and the error (file,
 line, key) is published as `ConfigReloaded(ok=False)` for the dashboard and the log. Requests already
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from .config import Config, ConfigError, load_config
+from .config_ext import sidecar_path
 from .events import ConfigReloaded
 from .state import ProxyState
 
@@ -57,7 +58,7 @@ class ConfigReloader:
     async def _watch(self) -> None:
         from watchfiles import awatch  # lazy: only when watching
 
-        targets = {self.path.name, ".env"}
+        targets = {self.path.name, ".env", sidecar_path(self.path).name}
         async for changes in awatch(self.path.parent, debounce=int(self.debounce_s * 1000), recursive=False):
             if any(os.path.basename(p) in targets for _, p in changes):
                 self.reload_now()

@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from .admin_stream import AdminStream
+from .cost import configured_models
 from .handler import LlmHandler
 from .providers import Api
 from .routing import install as install_routing
@@ -75,7 +76,10 @@ class ProxyServer:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         app[SESSION_KEY] = self._session
+        # Prices load in the background (proxy.cost): a request never waits for one.
+        self.state.prices.start(self._get_session, configured_models(self.state.config))
         yield
+        await self.state.prices.stop()
         await self._session.close()
 
     def _make_app(self) -> web.Application:
@@ -237,9 +241,15 @@ class ProxyServer:
                         "latency_p50": v.latency_p50,
                         "latency_p95": v.latency_p95,
                         "ttft_p50": v.ttft_p50,
+                        **_cost_fields(v),
                     }
                     for k, v in snap.providers.items()
                 },
+                "cost": _cost_fields(snap.total) if snap.total else None,
+                "alias_costs": {k: {"requests": v.requests, **_cost_fields(v)} for k, v in snap.aliases.items()},
+                "sessions": {k: {"requests": v.requests, **_cost_fields(v)} for k, v in snap.sessions.items()},
+                "prices": {"sources": list(self.state.prices.errors) or [s.url for s in self.state.prices.sources],
+                           "errors": self.state.prices.errors, "builtin": self.state.prices.builtin.error or "ok"},
             }
         )
 
@@ -251,3 +261,14 @@ class ProxyServer:
             return _json({"error": {"message": "this proxy was started without a config file to reload"}}, 409)
         ok, message = reloader.reload_now()
         return _json({"ok": ok, "message": message}, 200 if ok else 400)
+
+
+def _cost_fields(g: Any) -> dict[str, Any]:
+    """A stats group's cost in USD (None: nothing priced), split as Plano prices it."""
+    return {
+        "cost_usd": g.cost_usd,
+        "cost_input_usd": g.cost_input,
+        "cost_cached_usd": g.cost_cached,
+        "cost_output_usd": g.cost_output,
+        "priced_requests": g.priced,
+    }

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .bus import EventBus
+from .caching import CachePolicy
 from .config import Alias, Config, seconds
+from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
-from .events import AliasChanged, RouteInfo
+from .events import TERMINAL, AliasChanged, RouteInfo
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
+from .sessions import SessionStore
 from .stats import Stats
 
 
@@ -83,6 +86,10 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
+        self.sessions = SessionStore()  # proxy.sessions: shared by the proxy path and /routing/v1/*
+        self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
+        self.caching = CachePolicy.from_config(config.raw)  # proxy.caching: Anthropic breakpoints
+        self.bus.subscribe(self._settle_session, TERMINAL)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()
@@ -106,6 +113,11 @@ class ProxyState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(2).hex()
         self._catalog_version = 0
+
+    def _settle_session(self, event: Any) -> None:
+        r = event.record
+        if r.session_id and r.usage and len(self.sessions):  # no bindings: nothing to settle
+            self.sessions.settle(r.session_id, r.usage.input_tokens, r.cost.total_usd if r.cost else None)
 
     @property
     def models_etag(self) -> str:
@@ -132,5 +144,8 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self._catalog_version += 1
+        sources, self.price_warnings = sources_from(config.raw.get("model_metrics_sources"), _base_dir(config))
+        self.prices.configure(sources)
+        self.caching = CachePolicy.from_config(config.raw)
         for cb in self.on_config:
             cb(config)

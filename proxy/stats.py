@@ -8,12 +8,13 @@ dashboard does on a timer, never per event.
 from __future__ import annotations
 
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import TERMINAL, Event, RequestRecord
 
 WINDOW = 512  # samples kept per provider for percentiles and sparklines
+SESSIONS_KEPT = 256  # sessions whose totals are kept (least recently active dropped first)
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -35,6 +36,10 @@ class _Acc:
     reasoning_tokens: int = 0
     gen_ms: float = 0.0  # time spent generating output tokens, for tok/s
     gen_tokens: int = 0  # output tokens of the requests counted in gen_ms (streamed ones only)
+    cost_input: float = 0.0  # USD (proxy.cost): uncached input, cache reads, output
+    cost_cached: float = 0.0
+    cost_output: float = 0.0
+    priced: int = 0  # requests with a price (the others had no rates or no usage)
     ttft: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     last_error: str | None = None
@@ -64,6 +69,44 @@ class _Acc:
                 self.gen_tokens += u.output_tokens
         if r.status < 400 and not r.error:
             self.latency.append(r.latency_ms)
+        c = r.cost
+        if c is not None:
+            self.cost_input += c.input_usd
+            self.cost_cached += c.cached_usd
+            self.cost_output += c.output_usd
+            self.priced += 1
+
+
+class _CostAcc:
+    """Requests, tokens and cost only: what the alias and session groups show (a full `_Acc` per group
+    was a measurable share of the per-request cost)."""
+
+    __slots__ = ("cached_tokens", "cost_cached", "cost_input", "cost_output", "input_tokens", "output_tokens",
+                 "priced", "requests")
+
+    def __init__(self) -> None:
+        self.requests = self.input_tokens = self.cached_tokens = self.output_tokens = self.priced = 0
+        self.cost_input = self.cost_cached = self.cost_output = 0.0
+
+    def add(self, r: RequestRecord) -> None:
+        self.requests += 1
+        u = r.usage
+        self.input_tokens += u.input_tokens
+        self.cached_tokens += u.cached_tokens
+        self.output_tokens += u.output_tokens
+        c = r.cost
+        if c is not None:
+            self.cost_input += c.input_usd
+            self.cost_cached += c.cached_usd
+            self.cost_output += c.output_usd
+            self.priced += 1
+
+
+def _cost_snap(name: str, a: _CostAcc) -> GroupSnapshot:
+    return GroupSnapshot(
+        name, a.requests, 0, 0, 0, a.input_tokens, a.cached_tokens, a.output_tokens, 0, None, None, None, None,
+        None, None, (), None, a.cost_input, a.cost_cached, a.cost_output, a.priced,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,10 +130,19 @@ class GroupSnapshot:
     tokens_per_s: float | None
     recent_latency: tuple[float, ...]
     last_error: str | None
+    cost_input: float = 0.0
+    cost_cached: float = 0.0
+    cost_output: float = 0.0
+    priced: int = 0
 
     @property
     def errors(self) -> int:
         return self.errors_4xx + self.errors_5xx + self.errors_other
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total USD, or None when no request of the group had a price (shown as "—")."""
+        return self.cost_input + self.cost_cached + self.cost_output if self.priced else None
 
 
 @dataclass(frozen=True)
@@ -103,6 +155,8 @@ class StatsSnapshot:
     providers: dict[str, GroupSnapshot]
     routes: dict[str, GroupSnapshot]
     total: GroupSnapshot | None = None  # every request, all providers (errors split, cached tokens, …)
+    aliases: dict[str, GroupSnapshot] = field(default_factory=dict)  # by the alias the client named
+    sessions: dict[str, GroupSnapshot] = field(default_factory=dict)  # the most recent SESSIONS_KEPT
 
 
 def _snap(name: str, a: _Acc) -> GroupSnapshot:
@@ -126,6 +180,10 @@ def _snap(name: str, a: _Acc) -> GroupSnapshot:
         a.gen_tokens / (a.gen_ms / 1000) if a.gen_ms > 0 else None,
         tuple(a.latency),
         a.last_error,
+        a.cost_input,
+        a.cost_cached,
+        a.cost_output,
+        a.priced,
     )
 
 
@@ -137,6 +195,8 @@ class Stats:
         self._providers: defaultdict[str, _Acc] = defaultdict(_Acc)
         self._routes: defaultdict[str, _Acc] = defaultdict(_Acc)
         self.total = _Acc()
+        self._aliases: defaultdict[str, _CostAcc] = defaultdict(_CostAcc)
+        self._sessions: OrderedDict[str, _CostAcc] = OrderedDict()  # bounded: sessions come and go
         self.version = 0  # bumps on every change; front ends skip redraws when unchanged
 
     def __call__(self, event: Event) -> None:
@@ -149,6 +209,17 @@ class Stats:
         self._providers[r.provider or "(unresolved)"].add(r)
         if r.route and r.route.route:
             self._routes[r.route.route].add(r)
+        if r.alias:
+            self._aliases[r.alias].add(r)
+        if r.session_id:
+            acc = self._sessions.get(r.session_id)
+            if acc is None:
+                acc = self._sessions[r.session_id] = _CostAcc()
+                if len(self._sessions) > SESSIONS_KEPT:
+                    self._sessions.popitem(last=False)
+            else:
+                self._sessions.move_to_end(r.session_id)
+            acc.add(r)
 
     def snapshot(self) -> StatsSnapshot:
         t = self.total
@@ -161,4 +232,6 @@ class Stats:
             {k: _snap(k, v) for k, v in self._providers.items()},
             {k: _snap(k, v) for k, v in self._routes.items()},
             _snap("total", t),
+            {k: _cost_snap(k, v) for k, v in self._aliases.items()},
+            {k: _cost_snap(k, v) for k, v in self._sessions.items()},
         )

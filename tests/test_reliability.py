@@ -27,6 +27,10 @@ def two_provider_yaml(a: str, b: str, extra: str = "") -> str:
         textwrap.dedent(
             f"""\
         version: v0.4.0
+        listeners:
+          - type: model
+            name: model_listener
+            port: 12000
         model_providers:
           - model: openai/gpt-5.3-codex
             access_key: $OPENAI_API_KEY
@@ -43,19 +47,32 @@ def two_provider_yaml(a: str, b: str, extra: str = "") -> str:
         model_aliases:
           arch.codex.default:
             target: gpt-5.3-codex
-            fallbacks: [grok-4]
           arch.claude:
             target: claude-a
-            fallbacks: [claude-b]
           solo:
             target: gpt-5.3-codex
-        overrides:
-          cooldown_failures: 2
-          cooldown_seconds: 30
         """
         )
         + extra
     )
+
+
+# Our extensions live in the sidecar (proxy.config_ext), so Plano accepts the config above as it is.
+SIDECAR = (
+    textwrap.dedent(
+        """\
+        model_aliases:
+          arch.codex.default:
+            fallbacks: [grok-4]
+          arch.claude:
+            fallbacks: [claude-b]
+        overrides:
+          cooldown_failures: 2
+          cooldown_seconds: 30
+        """
+    ),
+    "t.tui.yaml",
+)
 
 
 @pytest.fixture
@@ -67,7 +84,7 @@ async def second() -> FakeUpstream:
 
 @pytest.fixture
 async def pair(upstream: FakeUpstream, second: FakeUpstream, make_proxy):
-    cfg = parse_config(two_provider_yaml(upstream.url, second.url), "t.yaml", KEYS)
+    cfg = parse_config(two_provider_yaml(upstream.url, second.url), "t.yaml", KEYS, sidecar=SIDECAR)
     proxy = await make_proxy(cfg, ProxyOptions(heartbeat_s=0.2, idle_timeout_s=2.0))
     events: list = []
     proxy.state.bus.subscribe(events.append)
@@ -105,7 +122,7 @@ async def test_fallback_on_500_then_success(pair, upstream, second) -> None:
 
 
 async def test_fallback_on_connect_error(upstream, make_proxy, second) -> None:
-    cfg = parse_config(two_provider_yaml("http://127.0.0.1:9", second.url), "t.yaml", KEYS)
+    cfg = parse_config(two_provider_yaml("http://127.0.0.1:9", second.url), "t.yaml", KEYS, sidecar=SIDECAR)
     proxy = await make_proxy(cfg)
     status, _body, _ = await post(proxy.url, "/v1/responses", {"model": "arch.codex.default", "input": "x"})
     assert status == 200 and second.requests

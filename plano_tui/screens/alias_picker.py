@@ -36,8 +36,11 @@ class AliasPicker(ModalScreen[str | None]):
     ]
 
     def __init__(self, alias: str, current: str, choices: list[str],
-                 find_provider: Callable[[str], ProviderView | None], *, cursor_blink: bool = True) -> None:
+                 find_provider: Callable[[str], ProviderView | None], *, cursor_blink: bool = True,
+                 preview: Callable[[str], str] | None = None) -> None:
         super().__init__()
+        # What moving the alias's warm sessions to a choice would cost (FrontEndLink.switch_preview).
+        self.preview = preview
         self.alias = alias
         self.current = current
         self.choices = choices
@@ -74,6 +77,8 @@ class AliasPicker(ModalScreen[str | None]):
             parts.append((f"  via {via.name}", "$foreground-muted"))
         if p is not None and p.key_status == "missing":
             parts.append((f"  ✗ {p.key_env or 'API key'} not set", "$text-error"))
+        if self.preview is not None and model != self.current_choice and (cost := self.preview(model)):
+            parts.append((f"  ⇄ {cost}", "$text-warning"))
         return Content.assemble(*parts)
 
     @on(Input.Changed)

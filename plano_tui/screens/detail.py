@@ -47,7 +47,7 @@ def chain_lines(r: RequestRecord) -> Content:
     steps: list[tuple[str, str | Content]] = [("client model", r.client_model or "(none: the default provider)")]
     if r.alias:
         steps.append(("alias", f"{r.alias} → {r.alias_target}"))
-    if r.route is not None:
+    if r.route is not None and r.route.routed:
         rt = r.route
         bits = [rt.route or "(no route matched)"]
         if rt.backend:

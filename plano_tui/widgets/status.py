@@ -32,6 +32,7 @@ class Totals:
     input_tokens: int = 0
     cached_tokens: int = 0
     output_tokens: int = 0
+    cost_usd: float | None = None  # None: nothing priced yet (proxy.cost)
 
     @classmethod
     def of(cls, snap: StatsSnapshot | None) -> Totals:
@@ -39,7 +40,7 @@ class Totals:
         if t is None:
             return cls()
         return cls(t.requests, t.errors, t.errors_4xx, t.errors_5xx + t.errors_other, t.input_tokens,
-                   t.cached_tokens, t.output_tokens)
+                   t.cached_tokens, t.output_tokens, t.cost_usd)
 
 
 class StatusBar(Widget):
@@ -87,7 +88,7 @@ class StatusBar(Widget):
                   ("tokens in ", "muted"), (fmt.count(t.input_tokens), ""),
                   (f" (cached {fmt.count(t.cached_tokens)})", "muted"),
                   (" out ", "muted"), (fmt.count(t.output_tokens), ""), sep,
-                  ("cost ", "muted"), (fmt.DASH, "")]
+                  ("cost ", "muted"), (fmt.usd(t.cost_usd), "")]
         if dropped:
             line2 += [sep, (f"⚠ {dropped:,} events dropped", "warn")]
         lines = (tuple(line1), tuple(line2))

@@ -25,7 +25,9 @@ def install(state: ProxyState, session_getter: Callable[[], aiohttp.ClientSessio
         router._session_getter = session_getter
         router.apply(state.config)
         return router
-    router = TaskRouter(state.config, session_getter, stats=state.stats)
+    router = TaskRouter(
+        state.config, session_getter, stats=state.stats, sessions=state.sessions, prices=state.prices
+    )
     state.router = router
     state.on_config.append(router.apply)
     return router

@@ -24,7 +24,7 @@ from ..handler import parse_client_body
 from ..providers import Api
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..state import ProxyState
-from .router import Decision, TaskRouter
+from .router import Decision, TaskRouter, model_name
 
 PATHS = (
     ("/routing/v1/responses", Api.RESPONSES),
@@ -61,8 +61,7 @@ def _canonical(model: str, resolver: Resolver) -> str:
 
 
 def _name(res: Resolution) -> str:
-    p = res.provider
-    return p.model if not p.wildcard else f"{p.prefix}/{res.upstream_model}"
+    return model_name(res)
 
 
 def _trace_id(request: web.Request) -> str:

@@ -193,3 +193,17 @@ def parse(api: Api, body: dict[str, Any]) -> Conversation:
     turns = list(src(body))
     first_user = next((t.text for t in turns if t.role == "user" and t.text), "")
     return Conversation(tuple(turns), _instructions(api, body, turns), _tool_names(body.get("tools")), first_user)
+
+
+def prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None]:
+    """(instructions, tool names, first user text) — what a session key hashes — reading the history only
+    up to its first user message, where `parse` walks all of it (a Codex body has hundreds of items)."""
+    src = _from_responses if api is Api.RESPONSES else _from_messages if api is Api.MESSAGES else _from_chat
+    head: list[Turn] = []
+    first: str | None = None
+    for t in src(body):
+        head.append(t)
+        if t.role == "user" and t.text:
+            first = t.text
+            break
+    return _instructions(api, body, head), _tool_names(body.get("tools")), first

@@ -7,9 +7,8 @@ the user turn and the loop replays that decision.
 
 Keys, strongest first:
 - turn: Codex's `turn_id` (from the `x-codex-turn-metadata` JSON header), constant across a turn;
-- session: the `X-Model-Affinity` header if present; else the client's session header (Codex
-  `session-id`, Claude Code `X-Claude-Code-Session-Id`) combined with Plano's implicit key, a hash of
-  instructions + tool names + first user message (which also keeps Claude Code sub-agents apart);
+- session: the request's session (proxy.sessions: `X-Model-Affinity`, the client's session header, or
+  Plano's implicit key); a continuation with no turn id replays the session's warm binding there;
 - retry: session + item count + the last user text, so a retried user turn is not routed twice.
 Every key includes the "lane", the requested model, as Plano does: Claude Code's small-model side calls
 never replay the main conversation's decision.
@@ -82,15 +81,19 @@ def codex_turn_id(headers: Mapping[str, str] | Any) -> str | None:
     return str(turn) if turn else None
 
 
-def keys_for(headers: Mapping[str, str] | Any, conv: Conversation, lane: str) -> Keys:
+def keys_for(
+    headers: Mapping[str, str] | Any, conv: Conversation, lane: str, session_key: str | None = None
+) -> Keys:
+    """`session_key`: the session's store key (proxy.sessions), when the request has a session."""
     implicit = _digest(conv.instructions, "\x1f".join(conv.tool_names), conv.first_user)
     affinity = _header(headers, "x-model-affinity")
-    if affinity:
+    if session_key is None and affinity:
         session, skey = affinity, _digest("affinity", affinity)
-    else:
+    elif session_key is None:
         client = next((v for h in _CLIENT_SESSION_HEADERS if (v := _header(headers, h))), None)
-        session = client or implicit
-        skey = _digest("session", client or "", implicit)
+        session, skey = client or implicit, _digest("session", client or "", implicit)
+    else:
+        session, skey = session_key, _digest("session", session_key)
     turn = codex_turn_id(headers)
     return Keys(
         session=session,

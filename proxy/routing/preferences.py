@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import RoutingPreference
+from ..cost import PriceBook, priced_model
 from ..resolve import ModelNotFound, Resolver
 from ..stats import Stats
 
@@ -82,15 +83,46 @@ def _name_desc(item: Any, where: str) -> tuple[str, str]:
     return name, desc
 
 
-def ranked_models(pref: RoutingPreference, stats: Stats | None, resolver: Resolver) -> list[str]:
+def ranked_models(
+    pref: RoutingPreference, stats: Stats | None, resolver: Resolver, prices: PriceBook | None = None
+) -> list[str]:
     """The route's models, best first (Plano: only the first is used; the rest are fallbacks).
 
-    `fastest` ranks by this proxy's own observed p50 latency per provider (no data → last, declared
-    order kept among equals). `cheapest` needs a price source this proxy does not have yet, so it
-    keeps the declared order, as does `none`.
+    `cheapest` ranks by the price book's input + output rate (Plano's blended cost; proxy.cost), `fastest`
+    by the `type: latency` source when one is configured and has data, else by this proxy's own observed
+    p50 latency per provider. A model without data goes last; declared order is kept among equals, and
+    `none` keeps it entirely.
     """
     models = list(pref.models)
-    if pref.selection_policy != "fastest" or stats is None or len(models) < 2:
+    if len(models) < 2 or pref.selection_policy not in ("cheapest", "fastest"):
+        return models
+
+    def canonical(model: str) -> str | None:
+        try:
+            return priced_model(resolver.resolve(model))
+        except ModelNotFound:
+            return None
+
+    if pref.selection_policy == "cheapest":
+        if prices is None:
+            return models
+
+        def blended(model: str) -> float:
+            name = canonical(model)
+            r = prices.rates(name) if name else None
+            return r.blended if r is not None else float("inf")
+
+        return sorted(models, key=blended)
+    if prices is not None and prices.latency:
+        measured = prices.latency
+
+        def reported(model: str) -> float:
+            name = canonical(model) or model
+            v = measured.get(name, measured.get(name.split("/", 1)[-1]))
+            return v if v is not None else float("inf")
+
+        return sorted(models, key=reported)
+    if stats is None:
         return models
     providers = stats.snapshot().providers
 

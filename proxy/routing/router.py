@@ -20,19 +20,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
+from .. import budget as budget_mod
+from .. import sessions as sessions_mod
 from ..config import Config, RoutingPreference
+from ..cost import PriceBook, priced_model
 from ..errors import ProxyError
 from ..events import RouteInfo
 from ..providers import Api, upstream_api_for
 from ..resolve import ModelNotFound, Resolution, Resolver
+from ..sessions import AFFINITY_HEADER, SessionRef, SessionStore
+from ..sessions import header as session_header
 from ..stats import Stats
 from . import settings as settings_mod
 from .backend import Backend, Verdict
-from .conversation import Conversation, parse
+from .conversation import Conversation, parse, prefix_facts
 from .llm import LlmBackend
 from .local import LocalBackend
-from .pinning import DecisionCache, Keys, Pinned, keys_for
+from .pinning import DecisionCache, Pinned, keys_for
 from .preferences import PreferenceError, parse_inline, ranked_models
 
 log = logging.getLogger(__name__)
@@ -58,10 +64,15 @@ class TaskRouter:
         config: Config,
         session_getter: Callable[[], aiohttp.ClientSession] | None = None,
         stats: Stats | None = None,
+        sessions: SessionStore | None = None,
+        prices: PriceBook | None = None,
     ) -> None:
+        self.prices = prices  # proxy.cost: `prefer: cheapest` / `fastest` and the routing budget
         self._session_getter = session_getter or _no_session
         self.stats = stats
         self.cache = DecisionCache(settings_mod.DEFAULT_TTL_S, settings_mod.DEFAULT_MAX_ENTRIES)
+        # One store for the proxy path and the decision API (Plano shares its session cache the same way).
+        self.sessions = sessions if sessions is not None else SessionStore()
         self.prefs: tuple[RoutingPreference, ...] = ()
         self.apply(config)
 
@@ -77,6 +88,14 @@ class TaskRouter:
         elif s.backend == "local":
             self.backend = LocalBackend(s.local_min_score)
         self.cache.ttl_s, self.cache.max_entries = s.session_ttl_s, max(1, s.session_max_entries)
+        self.sessions.ttl_s, self.sessions.max_entries = s.session_ttl_s, max(1, s.session_max_entries)
+        try:  # validated when the config loaded; a failure here only means "no budget"
+            self.budget = budget_mod.from_config(
+                config.routing.get("routing_budget"), config.raw.get("model_metrics_sources"), self.prices
+            )
+        except budget_mod.BudgetError as exc:
+            log.warning("routing.routing_budget: %s", exc)
+            self.budget = None
         if old is not None and (
             old_prefs != self.prefs or old.backend != s.backend or old.router_model != s.router_model
         ):
@@ -95,8 +114,15 @@ class TaskRouter:
         return self.backend.describe() if self.backend is not None else "off"
 
     def pins(self, client_api: Api) -> bool:
+        """Whether non-user turns replay the session's decision: Plano's `routing.route_on_user_only` when
+        set; unset, our default for coding agents (on for Responses and Messages clients, off for Chat)."""
         on = self.settings.route_on_user_only
         return client_api in _PIN_BY_DEFAULT if on is None else on
+
+    def implicit_sessions(self, client_api: Api, routing: bool) -> bool:
+        """Plano's rule for deriving the implicit session key: prompt-caching affinity, a routing budget, or
+        route_on_user_only (as in effect for this client) while routing can change the model."""
+        return self.settings.session_affinity or self.budget is not None or (routing and self.pins(client_api))
 
     # ------------------------------------------------------------------ the Router protocol
     async def route(
@@ -109,8 +135,29 @@ class TaskRouter:
         inline_preferences: Any,
     ) -> tuple[Resolution, RouteInfo | None]:
         if self.backend is None or (inline_preferences is None and not self.prefs):
-            return resolution, None  # the hot path: no preferences, nothing to do
+            sessions_on = self.settings.session_affinity or self.budget is not None
+            if not sessions_on and not session_header(headers, AFFINITY_HEADER):
+                return resolution, None  # the hot path: no preferences, no sessions, nothing to do
+            return self._session_only(client_api, body, headers, resolution, resolver)
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
+        return d.resolution, d.info
+
+    def _session_only(
+        self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
+    ) -> tuple[Resolution, RouteInfo | None]:
+        """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
+        router still runs with the requested model as the candidate."""
+        instructions, tools, first_user = prefix_facts(client_api, body if isinstance(body, dict) else {})
+        implicit = self.settings.session_affinity or self.budget is not None
+        ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
+        if ref is None:
+            return res, None
+        if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
+            name = model_name(res)
+            sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
+            return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
+                                  decision=sd.decision, decision_reason=sd.reason)
+        d = self._bind(Decision(res, None), ref, model_name(res), resolver, client_api, headers, body)
         return d.resolution, d.info
 
     async def decide(
@@ -157,35 +204,88 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            return Decision(resolution, None)
+            res, info = self._session_only(client_api, body, headers, resolution, resolver)
+            if info is None:
+                return Decision(res, None)
+            return Decision(res, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
         conv = parse(client_api, body if isinstance(body, dict) else {})
-        keys = keys_for(headers, conv, resolution.client_model)
+        lane = model_name(resolution)  # Plano's lane: the requested model after alias resolution
+        ref = sessions_mod.resolve(
+            headers, conv.instructions, conv.tool_names, conv.first_user or None,
+            self.implicit_sessions(client_api, True),
+        )
+        keys = keys_for(headers, conv, lane, ref.key if ref else None)
+        session_id = ref.session_id if ref else None  # Plano reports none without a session
         pin = self.pins(client_api)
         cold = ""
+        decision: Decision | None = None
+        pinned: Pinned | None = None
         if pin:
             follow_up = not conv.is_user_turn  # tool results (or an assistant prefill): part of a turn
-            lookups = (keys.turn_key, keys.session_key) if follow_up else (keys.retry_key,)
-            why = (
-                "tool-result continuation: reused the turn's decision"
-                if follow_up
-                else "same user turn seen before (retry): reused its decision"
-            )
-            hit = next((h for k in lookups if (h := self.cache.get(k)) is not None), None)
-            if hit is not None and (d := self._replay(hit, resolution, resolver, client_api, keys, prefs, why)):
-                return d
             if follow_up:
+                why = "tool-result continuation: reused the turn's decision"
+                hit = self.cache.get(keys.turn_key)  # Codex names its turn: the most precise key
+                if hit is None and (b := sessions_mod.replay(self.sessions, ref, lane)) is not None:
+                    anchor = b.anchor_model if b.route_name else None  # no route: the requested model again
+                    hit = Pinned(b.route_name, anchor, "session", None, "the session's warm anchor", None)
+            else:
+                why = "same user turn seen before (retry): reused its decision"
+                hit = self.cache.get(keys.retry_key)
+            if hit is not None:
+                decision = self._replay(hit, resolution, resolver, client_api, session_id, prefs, why)
+                pinned = hit if decision is not None else None
+            if decision is None and follow_up:
                 cold = "continuation with no cached turn decision, routed on the last user message; "
-        if not conv.messages:
-            return Decision(
-                resolution, RouteInfo(reason="no user or assistant text to route on"), session_id=keys.session
+        if decision is None:
+            if not conv.messages:
+                return Decision(
+                    resolution, RouteInfo(reason="no user or assistant text to route on", session_id=session_id),
+                    session_id=session_id,
+                )
+            verdict, latency_ms = await self._ask(prefs, conv)
+            decision, pinned = self._apply_verdict(
+                verdict, latency_ms, prefs, resolution, resolver, client_api, session_id, cold
             )
-        verdict, latency_ms = await self._ask(prefs, conv)
-        decision, pinned = self._apply_verdict(verdict, latency_ms, prefs, resolution, resolver, client_api, keys, cold)
-        prev = self.cache.get(keys.session_key)
-        switched = prev is not None and prev.served != pinned.served
-        for key in (keys.session_key, keys.turn_key, keys.retry_key) if pin else (keys.session_key,):
+        assert pinned is not None
+        for key in (keys.turn_key, keys.retry_key) if pin else ():
             self.cache.put(key, pinned)
-        return dataclasses.replace(decision, switched=switched)
+        if ref is None:
+            return decision
+        return self._bind(decision, ref, lane, resolver, client_api, headers, body)
+
+    def _bind(
+        self,
+        d: Decision,
+        ref: SessionRef,
+        lane: str,
+        resolver: Resolver,
+        client_api: Api,
+        headers: Any,
+        body: dict[str, Any],
+    ) -> Decision:
+        """Record the decision on the session (Plano's session router): warmth, switches, and the routing
+        budget's verdict, which may retain the warm anchor instead of the routed model."""
+        gate = self.budget.for_request(headers) if self.budget is not None else None
+        tokens = context_tokens(body) if gate is not None else 0
+        candidate = model_name(d.resolution)
+        sd = sessions_mod.bind(self.sessions, ref, candidate, d.route, lane, tokens, gate, d.resolution.alias)
+        info = d.info or RouteInfo()
+        if sd.model != candidate:  # retained: serve the anchor
+            anchor, _ = self._usable(sd.model, resolver, client_api)
+            if anchor is not None:
+                kept = dataclasses.replace(
+                    d.resolution, provider=anchor.provider, upstream_model=anchor.upstream_model,
+                    via="route" if sd.route else d.resolution.via, route=sd.route,
+                )
+                note = f"routing budget kept the warm anchor {sd.model} instead of {candidate} ({sd.reason})"
+                info = dataclasses.replace(info, route=sd.route, reason=_join(info.reason, note))
+                models = (sd.model, *(m for m in d.models if m != sd.model))
+                d = dataclasses.replace(d, resolution=kept, route=sd.route, models=models)
+        info = dataclasses.replace(
+            info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
+            decision_reason=sd.reason,
+        )
+        return dataclasses.replace(d, info=info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched)
 
     async def _ask(self, prefs: Sequence[RoutingPreference], conv: Conversation) -> tuple[Verdict, float]:
         assert self.backend is not None
@@ -218,7 +318,7 @@ class TaskRouter:
         resolution: Resolution,
         resolver: Resolver,
         client_api: Api,
-        keys: Keys,
+        session_id: str | None,
         cold: str,
     ) -> tuple[Decision, Pinned]:
         name = self.backend.name if self.backend else None
@@ -226,7 +326,7 @@ class TaskRouter:
 
         def keep(reason: str, models: tuple[str, ...] = ()) -> tuple[Decision, Pinned]:
             i = dataclasses.replace(info, reason=cold + reason)
-            d = Decision(resolution, i, route=None, models=models, session_id=keys.session)
+            d = Decision(resolution, i, route=None, models=models, session_id=session_id)
             return d, Pinned(None, None, name, verdict.raw, i.reason, info.latency_ms, _served(resolution))
 
         if verdict.error:
@@ -240,7 +340,7 @@ class TaskRouter:
                 )
             return keep("no route matched; kept the requested model")
         route = known[0]
-        ranked = tuple(ranked_models(by_name[route], self.stats, resolver))
+        ranked = tuple(ranked_models(by_name[route], self.stats, resolver, self.prices))
         problems: list[str] = []
         for model in ranked:
             res, why = self._usable(model, resolver, client_api)
@@ -258,7 +358,7 @@ class TaskRouter:
                 reason = (f"{reason}; " if reason else "") + f"skipped {'; '.join(problems)}"
             i = dataclasses.replace(info, route=route, reason=reason)
             return (
-                Decision(routed, i, route=route, models=ranked, session_id=keys.session),
+                Decision(routed, i, route=route, models=ranked, session_id=session_id),
                 Pinned(route, model, name, verdict.raw, reason, info.latency_ms, _served(routed)),
             )
         return keep(
@@ -271,14 +371,14 @@ class TaskRouter:
         resolution: Resolution,
         resolver: Resolver,
         client_api: Api,
-        keys: Keys,
+        session_id: str | None,
         prefs: Sequence[RoutingPreference],
         why: str,
     ) -> Decision | None:
         origin = f" ({hit.backend}: {hit.reason})" if hit.reason else f" ({hit.backend})" if hit.backend else ""
         info = RouteInfo(route=hit.route, backend="pinned", raw=hit.raw, reason=why + origin)
         if hit.model is None:
-            return Decision(resolution, dataclasses.replace(info, route=None), session_id=keys.session, pinned=True)
+            return Decision(resolution, dataclasses.replace(info, route=None), session_id=session_id, pinned=True)
         res, _ = self._usable(hit.model, resolver, client_api)
         if res is None or hit.route not in {p.name for p in prefs}:
             return None  # the config changed under the session: decide afresh
@@ -286,11 +386,29 @@ class TaskRouter:
             resolution, provider=res.provider, upstream_model=res.upstream_model, via="route", route=hit.route
         )
         models = next((tuple(p.models) for p in prefs if p.name == hit.route), (hit.model,))
-        return Decision(routed, info, route=hit.route, models=models, session_id=keys.session, pinned=True)
+        return Decision(routed, info, route=hit.route, models=models, session_id=session_id, pinned=True)
 
 
 def _served(res: Resolution) -> str:
     return f"{res.provider.name}|{res.upstream_model}"
+
+
+def model_name(res: Resolution) -> str:
+    """The canonical "provider/model" a resolution serves (a wildcard provider names the model it got)."""
+    return priced_model(res)
+
+
+def _join(a: str | None, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def context_tokens(body: dict[str, Any]) -> int:
+    """The context a switch would re-read, request side (Plano: characters ÷ 4 when no tokenizer); the
+    binding is refined with the provider's prompt-token count once the answer arrives."""
+    try:
+        return len(orjson.dumps(body)) // 4
+    except TypeError:
+        return 0
 
 
 def _no_session() -> aiohttp.ClientSession:

@@ -18,6 +18,9 @@
       session_max_entries: 10000  # Plano's key: decision cache size (LRU)
       local_min_score: 0.3     # ours: offline backend confidence below which it answers "no route"
       llm_provider: NAME       # Plano's legacy key: send router calls to this provider
+    prompt_caching:            # Plano's section (proxy.sessions): enabled turns on session affinity
+      enabled: false           #   (implicit session keys) unless session_affinity: false;
+      session_affinity: true   #   session_ttl_seconds overrides routing.session_ttl_seconds for pins
 
 Bad values never stop the proxy: they fall back to the default and are listed in `warnings`.
 """
@@ -51,6 +54,10 @@ class RoutingSettings:
     session_max_entries: int = DEFAULT_MAX_ENTRIES
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     local_min_score: float = DEFAULT_LOCAL_MIN_SCORE
+    caching: bool = False  # prompt_caching.enabled
+    session_affinity: bool = False  # implicit session keys from prompt caching (on when caching is)
+    inject_cache_control: bool = False
+    min_prefix_tokens: int = 1024
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -72,6 +79,16 @@ def _number(section: Mapping[str, Any], key: str, default: float, warnings: list
     if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > lo:
         return float(raw)
     warnings.append(f"routing: {key}={raw!r} is not a number > {lo:g}; using {default:g}")
+    return default
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool, warnings: list[str], name: str) -> bool:
+    raw = section.get(key)
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    warnings.append(f"{name}.{key}={raw!r} is not true/false; using {str(default).lower()}")
     return default
 
 
@@ -105,15 +122,28 @@ def load(config: Config) -> RoutingSettings:
     if not isinstance(ctx, int) or isinstance(ctx, bool) or ctx <= 0:
         warnings.append(f"overrides.orchestrator_model_context_length={ctx!r} is not a positive integer; using 8192")
         ctx = DEFAULT_CONTEXT_TOKENS
+    pc = config.raw.get("prompt_caching") if isinstance(config.raw.get("prompt_caching"), dict) else {}
+    caching = _flag(pc, "enabled", False, warnings, "prompt_caching")
+    ttl = _number(r, "session_ttl_seconds", DEFAULT_TTL_S, warnings)
+    if caching and pc.get("session_ttl_seconds") is not None:
+        ttl = _number(pc, "session_ttl_seconds", ttl, warnings)
+    min_prefix = pc.get("min_prefix_tokens", 1024)
+    if not isinstance(min_prefix, int) or isinstance(min_prefix, bool) or min_prefix < 1:
+        warnings.append(f"prompt_caching.min_prefix_tokens={min_prefix!r} is not a positive integer; using 1024")
+        min_prefix = 1024
     return RoutingSettings(
         backend=backend,
         router_model=model,
         router_provider=provider,
         timeout_s=timeout_ms / 1000,
         route_on_user_only=on_user,
-        session_ttl_s=_number(r, "session_ttl_seconds", DEFAULT_TTL_S, warnings),
+        session_ttl_s=ttl,
         session_max_entries=int(_number(r, "session_max_entries", DEFAULT_MAX_ENTRIES, warnings, lo=0)),
         context_tokens=ctx,
         local_min_score=_number(r, "local_min_score", DEFAULT_LOCAL_MIN_SCORE, warnings, lo=-1),
+        caching=caching,
+        session_affinity=caching and _flag(pc, "session_affinity", True, warnings, "prompt_caching"),
+        inject_cache_control=caching and _flag(pc, "inject_cache_control", True, warnings, "prompt_caching"),
+        min_prefix_tokens=min_prefix,
         warnings=tuple(warnings),
     )

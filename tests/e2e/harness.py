@@ -53,10 +53,17 @@ def write_config(directory: Path, upstream_url: str, codex_target: str, claude_t
                  extra: str = "", *, codex_fallbacks: Sequence[str] = (), openai_url: str | None = None,
                  extra_providers: str = "", claude_aliases: bool = True) -> Path:
     """Providers for each wire API, all on the fake upstream (the OpenAI one on `openai_url` when given);
-    `arch.codex.default` → `codex_target` with optional `fallbacks`; `extra_providers` is YAML appended to
-    `model_providers` (indented by two spaces, like the others)."""
+    `arch.codex.default` → `codex_target` with optional `fallbacks` (in the config.tui.yaml sidecar);
+    `extra_providers` is YAML appended to `model_providers` (indented by two spaces, like the others)."""
     path = directory / "config.yaml"
-    fallbacks = f"\n            fallbacks: [{', '.join(codex_fallbacks)}]" if codex_fallbacks else ""
+    # Alias fallbacks are our extension: they go in the sidecar, so Plano accepts config.yaml as written.
+    sidecar = directory / "config.tui.yaml"
+    if codex_fallbacks:
+        sidecar.write_text(
+            f"model_aliases:\n  arch.codex.default:\n    fallbacks: [{', '.join(codex_fallbacks)}]\n", encoding="utf-8"
+        )
+    else:
+        sidecar.unlink(missing_ok=True)
     claude = (f"  arch.claude:\n    target: {claude_target}\n"
               f"  arch.claude.code.small.fast:\n    target: {claude_target}\n") if claude_aliases else ""
     path.write_text(textwrap.dedent(f"""\
@@ -78,7 +85,7 @@ def write_config(directory: Path, upstream_url: str, codex_target: str, claude_t
         """) + extra_providers + textwrap.dedent(f"""\
         model_aliases:
           arch.codex.default:
-            target: {codex_target}{fallbacks}
+            target: {codex_target}
         """) + claude + extra, encoding="utf-8")
     return path
 

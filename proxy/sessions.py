@@ -1,0 +1,307 @@
+"""Sessions, Plano's way (plano_sessions.md §2; brightstaff affinity.rs, session_router.rs, session_cache/).
+
+A session key comes from, strongest first:
+- `X-Model-Affinity: <id>` (explicit; always honoured);
+- the coding agent's own session header (Codex `session-id`, Claude Code `X-Claude-Code-Session-Id`),
+  when sessions are on — reported as sent; the binding is also keyed by the stable prefix so Claude
+  Code's sub-agents (same session header, their own system prompt) keep their own bindings;
+- Plano's implicit key `implicit:<16 hex>`, a hash of system + tools + first user message, when implicit
+  affinity is on (prompt_caching.session_affinity, a routing budget, or route_on_user_only with routing
+  preferences). `X-Plano-Cache: off` turns the implicit key off for one request.
+
+One `SessionStore` holds the bindings (anchor model, lane, prefix hash, last use, context tokens, the
+budget's running totals) for the proxy path and the `/routing/v1/*` decision API alike. A binding is
+*warm* while the idle time since its last use is within the provider's prompt-cache window (Plano infers
+warmth, it never needs a cache-hit signal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+AFFINITY_HEADER = "x-model-affinity"
+CACHE_HEADER = "x-plano-cache"
+CLIENT_SESSION_HEADERS = ("session-id", "session_id", "x-claude-code-session-id")
+IMPLICIT_PREFIX = "implicit:"
+# Plano's ProviderCacheCapability default (every provider today): a 5-minute sliding window.
+DEFAULT_CACHE_WINDOW_S = 300.0
+CACHE_WINDOW_S: dict[str, float] = {}  # provider prefix → window, where one differs from the default
+HISTORY_MAX = 8  # route visits kept per session (Plano bounds its history too)
+
+
+def cache_window_s(model: str) -> float:
+    """The prompt-cache idle window of the provider serving `model` ("anthropic/claude-…")."""
+    return CACHE_WINDOW_S.get(model.split("/", 1)[0], DEFAULT_CACHE_WINDOW_S)
+
+
+def header(headers: Mapping[str, str] | Any, name: str) -> str | None:
+    """`name` is lower case; aiohttp's headers are case-insensitive, a plain dict (tests, bench) is not."""
+    if headers is None:
+        return None
+    v = headers.get(name)
+    if v is None and isinstance(headers, dict):
+        v = next((val for k, val in headers.items() if k.lower() == name), None)
+    return str(v) if v else None
+
+
+def _hasher(*chunks: str) -> Any:
+    # blake2b in C: the system prompt of a coding agent is 10-40 KB, hashed on every request. Salted like
+    # Plano's (keys are never prompt text); 8 bytes → the `implicit:<16 hex>` shape.
+    h = hashlib.blake2b(digest_size=8, key=b"plano-affinity-v1")
+    for c in chunks:
+        h.update(c.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h
+
+
+class SessionRef(NamedTuple):  # a NamedTuple: built on every request, ~5x cheaper than a frozen dataclass
+    session_id: str  # what the decision API and the dashboard show
+    key: str  # the store key
+    prefix_hash: int | None  # hash of system + tools: a change means the provider cache is lost
+    source: str  # affinity | client | implicit
+
+
+def resolve(
+    headers: Any,
+    instructions: str,
+    tool_names: tuple[str, ...] | list[str],
+    first_user: str | None,
+    implicit_on: bool,
+) -> SessionRef | None:
+    """The request's session, or None (nothing to anchor to)."""
+    cache_off = (header(headers, CACHE_HEADER) or "").lower() == "off"
+    prefix = None
+    session = None
+    if not cache_off and first_user is not None:
+        h = _hasher(instructions, ",".join(tool_names))  # one pass over the (long) system prompt
+        prefix = int.from_bytes(h.digest(), "big")
+        h.update(first_user.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+        session = f"{IMPLICIT_PREFIX}{h.hexdigest()}"
+    explicit = header(headers, AFFINITY_HEADER)
+    if explicit:
+        return SessionRef(explicit, f"a:{explicit}", prefix, "affinity")
+    if not implicit_on or cache_off:
+        return None
+    client = next((v for h in CLIENT_SESSION_HEADERS if (v := header(headers, h))), None)
+    if client:
+        return SessionRef(client, f"c:{client}:{prefix}", prefix, "client")
+    if session is None:
+        return None
+    return SessionRef(session, session, prefix, "implicit")
+
+
+@dataclass(slots=True)
+class Visit:
+    model: str
+    last_used: float
+    cached_tokens: int
+
+
+@dataclass(slots=True)
+class Binding:
+    """One session's state (Plano's SessionBinding, plus what the dashboard shows)."""
+
+    session_id: str
+    anchor_model: str  # canonical "provider/model" serving the session
+    default_model: str  # the never-switch model of this warm episode (prices the baseline)
+    requested_model: str  # the lane: the client's model after alias resolution
+    route_name: str | None
+    prefix_hash: int | None
+    last_used: float  # monotonic seconds
+    cached_tokens: int = 0  # context size, refined from usage
+    baseline_usd: float = 0.0
+    switch_spend_usd: float = 0.0
+    switches: int = 0
+    session_cost_usd: float = 0.0
+    history: list[Visit] = field(default_factory=list)
+    decision: str | None = None  # allowed | retained (last routing-budget verdict)
+    reason: str | None = None  # same_anchor | free | within_cap | over_cap | no_pricing
+    requests: int = 0
+    source: str = "implicit"
+    last_switch_cost: float | None = None  # USD the gate computed for the last proposed switch
+    alias: str | None = None  # the alias the client named, for the dashboard's retarget preview
+
+    def idle_s(self, now: float) -> float:
+        return max(0.0, now - self.last_used)
+
+    def warm(self, now: float) -> bool:
+        return self.idle_s(now) <= cache_window_s(self.anchor_model)
+
+    def visit(self, model: str, now: float, tokens: int) -> None:
+        for v in self.history:
+            if v.model == model:
+                v.last_used, v.cached_tokens = now, tokens
+                break
+        else:
+            self.history.append(Visit(model, now, tokens))
+            if len(self.history) > HISTORY_MAX:
+                self.history.sort(key=lambda v: v.last_used)
+                del self.history[0]
+
+    def warm_tokens_on(self, model: str, now: float, context_tokens: int) -> int:
+        """Context `model` still holds cached from an earlier visit this session (Plano's warm credit)."""
+        for v in self.history:
+            if v.model == model and now - v.last_used <= cache_window_s(model):
+                return min(v.cached_tokens, context_tokens)
+        return 0
+
+
+class SessionStore:
+    """Bindings in this process: an LRU bounded by `max_entries`, each living `ttl_s` after its last use
+    (routing.session_ttl_seconds, or prompt_caching.session_ttl_seconds; Plano's memory session cache)."""
+
+    def __init__(self, ttl_s: float = 600.0, max_entries: int = 10_000, clock: Callable[[], float] | None = None):
+        self.ttl_s = ttl_s
+        self.max_entries = max(1, max_entries)
+        self.clock = clock or time.monotonic
+        self._data: OrderedDict[str, Binding] = OrderedDict()
+        self._keys: dict[str, str] = {}  # session id → the store key it was last bound under
+        self.version = 0  # bumped on every change, so the dashboard redraws only when something moved
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str) -> Binding | None:
+        b = self._data.get(key)
+        if b is None:
+            return None
+        if self.clock() - b.last_used > self.ttl_s:
+            del self._data[key]
+            self.version += 1
+            return None
+        return b
+
+    def put(self, key: str, binding: Binding) -> None:
+        self._data[key] = binding
+        self._data.move_to_end(key)
+        self._keys[binding.session_id] = key
+        while len(self._data) > self.max_entries:
+            _, old = self._data.popitem(last=False)
+            if self._keys.get(old.session_id) not in self._data:
+                self._keys.pop(old.session_id, None)
+        self.version += 1
+
+    def settle(self, session_id: str, prompt_tokens: int, cost_usd: float | None) -> None:
+        """The response side (Plano refreshes the binding from real usage): the provider's prompt-token
+        count becomes the session's context size, and the request's cost adds to the conversation's."""
+        key = self._keys.get(session_id)
+        b = self._data.get(key) if key is not None else None
+        if b is None:
+            return
+        if prompt_tokens > 0:
+            b.cached_tokens = prompt_tokens
+            for v in b.history:
+                if v.model == b.anchor_model:
+                    v.cached_tokens = prompt_tokens
+        if cost_usd is not None:
+            b.session_cost_usd += cost_usd
+        self.version += 1
+
+    def live(self) -> Iterator[Binding]:
+        """Unexpired bindings, most recently used first."""
+        now = self.clock()
+        for b in reversed(list(self._data.values())):
+            if now - b.last_used <= self.ttl_s:
+                yield b
+
+    def by_session(self, session_id: str) -> Binding | None:
+        return next((b for b in self.live() if b.session_id == session_id), None)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._keys.clear()
+        self.version += 1
+
+
+class SessionDecision(NamedTuple):
+    model: str  # canonical model to dispatch (the anchor when a switch was retained)
+    route: str | None
+    warm: bool  # a warm, undrifted binding existed: the decision API's `pinned`
+    switched: bool
+    decision: str | None = None  # allowed | retained, when a warm session saw a different candidate
+    reason: str | None = None
+
+
+class Gate(Protocol):
+    """The routing budget (proxy.budget): what a warm session pays to leave its anchor."""
+
+    replenish_on_rebind: bool
+
+    def accrue(self, b: Binding, context_tokens: int) -> None:
+        """Grow the never-switch baseline by this turn's read cost on the session's default model."""
+
+    def evaluate(self, b: Binding, candidate: str, context_tokens: int, now: float) -> tuple[str, str, bool]:
+        """(decision, reason, allowed) for switching from the warm anchor to `candidate`."""
+        ...
+
+
+def bind(
+    store: SessionStore,
+    ref: SessionRef,
+    candidate: str,
+    route: str | None,
+    lane: str,
+    context_tokens: int,
+    gate: Gate | None = None,
+    alias: str | None = None,
+) -> SessionDecision:
+    """Plano's session_router::route: honour the candidate on a cold (or drifted) session and start a warm
+    episode; on a warm one, the same anchor stays, a different candidate asks the gate (no budget: follow
+    the router freely, reason `free`). The binding is stored either way."""
+    now = store.clock()
+    b = store.get(ref.key)
+    drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (
+        b.prefix_hash != ref.prefix_hash
+    )
+    warm = b is not None and b.warm(now) and not drifted
+    model, decision, reason, switched = candidate, None, None, False
+    if b is not None and warm:
+        ctx = b.cached_tokens if b.cached_tokens > 0 else context_tokens  # usage-refined count first
+        if gate is not None:
+            gate.accrue(b, ctx)
+        if candidate == b.anchor_model:
+            decision, reason = "allowed", "same_anchor"
+        elif gate is not None:
+            decision, reason, switched = gate.evaluate(b, candidate, ctx, now)
+            if not switched:
+                model, route = b.anchor_model, b.route_name
+        else:
+            decision, reason, switched = "allowed", "free", True
+        b.switches += 1 if switched else 0
+        b.anchor_model, b.route_name = model, route
+        b.decision, b.reason = decision, reason
+    else:
+        fresh = Binding(ref.session_id, model, model, lane, route, ref.prefix_hash, now, source=ref.source)
+        if b is not None:  # a cold or drifted re-bind starts a new warm episode; cost is per conversation
+            fresh.session_cost_usd, fresh.requests = b.session_cost_usd, b.requests
+            if not drifted:
+                fresh.history = b.history
+            if gate is not None and not gate.replenish_on_rebind:
+                fresh.baseline_usd, fresh.switch_spend_usd = b.baseline_usd, b.switch_spend_usd
+                fresh.default_model = b.default_model or model
+        b = fresh
+    b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
+    if context_tokens > 0:
+        b.cached_tokens = context_tokens
+    b.requests += 1
+    b.visit(model, now, b.cached_tokens)
+    store.put(ref.key, b)
+    return SessionDecision(model, route, warm, switched, decision, reason)
+
+
+def replay(store: SessionStore, ref: SessionRef | None, lane: str) -> Binding | None:
+    """Plano's reuse_prior_decision: the binding a non-user turn replays, if warm, undrifted, same lane."""
+    if ref is None:
+        return None
+    b = store.get(ref.key)
+    if b is None or b.requested_model != lane or not b.warm(store.clock()):
+        return None
+    if b.prefix_hash is not None and ref.prefix_hash is not None and b.prefix_hash != ref.prefix_hash:
+        return None
+    return b
