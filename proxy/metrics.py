@@ -1,0 +1,429 @@
+"""Prometheus metrics: Plano's `brightstaff_*` families (so its Grafana dashboard works unchanged) plus
+`planoai_*` families for what only this proxy has (fallbacks, cooldowns, translation, dropped events, cost).
+
+Names, labels and buckets follow brightstaff's `metrics/mod.rs` and `metrics/labels.rs`
+(shared/reference/plano_sessions.md §5). Everything LLM-side is derived from the one terminal record per
+request on the event bus (`RequestFinished`/`RequestFailed`); the HTTP RED families come from an aiohttp
+middleware, because `/routing/v1/*` and `/v1/models` publish no records. Values that are state rather than
+events (cooldowns, dropped events, per-session cost) are read at scrape time by a custom collector, so
+the request path pays nothing for them.
+
+Cardinality stays bounded: labels are fixed vocabularies or configured names; a model label is kept for
+the first `MAX_MODELS` distinct models (a wildcard provider lets clients name any model) and then
+reads `other`; request and session ids are never labels (per-session cost is a distribution).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
+from .state import ProxyState
+from .usage import Usage
+
+# Buckets (seconds) exactly as brightstaff sets them, so the dashboard's quantiles mean the same thing.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+ROUTER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SESSION_COST_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
+MAX_MODELS = 200  # distinct model label values kept; the rest are `other`
+MAX_SESSIONS = 10_000  # per-session running totals kept (least recently used dropped), as Plano's pin bound
+
+# A price for one call: (provider name, upstream model, usage) -> USD, or None when unpriced. The cost
+# module (another part of the proxy) provides it; without one, cost families stay empty.
+Pricer = Callable[[str, str, Usage], float | None]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status_class(status: int | None) -> str:
+    if status is None or status == 0:
+        return "error"
+    if 100 <= status < 600:
+        return f"{status // 100}xx"
+    return "other"
+
+
+def handler_label(path: str) -> str:
+    """brightstaff's `handler` vocabulary (labels.rs) for our routes; a fixed set whatever the path."""
+    if path.endswith(("/responses", "/chat/completions", "/messages")):
+        return "routing_decision" if path.startswith("/routing/") else "llm_chat"
+    if path.endswith("/count_tokens"):
+        return "llm_chat"
+    if path in ("/v1/models", "/models"):
+        return "list_models"
+    if path == "/healthz":
+        return "healthz"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "not_found"
+
+
+def error_class(attempt: Attempt, last: bool, record: RequestRecord) -> str:
+    """brightstaff's `error_class`: `none` whenever the upstream answered (its status says the rest),
+    connect/timeout when it never did, `stream` when an answered stream broke part way."""
+    if attempt.status is None:
+        text = (attempt.error or "").lower()
+        if "timed out" in text or "timeout" in text:
+            return "timeout"
+        if "unreachable" in text or "connect" in text:
+            return "connect"
+        return "other"
+    if last and record.stream and record.status < 400 and record.error:
+        return "stream"
+    return "none"
+
+
+class _SessionCosts:
+    """Running cost per session, keyed by a digest (never the raw id), least recently used dropped."""
+
+    def __init__(self, max_entries: int = MAX_SESSIONS) -> None:
+        self.max_entries = max_entries
+        self._totals: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, session_id: str, usd: float) -> None:
+        key = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
+        self._totals[key] = self._totals.pop(key, 0.0) + usd
+        if len(self._totals) > self.max_entries:
+            self._totals.popitem(last=False)
+
+    def values(self) -> list[float]:
+        return list(self._totals.values())
+
+
+class _StateCollector(Collector):
+    """Gauges read from live state at scrape time: nothing on the request path."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._m.state
+        cooling = GaugeMetricFamily(
+            "planoai_provider_cooling",
+            "1 while a provider is in cooldown (skipped unless it is the last candidate).",
+            labels=["provider"],
+        )
+        until = GaugeMetricFamily(
+            "planoai_provider_cooldown_remaining_seconds", "Seconds left in a provider's cooldown.", labels=["provider"]
+        )
+        now = time.time()
+        for name, t in st.health.snapshot().items():
+            cooling.add_metric([name], 1.0)
+            until.add_metric([name], max(0.0, t - now))
+        yield cooling
+        yield until
+        yield GaugeMetricFamily(
+            "planoai_events_dropped",
+            "Events dropped because a front end's queue was full (the proxy never waits on a reader).",
+            value=float(st.bus.dropped),
+        )
+        yield GaugeMetricFamily("planoai_in_flight_requests", "LLM requests in progress.", value=float(st.in_flight))
+        totals = sorted(self._m.session_costs.values())
+        hist = GaugeHistogramMetricFamily(
+            "planoai_session_cost_usd",
+            "Distribution of the running cost of the sessions currently tracked (one observation per session).",
+        )
+        buckets: list[tuple[str, float]] = []
+        i = 0
+        for b in SESSION_COST_BUCKETS:
+            while i < len(totals) and totals[i] <= b:
+                i += 1
+            buckets.append((str(b), float(i)))
+        buckets.append(("+Inf", float(len(totals))))
+        hist.add_metric([], buckets, gsum_value=sum(totals))
+        yield hist
+        yield GaugeMetricFamily(
+            "planoai_sessions_tracked", "Sessions with a running cost kept for the distribution.", value=len(totals)
+        )
+
+
+class Metrics:
+    """The registry and the families; subscribe `observe` to the bus and add `middleware` to the app."""
+
+    TYPES = (RequestFinished, RequestFailed, ProviderCooling)
+
+    def __init__(self, state: ProxyState, pricer: Pricer | None = None) -> None:
+        # No `*_created` series: brightstaff has none, and they would double the scrape for nothing.
+        disable_created_metrics()
+        self.state = state
+        self.pricer = pricer
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.session_costs = _SessionCosts()
+        self._models: set[str] = set()
+        self._prefixes: dict[str, str] = {}
+        self._prefix_config: object = None
+        r = self.registry
+        # --- brightstaff_* (names, labels and help as Plano's metrics/mod.rs)
+        self.http_requests = Counter(
+            "brightstaff_http_requests", "Total HTTP requests served, by handler and status class.",
+            ["handler", "method", "status_class"], registry=r,
+        )  # fmt: skip
+        self.http_duration = Histogram(
+            "brightstaff_http_request_duration_seconds", "Wall-clock duration of HTTP requests, by handler.",
+            ["handler"], buckets=HTTP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.http_in_flight = Gauge(
+            "brightstaff_http_in_flight_requests", "HTTP requests currently being served, by handler.",
+            ["handler"], registry=r,
+        )  # fmt: skip
+        self.llm_requests = Counter(
+            "brightstaff_llm_upstream_requests",
+            "LLM upstream request outcomes, by provider, model, status class and error class.",
+            ["provider", "model", "status_class", "error_class"], registry=r,
+        )  # fmt: skip
+        self.llm_duration = Histogram(
+            "brightstaff_llm_upstream_duration_seconds",
+            "Wall-clock duration of LLM upstream calls (stream close for streaming), by provider and model.",
+            ["provider", "model"], buckets=LLM_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.llm_ttft = Histogram(
+            "brightstaff_llm_time_to_first_token_seconds",
+            "Time from request start to first streamed byte, by provider and model (streaming only).",
+            ["provider", "model"], buckets=LLM_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.llm_tokens = Counter(
+            "brightstaff_llm_tokens", "Tokens reported in the provider `usage`, by provider, model and kind.",
+            ["provider", "model", "kind"], registry=r,
+        )  # fmt: skip
+        self.usage_missing = Counter(
+            "brightstaff_llm_tokens_usage_missing",
+            "LLM responses that completed without a usable `usage` block.", ["provider", "model"], registry=r,
+        )  # fmt: skip
+        self.router_decisions = Counter(
+            "brightstaff_router_decisions",
+            "Routing decisions, by route, selected model, and whether the default was used (no route).",
+            ["route", "selected_model", "fallback"], registry=r,
+        )  # fmt: skip
+        self.router_duration = Histogram(
+            "brightstaff_router_decision_duration_seconds", "Time spent deciding a route, by route.",
+            ["route"], buckets=ROUTER_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.router_skips = Counter(
+            "brightstaff_router_skips", "Requests that replayed an earlier routing decision instead of routing.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.routing_service = Counter(
+            "brightstaff_routing_service_requests",
+            "Outcomes of /routing/* decision requests: decision_served, no_candidates, policy_error.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.session_cache = Counter(
+            "brightstaff_session_cache_events", "Session affinity cache lookups and stores, by outcome.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.prompt_cache = Counter(
+            "brightstaff_prompt_cache_requests",
+            "LLM responses with usage data, by provider, model and prompt-cache outcome (hit = cached tokens).",
+            ["provider", "model", "outcome"], registry=r,
+        )  # fmt: skip
+        build = Gauge(
+            "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
+            ["version", "git_sha"], registry=r,
+        )  # fmt: skip
+        build.labels(_version(), "unknown").set(1)
+        # --- planoai_* (what only this proxy has)
+        self.fallback_attempts = Counter(
+            "planoai_fallback_attempts",
+            "Upstream attempts that failed and passed the request to the next candidate.",
+            ["provider", "model", "status_class", "error_class"], registry=r,
+        )  # fmt: skip
+        self.served_by_fallback = Counter(
+            "planoai_requests_served_by_fallback",
+            "Requests answered by a fallback candidate rather than the first choice.",
+            ["provider", "model"], registry=r,
+        )  # fmt: skip
+        self.cooldowns = Counter(
+            "planoai_provider_cooldowns", "Times a provider was put in cooldown.", ["provider"], registry=r,
+        )  # fmt: skip
+        self.translations = Counter(
+            "planoai_translation_requests",
+            "LLM requests by client API and the upstream API it was translated to (equal: passthrough).",
+            ["client_api", "upstream_api"], registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "planoai_requests", "LLM requests by how their model was chosen and outcome.",
+            ["via", "status_class"], registry=r,
+        )  # fmt: skip
+        self.alias_cost = Counter(
+            "planoai_alias_cost_usd", "Cost of requests made through each alias (`none`: a model named directly).",
+            ["alias"], registry=r,
+        )  # fmt: skip
+        self.model_cost = Counter(
+            "planoai_llm_cost_usd", "Cost of LLM calls by provider and model.", ["provider", "model"], registry=r,
+        )  # fmt: skip
+        r.register(_StateCollector(self))
+        ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
+
+    # ------------------------------------------------------------------ labels
+    def _model(self, model: str | None) -> str:
+        if not model:
+            return "unknown"
+        if model in self._models:
+            return model
+        if len(self._models) < MAX_MODELS:
+            self._models.add(model)
+            return model
+        return "other"
+
+    def _provider(self, name: str | None) -> str:
+        """The provider label: its prefix (`openai`), as brightstaff's `split_provider_model`."""
+        if not name:
+            return "unknown"
+        config = self.state.config
+        if config is not self._prefix_config:  # rebuilt after a reload
+            self._prefixes = {p.name: p.prefix for p in config.providers}
+            self._prefix_config = config
+        return self._prefixes.get(name) or "unknown"
+
+    # ------------------------------------------------------------------ bus subscriber
+    def __call__(self, event: object) -> None:
+        if isinstance(event, ProviderCooling):
+            self.cooldowns.labels(self._provider(event.provider)).inc()
+        elif isinstance(event, RequestFinished | RequestFailed):
+            self.observe(event.record)
+
+    def observe(self, r: RequestRecord) -> None:
+        n = len(r.attempts)
+        for i, a in enumerate(r.attempts):
+            last = i == n - 1
+            provider, model = self._provider(a.provider), self._model(a.upstream_model)
+            ec = error_class(a, last, r)
+            sc = status_class(r.status if last and a.status is not None else a.status)
+            self.llm_requests.labels(provider, model, sc, ec).inc()
+            self.llm_duration.labels(provider, model).observe(a.duration_ms / 1000)
+            if not last:
+                self.fallback_attempts.labels(provider, model, sc, ec).inc()
+        self.requests.labels(r.via or "none", status_class(r.status)).inc()
+        if r.upstream_api:
+            self.translations.labels(r.client_api, r.upstream_api).inc()
+        if n and r.provider:
+            provider, model = self._provider(r.provider), self._model(r.upstream_model)
+            if n > 1 and r.ok:
+                self.served_by_fallback.labels(provider, model).inc()
+            if r.ok and r.stream and r.ttft_ms is not None:
+                self.llm_ttft.labels(provider, model).observe(r.ttft_ms / 1000)
+            u = r.usage
+            if u:
+                self.llm_tokens.labels(provider, model, "prompt").inc(u.input_tokens)
+                self.llm_tokens.labels(provider, model, "completion").inc(u.output_tokens)
+                if u.cached_tokens:
+                    self.llm_tokens.labels(provider, model, "cache_read").inc(u.cached_tokens)
+                self.prompt_cache.labels(provider, model, "hit" if u.cached_tokens else "miss").inc()
+                self._cost(r, provider, model, u)
+            elif r.ok:
+                self.usage_missing.labels(provider, model).inc()
+        if r.route is not None:
+            self._routing(r)
+
+    def _cost(self, r: RequestRecord, provider: str, model: str, u: Usage) -> None:
+        pricer = self.pricer or getattr(self.state, "pricer", None)
+        if pricer is None or r.provider is None or r.upstream_model is None:
+            return
+        usd = pricer(r.provider, r.upstream_model, u)
+        if usd is None:
+            return
+        self.model_cost.labels(provider, model).inc(usd)
+        self.alias_cost.labels(r.alias or "none").inc(usd)
+        if r.session_id:
+            self.session_costs.add(r.session_id, usd)
+
+    def _routing(self, r: RequestRecord) -> None:
+        info = r.route
+        assert info is not None
+        if info.backend == "pinned":  # a turn or session pin answered: the session cache hit
+            self.session_cache.labels("hit").inc()
+            if (info.reason or "").startswith("tool-result continuation"):
+                self.router_skips.labels("not_user_turn").inc()
+            return
+        if info.latency_ms is None:  # routing off or nothing to route on: no decision made
+            return
+        if info.route:
+            selected = f"{self._provider(r.provider)}/{self._model(r.upstream_model)}"
+        else:
+            failed = "error" in (info.reason or "") or "timed out" in (info.reason or "")
+            selected = "unknown" if failed else "none"
+        self.router_decisions.labels("llm", selected, "false" if info.route else "true").inc()
+        self.router_duration.labels("llm").observe(info.latency_ms / 1000)
+        self.session_cache.labels("miss").inc()  # the router ran: no pin answered for this turn
+        self.session_cache.labels("store").inc()
+
+    # ------------------------------------------------------------------ HTTP
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path == "/metrics":
+            return await handler(request)
+        label = handler_label(path)
+        gauge = self.http_in_flight.labels(label)
+        gauge.inc()
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            resp = await handler(request)
+            status = resp.status
+            if label == "routing_decision":
+                self._routing_outcome(resp)
+            return resp
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except BaseException as exc:  # CancelledError included: the client went away
+            status = 499 if isinstance(exc, asyncio.CancelledError) else 500
+            raise
+        finally:
+            gauge.dec()
+            self.http_requests.labels(label, request.method, status_class(status)).inc()
+            self.http_duration.labels(label).observe(time.perf_counter() - t0)
+
+    def _routing_outcome(self, resp: web.StreamResponse) -> None:
+        """`/routing/v1/*`: decision_served, no_candidates (no route matched) or policy_error (4xx/5xx),
+        plus the decision itself under route="routing", as brightstaff's routing service counts them."""
+        if resp.status >= 400:
+            self.routing_service.labels("policy_error").inc()
+            return
+        body = getattr(resp, "body", None)
+        try:
+            d = orjson.loads(body) if isinstance(body, bytes) else {}
+        except orjson.JSONDecodeError:
+            d = {}
+        routed = bool(d.get("route"))
+        self.routing_service.labels("decision_served" if routed else "no_candidates").inc()
+        if d.get("backend") == "pinned":
+            self.session_cache.labels("hit").inc()
+            return
+        latency = d.get("latency_ms")
+        if isinstance(latency, int | float):
+            models = d.get("models") or ["none"]
+            self.router_decisions.labels(
+                "routing", self._model(models[0] if routed else "none"), "false" if routed else "true"
+            ).inc()
+            self.router_duration.labels("routing").observe(latency / 1000)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def response(self) -> web.Response:
+        resp = web.Response(body=self.render())
+        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return resp
+
+
+def _version() -> str:
+    try:
+        return version("planoai-tui")
+    except PackageNotFoundError:
+        return "0.0.0"
