@@ -3,6 +3,7 @@ planoai_* families, bounded labels, and the access rules (admin rule on the prox
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -121,3 +122,30 @@ async def test_metrics_off_installs_nothing(upstream) -> None:
     assert tel.metrics is None and len(server.app.middlewares) == before
     async with server:
         assert (await scrape(server.url + "/metrics"))[0] == 404
+
+
+async def test_cli_serves_metrics_on_the_proxy_and_the_scraper_port(tmp_path, upstream) -> None:
+    import openai
+
+    from .test_cli import free_port, start_cli
+
+    mport = free_port()
+    proc, port = await start_cli(tmp_path, upstream, "--metrics-port", str(mport), "--metrics-host", "127.0.0.1")
+    try:
+        async with openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0) as oai:
+            await oai.responses.create(model="arch.codex.default", input="hi")
+
+        async def counted() -> bool:
+            _, text = await scrape(f"http://127.0.0.1:{mport}/metrics")
+            return value(text, "brightstaff_llm_upstream_requests_total", provider="openai", status_class="2xx") == 1
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not await counted():
+            assert loop.time() < deadline
+            await asyncio.sleep(0.05)
+        status, text = await scrape(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and value(text, "brightstaff_http_requests_total", handler="llm_chat") == 1
+    finally:
+        proc.terminate()
+        await proc.wait()
