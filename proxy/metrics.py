@@ -30,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from .cost_hook import Pricer, pricer_for
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
 from .usage import Usage
@@ -41,10 +42,6 @@ ROUTER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 SESSION_COST_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 MAX_MODELS = 200  # distinct model label values kept; the rest are `other`
 MAX_SESSIONS = 10_000  # per-session running totals kept (least recently used dropped), as Plano's pin bound
-
-# A price for one call: (provider name, upstream model, usage) -> USD, or None when unpriced. The cost
-# module (another part of the proxy) provides it; without one, cost families stay empty.
-Pricer = Callable[[str, str, Usage], float | None]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -131,6 +128,12 @@ class _StateCollector(Collector):
             "Events dropped because a front end's queue was full (the proxy never waits on a reader).",
             value=float(st.bus.dropped),
         )
+        if self._m.spans_dropped is not None:
+            yield GaugeMetricFamily(
+                "planoai_trace_spans_dropped",
+                "Spans the OTLP exporter could not deliver (collector down or slow); requests never wait on it.",
+                value=float(self._m.spans_dropped()),
+            )
         yield GaugeMetricFamily("planoai_in_flight_requests", "LLM requests in progress.", value=float(st.in_flight))
         totals = sorted(self._m.session_costs.values())
         hist = GaugeHistogramMetricFamily(
@@ -163,6 +166,7 @@ class Metrics:
         self.pricer = pricer
         self.registry = CollectorRegistry(auto_describe=True)
         self.session_costs = _SessionCosts()
+        self.spans_dropped: Callable[[], int] | None = None  # set when tracing is on (proxy.telemetry)
         self._models: set[str] = set()
         self._prefixes: dict[str, str] = {}
         self._prefix_config: object = None
@@ -330,12 +334,13 @@ class Metrics:
             self._routing(r)
 
     def _cost(self, r: RequestRecord, provider: str, model: str, u: Usage) -> None:
-        pricer = self.pricer or getattr(self.state, "pricer", None)
+        pricer = pricer_for(self.state, self.pricer)
         if pricer is None or r.provider is None or r.upstream_model is None:
             return
-        usd = pricer(r.provider, r.upstream_model, u)
-        if usd is None:
+        cost = pricer(r.provider, r.upstream_model, u)
+        if cost is None:
             return
+        usd = cost.total_usd
         self.model_cost.labels(provider, model).inc(usd)
         self.alias_cost.labels(r.alias or "none").inc(usd)
         if r.session_id:

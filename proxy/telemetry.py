@@ -1,4 +1,5 @@
-"""Wiring for the proxy's telemetry: Prometheus metrics on `/metrics` (and an optional scraper port).
+"""Wiring for the proxy's telemetry: Prometheus metrics on `/metrics` (and an optional scraper port), and
+OTLP traces when the config's `tracing.random_sampling` is above 0.
 
 `install(server, ...)` must run before the server starts (aiohttp freezes routes and middlewares then);
 `await telemetry.start()` opens the separate metrics listener, `stop()` closes it. With metrics off
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .metrics import Metrics, Pricer
+from .cost_hook import Pricer
+from .metrics import Metrics
 from .server import ProxyServer
+from .tracing import TraceSettings, Tracing
 
 
 class MetricsListener:
@@ -40,10 +43,10 @@ class MetricsListener:
 
 
 class Telemetry:
-    def __init__(self, metrics: Metrics | None, listener: MetricsListener | None) -> None:
+    def __init__(self, metrics: Metrics | None, listener: MetricsListener | None, tracing: Tracing | None) -> None:
         self.metrics = metrics
         self.listener = listener
-        self._unsubscribe = None
+        self.tracing = tracing
 
     async def start(self) -> None:
         if self.listener is not None:
@@ -52,6 +55,8 @@ class Telemetry:
     async def stop(self) -> None:
         if self.listener is not None:
             await self.listener.stop()
+        if self.tracing is not None:
+            self.tracing.stop()
 
 
 def install(
@@ -61,7 +66,9 @@ def install(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
     pricer: Pricer | None = None,
+    tracing: TraceSettings | None = None,
 ) -> Telemetry:
+    """`tracing`: None reads the config's `tracing:` section (and OTEL_TRACING_GRPC_ENDPOINT)."""
     m: Metrics | None = None
     listener: MetricsListener | None = None
     if metrics:
@@ -78,4 +85,13 @@ def install(
         server.app.router.add_get("/metrics", serve_metrics)
         if metrics_port is not None:
             listener = MetricsListener(m, metrics_host, metrics_port)
-    return Telemetry(m, listener)
+    settings = tracing or TraceSettings.from_config(server.state.config.tracing)
+    tr: Tracing | None = None
+    if settings.enabled:
+        tr = Tracing(server.state, settings, pricer)
+        server.state.bus.subscribe(tr, Tracing.TYPES)
+        server.app.middlewares.append(tr.middleware)
+        server.app.on_response_prepare.append(tr.on_response_prepare)
+        if m is not None:
+            m.spans_dropped = lambda: tr.dropped
+    return Telemetry(m, listener, tr)

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from proxy.cost_hook import Cost
 from proxy.server import ProxyServer
 from proxy.state import ProxyOptions, ProxyState
 from proxy.telemetry import Telemetry, install
@@ -20,8 +21,8 @@ from .fakes import FakeUpstream
 from .telemetry_traffic import drive, telemetry_config
 
 
-def price(provider: str, model: str, usage: Usage) -> float:
-    return usage.input_tokens * 1e-6 + usage.output_tokens * 4e-6
+def price(provider: str, model: str, usage: Usage) -> Cost:
+    return Cost(usage.input_tokens * 1e-6, usage.output_tokens * 4e-6)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from proxy.cost_hook import Cost
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
 from proxy.telemetry import install
@@ -95,7 +96,8 @@ async def poll(check, deadline_s: float = 90.0) -> None:
 async def scraped(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[tuple[ProxyServer, Prometheus]]:
     state = ProxyState(telemetry_config(upstream.url))
     server = ProxyServer(state, host="127.0.0.1", port=0)
-    tel = install(server, metrics_host="127.0.0.1", metrics_port=0, pricer=lambda p, m, u: u.total * 1e-6)
+    price = lambda p, m, u: Cost(u.input_tokens * 1e-6, u.output_tokens * 4e-6)  # noqa: E731
+    tel = install(server, metrics_host="127.0.0.1", metrics_port=0, pricer=price)
     await server.start()
     await tel.start()
     prom = Prometheus(f"127.0.0.1:{tel.listener.port}", tmp_path)

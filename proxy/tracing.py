@@ -1,0 +1,367 @@
+"""OTLP traces as Plano's brightstaff sends them, for `planoai trace`, `planoai obs` or any OTLP collector.
+
+Config (Plano's `tracing:` section): `random_sampling` (percent; 0 or absent = off),
+`opentracing_grpc_endpoint` (else env `OTEL_TRACING_GRPC_ENDPOINT`, else 127.0.0.1:4317, Plano's
+localhost default pinned to IPv4), `span_attributes: {static: {k: v}, header_prefixes: [x-team-]}`.
+
+Per LLM request: a span of service `plano(llm)` named `POST <path> <model>` (`… <requested> -> <resolved>`
+when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (reference/plano.md §4.7,
+plano_sessions.md §5), and, when routing ran, a child span of service `plano(routing)`.
+
+W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is
+honoured); the upstream call and the client's response carry a `traceparent` naming the LLM span.
+The ids are chosen when the request starts (a middleware), the spans are built from the request's
+terminal record on the bus (same task, so a ContextVar links the two), and a `BatchSpanProcessor`
+exports from its own thread: a slow or dead collector only fills (then overflows) its bounded queue,
+never a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from .cost_hook import Pricer, pricer_for
+from .events import RequestFailed, RequestFinished, RequestRecord
+from .metrics import handler_label
+from .state import ProxyState
+from .trace_context import current_traceparent
+
+log = logging.getLogger(__name__)
+DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
+SERVICE_LLM = "plano(llm)"
+SERVICE_ROUTING = "plano(routing)"
+PREVIEW_CHARS = 50  # llm.user_message_preview, as Plano
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    sampling: float  # 0..1
+    endpoint: str
+    static_attributes: Mapping[str, str] = field(default_factory=dict)
+    header_prefixes: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.sampling > 0
+
+    @classmethod
+    def from_config(cls, tracing: Mapping[str, Any], env: Mapping[str, str] | None = None) -> TraceSettings:
+        env = os.environ if env is None else env
+        try:
+            pct = float(tracing.get("random_sampling") or 0)
+        except (TypeError, ValueError):
+            pct = 0.0
+        endpoint = str(
+            tracing.get("opentracing_grpc_endpoint") or env.get("OTEL_TRACING_GRPC_ENDPOINT") or DEFAULT_ENDPOINT
+        )
+        sa = tracing.get("span_attributes") or {}
+        static = sa.get("static") or {} if isinstance(sa, Mapping) else {}
+        prefixes = sa.get("header_prefixes") or () if isinstance(sa, Mapping) else ()
+        return cls(
+            sampling=min(100.0, max(0.0, pct)) / 100,
+            endpoint=endpoint,
+            static_attributes={str(k): str(v) for k, v in static.items()},
+            header_prefixes=tuple(str(p).lower() for p in prefixes),
+        )
+
+
+@dataclass
+class _Trace:
+    """The ids chosen when a request starts, and what the spans need from the request itself."""
+
+    trace_id: int
+    span_id: int
+    parent_span_id: int | None
+    sampled: bool
+    custom: dict[str, str]
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
+
+
+_current: ContextVar[_Trace | None] = ContextVar("current_trace", default=None)
+TRACEPARENT_KEY = web.RequestKey("plano_traceparent", str)
+
+
+def parse_traceparent(value: str | None) -> tuple[int, int, bool] | None:
+    """(trace id, parent span id, sampled) of a valid W3C `traceparent`, else None."""
+    if not value:
+        return None
+    parts = value.strip().lower().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        tid, sid, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
+    except ValueError:
+        return None
+    if tid == 0 or sid == 0:
+        return None
+    return tid, sid, bool(flags & 1)
+
+
+class _PresetIds(IdGenerator):
+    """Hands the SDK the ids the request already announced (its `traceparent`), once, then random ones."""
+
+    def __init__(self) -> None:
+        self.trace_id = 0
+        self.span_id = 0
+
+    def generate_span_id(self) -> int:
+        v, self.span_id = self.span_id, 0
+        return v or random.getrandbits(64)
+
+    def generate_trace_id(self) -> int:
+        v, self.trace_id = self.trace_id, 0
+        return v or random.getrandbits(128)
+
+
+class _CountingExporter(SpanExporter):
+    """The OTLP exporter, counting spans it could not deliver (a dead collector shows in /metrics)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.exported = 0
+        self.failed = 0
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            result = SpanExportResult.FAILURE
+        if result is SpanExportResult.SUCCESS:
+            self.exported += len(spans)
+        else:
+            if not self.failed:  # once: the count in /metrics (planoai_trace_spans_dropped) tells the rest
+                log.warning("OTLP trace export failing (collector down or slow); requests are unaffected")
+            self.failed += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class Tracing:
+    TYPES = (RequestFinished, RequestFailed)
+
+    def __init__(self, state: ProxyState, settings: TraceSettings, pricer: Pricer | None = None) -> None:
+        self.state = state
+        self.settings = settings
+        self.pricer = pricer
+        # The exporter logs every retry of a dead collector; ours says it once and counts the rest.
+        logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.CRITICAL)
+        self._ids = _PresetIds()
+        self.exporters: list[_CountingExporter] = []
+        self.processors: list[BatchSpanProcessor] = []
+        self._llm = self._tracer(SERVICE_LLM, self._ids)
+        self._routing = self._tracer(SERVICE_ROUTING, None)
+        self.spans = 0  # spans handed to the exporters
+
+    def _tracer(self, service: str, ids: IdGenerator | None) -> trace.Tracer:
+        s = self.settings
+        exporter = _CountingExporter(
+            OTLPSpanExporter(endpoint=s.endpoint, insecure=not s.endpoint.startswith("https"), timeout=5)
+        )
+        # Bounded queue, export every second from the processor's own thread.
+        processor = BatchSpanProcessor(exporter, max_queue_size=4096, schedule_delay_millis=1000)
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service}), id_generator=ids, shutdown_on_exit=False
+        )
+        provider.add_span_processor(processor)
+        self.exporters.append(exporter)
+        self.processors.append(processor)
+        return provider.get_tracer("planoai-tui")
+
+    @property
+    def dropped(self) -> int:
+        return sum(e.failed for e in self.exporters)
+
+    # ------------------------------------------------------------------ request start (middleware)
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if handler_label(request.path) != "llm_chat" or request.path.endswith("/count_tokens"):
+            return await handler(request)
+        parent = parse_traceparent(request.headers.get("traceparent"))
+        if parent is not None:
+            tid, psid, sampled = parent
+        else:
+            tid, psid = random.getrandbits(128) or 1, None
+            sampled = random.random() < self.settings.sampling
+        t = _Trace(tid, random.getrandbits(64) or 1, psid, sampled, self._custom(request.headers))
+        tok = _current.set(t)
+        tp_tok = current_traceparent.set(t.traceparent)
+        request[TRACEPARENT_KEY] = t.traceparent
+        try:
+            return await handler(request)
+        finally:
+            current_traceparent.reset(tp_tok)
+            _current.reset(tok)
+
+    @staticmethod
+    async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        tp = request.get(TRACEPARENT_KEY)
+        if tp is not None:
+            response.headers["traceparent"] = tp
+
+    def _custom(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """`span_attributes`: static pairs, plus headers with a listed prefix as `suffix.with.dots`."""
+        out = dict(self.settings.static_attributes)
+        if self.settings.header_prefixes:
+            for name, value in headers.items():
+                low = name.lower()
+                for prefix in self.settings.header_prefixes:
+                    if low.startswith(prefix):
+                        key = low[len(prefix) :].lstrip("-").replace("-", ".")
+                        if key:
+                            out[key] = value.strip()
+                        break
+        return out
+
+    # ------------------------------------------------------------------ request end (bus)
+    def __call__(self, event: RequestFinished | RequestFailed) -> None:
+        t = _current.get()
+        if t is None or not t.sampled:
+            return
+        self._emit(event.record, t)
+
+    def _emit(self, r: RequestRecord, t: _Trace) -> None:
+        start = int(r.started_at * 1e9)
+        end = start + int(r.latency_ms * 1e6)
+        parent_ctx = None
+        if t.parent_span_id is not None:
+            sc = SpanContext(t.trace_id, t.parent_span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            parent_ctx = trace.set_span_in_context(NonRecordingSpan(sc))
+        else:
+            self._ids.trace_id = t.trace_id
+        self._ids.span_id = t.span_id
+        p = self._prefix(r.provider)
+        resolved = f"{p}/{r.upstream_model}" if p and r.upstream_model else (r.upstream_model or r.client_model)
+        name = f"POST {r.path} {r.client_model or resolved}"
+        if r.client_model != resolved and r.client_model != r.upstream_model:
+            name += f" -> {resolved}"
+        attrs: dict[str, Any] = {
+            "http.method": "POST",
+            "http.target": r.path,
+            "http.status_code": r.status,
+            "request_id": r.request_id,
+            "llm.model": resolved,
+            "model.requested": r.client_model,
+            "llm.is_streaming": r.stream,
+            "llm.duration_ms": round(r.latency_ms, 3),
+            "planoai.client_api": r.client_api,
+        }
+        if p:
+            attrs["llm.provider"] = p
+        if r.upstream_api:
+            attrs["planoai.upstream_api"] = r.upstream_api
+        if r.ttft_ms is not None:
+            attrs["llm.time_to_first_token"] = round(r.ttft_ms, 3)
+        if r.alias_target:
+            attrs["model.alias_resolved"] = r.alias_target
+        if r.route is not None and r.route.route:
+            attrs["plano.route.name"] = r.route.route
+        if r.session_id:
+            attrs["plano.session_id"] = r.session_id
+        if len(r.attempts) > 1:
+            attrs["routing.is_fallback"] = True
+            attrs["planoai.attempts"] = len(r.attempts)
+        u = r.usage
+        if u:
+            attrs |= {
+                "llm.usage.prompt_tokens": u.input_tokens,
+                "llm.usage.completion_tokens": u.output_tokens,
+                "llm.usage.total_tokens": u.total,
+                "llm.usage.cached_input_tokens": u.cached_tokens,
+                "llm.usage.reasoning_tokens": u.reasoning_tokens,
+            }
+            pricer = pricer_for(self.state, self.pricer)
+            cost = pricer(r.provider, r.upstream_model, u) if pricer and r.provider and r.upstream_model else None
+            if cost is not None:
+                attrs |= {
+                    "llm.usage.input_cost_usd": cost.input_usd,
+                    "llm.usage.output_cost_usd": cost.output_usd,
+                    "llm.usage.total_cost_usd": cost.total_usd,
+                }
+        if r.error:
+            attrs |= {"error": True, "error.message": r.error[:500], "error.type": r.error_code or "error"}
+        attrs |= t.custom
+        span = self._llm.start_span(name, parent_ctx, SpanKind.SERVER, attributes=attrs, start_time=start)
+        if r.route is not None:
+            self._routing_span(r, resolved, trace.set_span_in_context(span), start, t.custom)
+        span.end(end)
+        self.spans += 1
+
+    def _routing_span(self, r: RequestRecord, resolved: str, ctx: Any, start: int, custom: dict[str, str]) -> None:
+        info = r.route
+        assert info is not None
+        attrs: dict[str, Any] = {
+            "http.method": "POST",
+            "http.target": r.path,
+            "model.requested": r.client_model,
+            "model.alias_resolved": r.alias_target or r.client_model,
+            "route.selected_model": resolved if info.route else "none",
+        }
+        if info.latency_ms is not None:
+            attrs["routing.determination_ms"] = info.latency_ms
+        if info.route:
+            attrs["plano.route.name"] = info.route
+        if r.session_id:
+            attrs["plano.session_id"] = r.session_id
+        if info.backend:
+            attrs["routing.strategy"] = info.backend
+        if info.reason:
+            attrs["routing.selection_reason"] = info.reason[:300]
+        if info.backend == "pinned":
+            attrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
+        attrs |= custom
+        span = self._routing.start_span(f"POST {r.path}", ctx, SpanKind.INTERNAL, attributes=attrs, start_time=start)
+        span.end(start + int((info.latency_ms or 0) * 1e6))
+        self.spans += 1
+
+    _prefix_cache: tuple[object, dict[str, str]] = (None, {})
+
+    def _prefix(self, provider: str | None) -> str | None:
+        if provider is None:
+            return None
+        config = self.state.config
+        if self._prefix_cache[0] is not config:
+            self._prefix_cache = (config, {p.name: p.prefix for p in config.providers})
+        return self._prefix_cache[1].get(provider)
+
+    # ------------------------------------------------------------------ lifetime
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Flush and stop the exporters, waiting at most `timeout_s`: a dead collector must not hold
+        the proxy's shutdown (the export thread is a daemon and dies with the process)."""
+
+        def shutdown() -> None:
+            for proc in self.processors:
+                try:
+                    proc.shutdown()
+                except Exception:
+                    log.debug("span processor shutdown failed", exc_info=True)
+
+        th = threading.Thread(target=shutdown, name="otlp-shutdown", daemon=True)
+        th.start()
+        th.join(timeout_s)
