@@ -8,12 +8,17 @@ nothing is installed, so the request path is exactly what it was.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from .cost_hook import Pricer
 from .metrics import Metrics
 from .server import ProxyServer
-from .tracing import TraceSettings, Tracing
+from .trace_settings import TraceSettings
+
+if TYPE_CHECKING:
+    from .tracing import Tracing
 
 
 class MetricsListener:
@@ -88,6 +93,8 @@ def install(
     settings = tracing or TraceSettings.from_config(server.state.config.tracing)
     tr: Tracing | None = None
     if settings.enabled:
+        from .tracing import Tracing  # OpenTelemetry and gRPC load only when tracing is on
+
         tr = Tracing(server.state, settings, pricer)
         server.state.bus.subscribe(tr, Tracing.TYPES)
         server.app.middlewares.append(tr.middleware)

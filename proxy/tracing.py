@@ -19,12 +19,11 @@ never a request.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -41,45 +40,13 @@ from .events import RequestFailed, RequestFinished, RequestRecord
 from .metrics import handler_label
 from .state import ProxyState
 from .trace_context import current_traceparent
+from .trace_settings import TraceSettings, parse_traceparent
 
 log = logging.getLogger(__name__)
-DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
 SERVICE_LLM = "plano(llm)"
 SERVICE_ROUTING = "plano(routing)"
 PREVIEW_CHARS = 50  # llm.user_message_preview, as Plano
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class TraceSettings:
-    sampling: float  # 0..1
-    endpoint: str
-    static_attributes: Mapping[str, str] = field(default_factory=dict)
-    header_prefixes: tuple[str, ...] = ()
-
-    @property
-    def enabled(self) -> bool:
-        return self.sampling > 0
-
-    @classmethod
-    def from_config(cls, tracing: Mapping[str, Any], env: Mapping[str, str] | None = None) -> TraceSettings:
-        env = os.environ if env is None else env
-        try:
-            pct = float(tracing.get("random_sampling") or 0)
-        except (TypeError, ValueError):
-            pct = 0.0
-        endpoint = str(
-            tracing.get("opentracing_grpc_endpoint") or env.get("OTEL_TRACING_GRPC_ENDPOINT") or DEFAULT_ENDPOINT
-        )
-        sa = tracing.get("span_attributes") or {}
-        static = sa.get("static") or {} if isinstance(sa, Mapping) else {}
-        prefixes = sa.get("header_prefixes") or () if isinstance(sa, Mapping) else ()
-        return cls(
-            sampling=min(100.0, max(0.0, pct)) / 100,
-            endpoint=endpoint,
-            static_attributes={str(k): str(v) for k, v in static.items()},
-            header_prefixes=tuple(str(p).lower() for p in prefixes),
-        )
 
 
 @dataclass
@@ -99,22 +66,6 @@ class _Trace:
 
 _current: ContextVar[_Trace | None] = ContextVar("current_trace", default=None)
 TRACEPARENT_KEY = web.RequestKey("plano_traceparent", str)
-
-
-def parse_traceparent(value: str | None) -> tuple[int, int, bool] | None:
-    """(trace id, parent span id, sampled) of a valid W3C `traceparent`, else None."""
-    if not value:
-        return None
-    parts = value.strip().lower().split("-")
-    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        tid, sid, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
-    except ValueError:
-        return None
-    if tid == 0 or sid == 0:
-        return None
-    return tid, sid, bool(flags & 1)
 
 
 class _PresetIds(IdGenerator):

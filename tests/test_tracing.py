@@ -20,7 +20,7 @@ from proxy.cost_hook import Cost
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
 from proxy.telemetry import Telemetry, install
-from proxy.tracing import TraceSettings, parse_traceparent
+from proxy.trace_settings import TraceSettings, parse_traceparent
 
 from .conftest import FIXTURES, eventually
 from .fakes import FakeUpstream
