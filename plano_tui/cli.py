@@ -208,11 +208,16 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     telemetry = install_telemetry(
         server, metrics=not args.no_metrics, metrics_host=args.metrics_host, metrics_port=args.metrics_port
     )
+    from proxy.shared_state import install as install_shared  # routing.session_cache: redis (issue #18)
+
+    shared = install_shared(state)
     reloader = None
     ca_task: asyncio.Task[None] | None = None
     try:
         await server.start()
         await telemetry.start()
+        if shared is not None:
+            await shared.start()
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
         if args.no_ui:
             asyncio.get_running_loop().call_later(STARTUP_GC_DELAY_S, _tune_gc)
@@ -247,6 +252,8 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
             await reloader.stop()
         await server.stop()
         await telemetry.stop()
+        if shared is not None:
+            await shared.stop()
         if demo is not None:
             await demo.stop()
         for close in closers:

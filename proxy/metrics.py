@@ -134,6 +134,13 @@ class _StateCollector(Collector):
                 "Spans the OTLP exporter could not deliver (collector down or slow); requests never wait on it.",
                 value=float(self._m.spans_dropped()),
             )
+        shared = getattr(st, "shared_state", None)
+        if shared is not None:
+            yield GaugeMetricFamily(
+                "planoai_shared_state_up",
+                "1 while Redis shares session pins and cooldowns with other replicas; 0: this replica runs on memory.",
+                value=1.0 if shared.up else 0.0,
+            )
         yield GaugeMetricFamily("planoai_in_flight_requests", "LLM requests in progress.", value=float(st.in_flight))
         totals = sorted(self._m.session_costs.values())
         hist = GaugeHistogramMetricFamily(

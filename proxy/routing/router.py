@@ -160,6 +160,8 @@ class TaskRouter:
             return Decision(resolution, None)
         conv = parse(client_api, body if isinstance(body, dict) else {})
         keys = keys_for(headers, conv, resolution.client_model)
+        if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
+            await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
         pin = self.pins(client_api)
         cold = ""
         if pin:

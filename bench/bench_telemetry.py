@@ -1,0 +1,118 @@
+"""What telemetry costs: proxies with metrics, traces (100 % sampling, to a live OTLP collector) or both,
+each saturated side by side with the same proxy with telemetry off, on one core (CPU 1); and telemetry
+off against the revision before telemetry existed (`--baseline`), to show off costs nothing.
+
+Method as bench/ab_versions.py: both servers pinned to CPU 1 and loaded by wrk at the same moment, the
+ratio of requests served holds steady where sequential runs drift ±20 % on this VM; each pair runs in
+both start orders and the geometric mean of the two cancels the harness's own bias.
+
+    .venv/bin/python bench/bench_telemetry.py                      # small requests
+    .venv/bin/python bench/bench_telemetry.py --stream             # streaming requests
+    .venv/bin/python bench/bench_telemetry.py --baseline e175cb0   # also: off vs the pre-telemetry revision
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ab_versions import CONFIG, ratios, tree
+from bench_proxy import SMALL, STREAM
+from common import free_port, pin
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def start(src: Path, config: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "BENCH_KEY": "k", "PYTHONPATH": str(src)}
+    cmd = [*pin(1), PY, "-m", "plano_tui", "tui", "--no-ui", "--no-watch", "--config", str(config), "--port", str(port)]
+    proc = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=src, env=env,
+                            start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=0.5):
+                return proc, url + "/v1/responses"
+        except OSError:
+            time.sleep(0.025)
+    raise RuntimeError(f"proxy {extra} did not start")
+
+
+def compare(a: tuple[Path, Path, tuple[str, ...]], b: tuple[Path, Path, tuple[str, ...]], body: bytes,
+            reps: int, seconds: int) -> tuple[float, list[float], list[float]]:  # fmt: skip
+    """b/a throughput, both orders combined (geometric mean), and each order's ratios."""
+    out = []
+    for first, second in ((a, b), (b, a)):
+        procs = [start(*first[:2], *first[2]), start(*second[:2], *second[2])]
+        try:
+            out.append(ratios((procs[0][1], procs[1][1]), body, reps, seconds))
+        finally:
+            for p, _ in procs:
+                p.terminate()
+                p.wait(10)
+    forward, backward = statistics.median(out[0]), statistics.median(out[1])
+    return (forward / backward) ** 0.5, out[0], out[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp())
+    up_port, otlp_port = free_port(), free_port()
+    count_file = tmp / "spans"
+    upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
+    sink = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "otlp_sink.py"), str(otlp_port), str(count_file)])
+    try:
+        plain = tmp / "plain.yaml"
+        plain.write_text(CONFIG.format(port=up_port))
+        traced = tmp / "traced.yaml"
+        traced.write_text(
+            CONFIG.format(port=up_port)
+            + f"tracing:\n  random_sampling: 100\n  opentracing_grpc_endpoint: http://127.0.0.1:{otlp_port}\n"
+        )
+        body = STREAM if args.stream else SMALL
+        off = (ROOT, plain, ("--no-metrics",))
+        variants = {
+            "metrics on": (ROOT, plain, ()),
+            "traces on (100 %)": (ROOT, traced, ("--no-metrics",)),
+            "metrics + traces": (ROOT, traced, ()),
+        }
+        rows = []
+        for name, v in variants.items():
+            rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds)))
+        if args.baseline:
+            base = (tree(args.baseline, tmp / "baseline"), plain, ())
+            name = f"off / {args.baseline} (before telemetry)"
+            rows.append((name, *compare(base, off, body, args.reps, args.seconds)))
+        kind = "streaming" if args.stream else "small"
+        print(f"throughput ratios, {kind} requests, side by side on one core, {args.reps} x {args.seconds} s per order")
+        for name, combined, fwd, bwd in rows:
+            detail = ", ".join(f"{x:.3f}" for x in fwd) + " | " + ", ".join(f"{1 / x:.3f}" for x in bwd)
+            print(f"  {name:<42} {combined:.3f}   ({detail})")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+        upstream.terminate()
+        if count_file.exists():
+            print(f"  spans received by the OTLP collector: {count_file.read_text()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
