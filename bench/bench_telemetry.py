@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from ab_versions import CONFIG, ratios, tree
-from bench_proxy import SMALL, STREAM
+from bench_proxy import SMALL, STREAM, codex_body
 from common import free_port, pin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,8 @@ def compare(a: tuple[Path, Path, tuple[str, ...]], b: tuple[Path, Path, tuple[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
+    ap.add_argument("--codex", action="store_true", help="a captured Codex request body padded to 40 KB")
+    ap.add_argument("--only", help="run only the variants whose name contains this")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
@@ -81,18 +83,22 @@ def main() -> None:
     try:
         plain = tmp / "plain.yaml"
         plain.write_text(CONFIG.format(port=up_port))
-        traced = tmp / "traced.yaml"
-        traced.write_text(
-            CONFIG.format(port=up_port)
-            + f"tracing:\n  random_sampling: 100\n  opentracing_grpc_endpoint: http://127.0.0.1:{otlp_port}\n"
-        )
-        body = STREAM if args.stream else SMALL
+        traced, traced10 = tmp / "traced.yaml", tmp / "traced10.yaml"
+        for path, pct in ((traced, 100), (traced10, 10)):
+            path.write_text(
+                CONFIG.format(port=up_port)
+                + f"tracing:\n  random_sampling: {pct}\n  opentracing_grpc_endpoint: http://127.0.0.1:{otlp_port}\n"
+            )
+        body = STREAM if args.stream else codex_body(40) if args.codex else SMALL
         off = (ROOT, plain, ("--no-metrics",))
         variants = {
             "metrics on": (ROOT, plain, ()),
             "traces on (100 %)": (ROOT, traced, ("--no-metrics",)),
             "metrics + traces": (ROOT, traced, ()),
+            "traces on (10 %)": (ROOT, traced10, ("--no-metrics",)),
         }
+        if args.only:
+            variants = {k: v for k, v in variants.items() if args.only in k}
         rows = []
         for name, v in variants.items():
             rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds)))
@@ -100,7 +106,7 @@ def main() -> None:
             base = (tree(args.baseline, tmp / "baseline"), plain, ())
             name = f"off / {args.baseline} (before telemetry)"
             rows.append((name, *compare(base, off, body, args.reps, args.seconds)))
-        kind = "streaming" if args.stream else "small"
+        kind = "streaming" if args.stream else "Codex 40 KB" if args.codex else "small"
         print(f"throughput ratios, {kind} requests, side by side on one core, {args.reps} x {args.seconds} s per order")
         for name, combined, fwd, bwd in rows:
             detail = ", ".join(f"{x:.3f}" for x in fwd) + " | " + ", ".join(f"{1 / x:.3f}" for x in bwd)

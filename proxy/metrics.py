@@ -2,11 +2,12 @@
 `planoai_*` families for what only this proxy has (fallbacks, cooldowns, translation, dropped events, cost).
 
 Names, labels and buckets follow brightstaff's `metrics/mod.rs` and `metrics/labels.rs`
-(shared/reference/plano_sessions.md §5). Everything LLM-side is derived from the one terminal record per
-request on the event bus (`RequestFinished`/`RequestFailed`); the HTTP RED families come from an aiohttp
-middleware, because `/routing/v1/*` and `/v1/models` publish no records. Values that are state rather than
-events (cooldowns, dropped events, per-session cost) are read at scrape time by a custom collector, so
-the request path pays nothing for them.
+(shared/reference/plano_sessions.md §5). Everything about an LLM request, its HTTP RED series included, is
+derived from the one terminal record per request on the event bus (`RequestFinished`/`RequestFailed`):
+the request path only appends the record to a list, folded into plain-dict aggregates when Prometheus
+scrapes. Other routes (`/routing/v1/*`, `/v1/models`, …) publish no records and are counted by a
+middleware. State rather than events (in-flight, cooldowns, dropped events, per-session cost) is read at
+scrape time by collectors.
 
 Cardinality stays bounded: labels are fixed vocabularies or configured names; a model label is kept for
 the first `MAX_MODELS` distinct models (a wildcard provider lets clients name any model) and then
@@ -18,14 +19,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeHistogramMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -161,8 +171,178 @@ class _StateCollector(Collector):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Family:
+    name: str  # as exposed (counters without `_total`: the exposition adds it)
+    doc: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] | None = None  # a histogram when set
+
+
+# Names, labels and help as brightstaff's metrics/mod.rs, then ours.
+HTTP_REQUESTS = _Family(
+    "brightstaff_http_requests",
+    "Total HTTP requests served, by handler and status class.",
+    ("handler", "method", "status_class"),
+)
+HTTP_DURATION = _Family(
+    "brightstaff_http_request_duration_seconds",
+    "Wall-clock duration of HTTP requests, by handler.",
+    ("handler",),
+    HTTP_BUCKETS,
+)
+LLM_REQUESTS = _Family(
+    "brightstaff_llm_upstream_requests",
+    "LLM upstream request outcomes, by provider, model, status class and error class.",
+    ("provider", "model", "status_class", "error_class"),
+)
+LLM_DURATION = _Family(
+    "brightstaff_llm_upstream_duration_seconds",
+    "Wall-clock duration of LLM upstream calls (stream close for streaming), by provider and model.",
+    ("provider", "model"),
+    LLM_BUCKETS,
+)
+LLM_TTFT = _Family(
+    "brightstaff_llm_time_to_first_token_seconds",
+    "Time from request start to first streamed byte, by provider and model (streaming only).",
+    ("provider", "model"),
+    LLM_BUCKETS,
+)
+LLM_TOKENS = _Family(
+    "brightstaff_llm_tokens",
+    "Tokens reported in the provider `usage`, by provider, model and kind.",
+    ("provider", "model", "kind"),
+)
+USAGE_MISSING = _Family(
+    "brightstaff_llm_tokens_usage_missing",
+    "LLM responses that completed without a usable `usage` block.",
+    ("provider", "model"),
+)
+ROUTER_DECISIONS = _Family(
+    "brightstaff_router_decisions",
+    "Routing decisions, by route, selected model, and whether the default was used (no route).",
+    ("route", "selected_model", "fallback"),
+)
+ROUTER_DURATION = _Family(
+    "brightstaff_router_decision_duration_seconds", "Time spent deciding a route, by route.", ("route",), ROUTER_BUCKETS
+)
+ROUTER_SKIPS = _Family(
+    "brightstaff_router_skips", "Requests that replayed an earlier routing decision instead of routing.", ("reason",)
+)
+ROUTING_SERVICE = _Family(
+    "brightstaff_routing_service_requests",
+    "Outcomes of /routing/* decision requests: decision_served, no_candidates, policy_error.",
+    ("outcome",),
+)
+SESSION_CACHE = _Family(
+    "brightstaff_session_cache_events", "Session affinity cache lookups and stores, by outcome.", ("outcome",)
+)
+PROMPT_CACHE = _Family(
+    "brightstaff_prompt_cache_requests",
+    "LLM responses with usage data, by provider, model and prompt-cache outcome (hit = cached tokens).",
+    ("provider", "model", "outcome"),
+)
+FALLBACK_ATTEMPTS = _Family(
+    "planoai_fallback_attempts",
+    "Upstream attempts that failed and passed the request to the next candidate.",
+    ("provider", "model", "status_class", "error_class"),
+)
+SERVED_BY_FALLBACK = _Family(
+    "planoai_requests_served_by_fallback",
+    "Requests answered by a fallback candidate rather than the first choice.",
+    ("provider", "model"),
+)
+COOLDOWNS = _Family("planoai_provider_cooldowns", "Times a provider was put in cooldown.", ("provider",))
+TRANSLATIONS = _Family(
+    "planoai_translation_requests",
+    "LLM requests by client API and the upstream API it was translated to (equal: passthrough).",
+    ("client_api", "upstream_api"),
+)
+REQUESTS = _Family(
+    "planoai_requests", "LLM requests by how their model was chosen and outcome.", ("via", "status_class")
+)
+ALIAS_COST = _Family(
+    "planoai_alias_cost_usd", "Cost of requests made through each alias (`none`: a model named directly).", ("alias",)
+)
+MODEL_COST = _Family("planoai_llm_cost_usd", "Cost of LLM calls by provider and model.", ("provider", "model"))
+FAMILIES = (
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    LLM_REQUESTS,
+    LLM_DURATION,
+    LLM_TTFT,
+    LLM_TOKENS,
+    USAGE_MISSING,
+    ROUTER_DECISIONS,
+    ROUTER_DURATION,
+    ROUTER_SKIPS,
+    ROUTING_SERVICE,
+    SESSION_CACHE,
+    PROMPT_CACHE,
+    FALLBACK_ATTEMPTS,
+    SERVED_BY_FALLBACK,
+    COOLDOWNS,
+    TRANSLATIONS,
+    REQUESTS,
+    ALIAS_COST,
+    MODEL_COST,
+)
+PENDING_MAX = 4096  # records folded early when nobody scrapes for a while
+
+
+class _Aggregates(Collector):
+    """Counters and histograms as plain dicts, exposed through prometheus-client's metric families.
+
+    prometheus-client's own Counter/Histogram take a lock per `labels()` and per update; at a dozen
+    updates per request that was a fifth of the proxy's throughput on small requests (bench_telemetry).
+    Here the request path only appends its record to a list; records are folded into the dicts when
+    Prometheus scrapes (or every PENDING_MAX records), on the event loop, so no lock is needed."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+        self.values: dict[_Family, dict[tuple[str, ...], Any]] = {f: {} for f in FAMILIES}
+
+    def inc(self, family: _Family, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        d = self.values[family]
+        d[labels] = d.get(labels, 0.0) + amount
+
+    def observe(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
+        d = self.values[family]
+        h = d.get(labels)
+        if h is None:
+            h = d[labels] = [[0] * (len(family.buckets or ()) + 1), 0.0]
+        h[0][bisect_left(family.buckets or (), value)] += 1
+        h[1] += value
+
+    def collect(self) -> Iterator[Metric]:
+        self._m.fold()
+        for f, d in self.values.items():
+            if f.buckets is None:
+                fam: Metric = CounterMetricFamily(f.name, f.doc, labels=f.labels)
+                for labels, v in d.items():
+                    fam.add_metric(labels, v)
+            else:
+                fam = HistogramMetricFamily(f.name, f.doc, labels=f.labels)
+                for labels, (counts, total) in d.items():
+                    cum, buckets = 0, []
+                    for le, n in zip((*map(str, f.buckets), "+Inf"), counts, strict=True):
+                        cum += n
+                        buckets.append((le, float(cum)))
+                    fam.add_metric(labels, buckets, total)
+            yield fam
+        inflight = GaugeMetricFamily(
+            "brightstaff_http_in_flight_requests",
+            "HTTP requests currently being served, by handler.",
+            labels=["handler"],
+        )
+        inflight.add_metric(["llm_chat"], float(self._m.state.in_flight))
+        for handler, n in self._m.in_flight.items():
+            inflight.add_metric([handler], float(n))
+        yield inflight
+
+
 class Metrics:
-    """The registry and the families; subscribe `observe` to the bus and add `middleware` to the app."""
+    """The registry and the families; subscribe the instance to the bus and add `middleware` to the app."""
 
     TYPES = (RequestFinished, RequestFailed, ProviderCooling)
 
@@ -174,108 +354,20 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.session_costs = _SessionCosts()
         self.spans_dropped: Callable[[], int] | None = None  # set when tracing is on (proxy.telemetry)
+        self.in_flight: dict[str, int] = {}  # non-LLM handlers (LLM: state.in_flight)
+        self._pending: list[RequestRecord] = []
         self._models: set[str] = set()
         self._prefixes: dict[str, str] = {}
         self._prefix_config: object = None
+        self.agg = _Aggregates(self)
         r = self.registry
-        # --- brightstaff_* (names, labels and help as Plano's metrics/mod.rs)
-        self.http_requests = Counter(
-            "brightstaff_http_requests", "Total HTTP requests served, by handler and status class.",
-            ["handler", "method", "status_class"], registry=r,
-        )  # fmt: skip
-        self.http_duration = Histogram(
-            "brightstaff_http_request_duration_seconds", "Wall-clock duration of HTTP requests, by handler.",
-            ["handler"], buckets=HTTP_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.http_in_flight = Gauge(
-            "brightstaff_http_in_flight_requests", "HTTP requests currently being served, by handler.",
-            ["handler"], registry=r,
-        )  # fmt: skip
-        self.llm_requests = Counter(
-            "brightstaff_llm_upstream_requests",
-            "LLM upstream request outcomes, by provider, model, status class and error class.",
-            ["provider", "model", "status_class", "error_class"], registry=r,
-        )  # fmt: skip
-        self.llm_duration = Histogram(
-            "brightstaff_llm_upstream_duration_seconds",
-            "Wall-clock duration of LLM upstream calls (stream close for streaming), by provider and model.",
-            ["provider", "model"], buckets=LLM_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.llm_ttft = Histogram(
-            "brightstaff_llm_time_to_first_token_seconds",
-            "Time from request start to first streamed byte, by provider and model (streaming only).",
-            ["provider", "model"], buckets=LLM_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.llm_tokens = Counter(
-            "brightstaff_llm_tokens", "Tokens reported in the provider `usage`, by provider, model and kind.",
-            ["provider", "model", "kind"], registry=r,
-        )  # fmt: skip
-        self.usage_missing = Counter(
-            "brightstaff_llm_tokens_usage_missing",
-            "LLM responses that completed without a usable `usage` block.", ["provider", "model"], registry=r,
-        )  # fmt: skip
-        self.router_decisions = Counter(
-            "brightstaff_router_decisions",
-            "Routing decisions, by route, selected model, and whether the default was used (no route).",
-            ["route", "selected_model", "fallback"], registry=r,
-        )  # fmt: skip
-        self.router_duration = Histogram(
-            "brightstaff_router_decision_duration_seconds", "Time spent deciding a route, by route.",
-            ["route"], buckets=ROUTER_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.router_skips = Counter(
-            "brightstaff_router_skips", "Requests that replayed an earlier routing decision instead of routing.",
-            ["reason"], registry=r,
-        )  # fmt: skip
-        self.routing_service = Counter(
-            "brightstaff_routing_service_requests",
-            "Outcomes of /routing/* decision requests: decision_served, no_candidates, policy_error.",
-            ["outcome"], registry=r,
-        )  # fmt: skip
-        self.session_cache = Counter(
-            "brightstaff_session_cache_events", "Session affinity cache lookups and stores, by outcome.",
-            ["outcome"], registry=r,
-        )  # fmt: skip
-        self.prompt_cache = Counter(
-            "brightstaff_prompt_cache_requests",
-            "LLM responses with usage data, by provider, model and prompt-cache outcome (hit = cached tokens).",
-            ["provider", "model", "outcome"], registry=r,
-        )  # fmt: skip
-        build = Gauge(
+        build = GaugeMetricFamily(
             "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
-            ["version", "git_sha"], registry=r,
+            labels=["version", "git_sha"],
         )  # fmt: skip
-        build.labels(_version(), "unknown").set(1)
-        # --- planoai_* (what only this proxy has)
-        self.fallback_attempts = Counter(
-            "planoai_fallback_attempts",
-            "Upstream attempts that failed and passed the request to the next candidate.",
-            ["provider", "model", "status_class", "error_class"], registry=r,
-        )  # fmt: skip
-        self.served_by_fallback = Counter(
-            "planoai_requests_served_by_fallback",
-            "Requests answered by a fallback candidate rather than the first choice.",
-            ["provider", "model"], registry=r,
-        )  # fmt: skip
-        self.cooldowns = Counter(
-            "planoai_provider_cooldowns", "Times a provider was put in cooldown.", ["provider"], registry=r,
-        )  # fmt: skip
-        self.translations = Counter(
-            "planoai_translation_requests",
-            "LLM requests by client API and the upstream API it was translated to (equal: passthrough).",
-            ["client_api", "upstream_api"], registry=r,
-        )  # fmt: skip
-        self.requests = Counter(
-            "planoai_requests", "LLM requests by how their model was chosen and outcome.",
-            ["via", "status_class"], registry=r,
-        )  # fmt: skip
-        self.alias_cost = Counter(
-            "planoai_alias_cost_usd", "Cost of requests made through each alias (`none`: a model named directly).",
-            ["alias"], registry=r,
-        )  # fmt: skip
-        self.model_cost = Counter(
-            "planoai_llm_cost_usd", "Cost of LLM calls by provider and model.", ["provider", "model"], registry=r,
-        )  # fmt: skip
+        build.add_metric([_version(), "unknown"], 1.0)
+        r.register(_Constant(build))
+        r.register(self.agg)
         r.register(_StateCollector(self))
         ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
 
@@ -300,47 +392,60 @@ class Metrics:
             self._prefix_config = config
         return self._prefixes.get(name) or "unknown"
 
-    # ------------------------------------------------------------------ bus subscriber
+    # ------------------------------------------------------------------ bus subscriber (the request path)
     def __call__(self, event: object) -> None:
-        if isinstance(event, ProviderCooling):
-            self.cooldowns.labels(self._provider(event.provider)).inc()
-        elif isinstance(event, RequestFinished | RequestFailed):
-            self.observe(event.record)
+        if isinstance(event, RequestFinished | RequestFailed):
+            self._pending.append(event.record)
+            if len(self._pending) >= PENDING_MAX:
+                self.fold()
+        elif isinstance(event, ProviderCooling):
+            self.agg.inc(COOLDOWNS, (self._provider(event.provider),))
+
+    def fold(self) -> None:
+        pending, self._pending = self._pending, []
+        for r in pending:
+            self.observe(r)
 
     def observe(self, r: RequestRecord) -> None:
+        agg = self.agg
+        inc, obs = agg.inc, agg.observe
+        rsc = status_class(r.status)
+        inc(HTTP_REQUESTS, ("llm_chat", "POST", rsc))
+        obs(HTTP_DURATION, ("llm_chat",), r.latency_ms / 1000)
         n = len(r.attempts)
         for i, a in enumerate(r.attempts):
             last = i == n - 1
             provider, model = self._provider(a.provider), self._model(a.upstream_model)
             ec = error_class(a, last, r)
             sc = status_class(r.status if last and a.status is not None else a.status)
-            self.llm_requests.labels(provider, model, sc, ec).inc()
-            self.llm_duration.labels(provider, model).observe(a.duration_ms / 1000)
+            inc(LLM_REQUESTS, (provider, model, sc, ec))
+            obs(LLM_DURATION, (provider, model), a.duration_ms / 1000)
             if not last:
-                self.fallback_attempts.labels(provider, model, sc, ec).inc()
-        self.requests.labels(r.via or "none", status_class(r.status)).inc()
+                inc(FALLBACK_ATTEMPTS, (provider, model, sc, ec))
+        inc(REQUESTS, (r.via or "none", rsc))
         if r.upstream_api:
-            self.translations.labels(r.client_api, r.upstream_api).inc()
+            inc(TRANSLATIONS, (r.client_api, r.upstream_api))
         if n and r.provider:
-            provider, model = self._provider(r.provider), self._model(r.upstream_model)
-            if n > 1 and r.ok:
-                self.served_by_fallback.labels(provider, model).inc()
-            if r.ok and r.stream and r.ttft_ms is not None:
-                self.llm_ttft.labels(provider, model).observe(r.ttft_ms / 1000)
+            pm = (self._provider(r.provider), self._model(r.upstream_model))
+            ok = r.ok
+            if n > 1 and ok:
+                inc(SERVED_BY_FALLBACK, pm)
+            if ok and r.stream and r.ttft_ms is not None:
+                obs(LLM_TTFT, pm, r.ttft_ms / 1000)
             u = r.usage
             if u:
-                self.llm_tokens.labels(provider, model, "prompt").inc(u.input_tokens)
-                self.llm_tokens.labels(provider, model, "completion").inc(u.output_tokens)
+                inc(LLM_TOKENS, (*pm, "prompt"), u.input_tokens)
+                inc(LLM_TOKENS, (*pm, "completion"), u.output_tokens)
                 if u.cached_tokens:
-                    self.llm_tokens.labels(provider, model, "cache_read").inc(u.cached_tokens)
-                self.prompt_cache.labels(provider, model, "hit" if u.cached_tokens else "miss").inc()
-                self._cost(r, provider, model, u)
-            elif r.ok:
-                self.usage_missing.labels(provider, model).inc()
+                    inc(LLM_TOKENS, (*pm, "cache_read"), u.cached_tokens)
+                inc(PROMPT_CACHE, (*pm, "hit" if u.cached_tokens else "miss"))
+                self._cost(r, pm, u)
+            elif ok:
+                inc(USAGE_MISSING, pm)
         if r.route is not None:
             self._routing(r)
 
-    def _cost(self, r: RequestRecord, provider: str, model: str, u: Usage) -> None:
+    def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:
         pricer = pricer_for(self.state, self.pricer)
         if pricer is None or r.provider is None or r.upstream_model is None:
             return
@@ -348,18 +453,19 @@ class Metrics:
         if cost is None:
             return
         usd = cost.total_usd
-        self.model_cost.labels(provider, model).inc(usd)
-        self.alias_cost.labels(r.alias or "none").inc(usd)
+        self.agg.inc(MODEL_COST, pm, usd)
+        self.agg.inc(ALIAS_COST, (r.alias or "none",), usd)
         if r.session_id:
             self.session_costs.add(r.session_id, usd)
 
     def _routing(self, r: RequestRecord) -> None:
         info = r.route
         assert info is not None
+        inc = self.agg.inc
         if info.backend == "pinned":  # a turn or session pin answered: the session cache hit
-            self.session_cache.labels("hit").inc()
+            inc(SESSION_CACHE, ("hit",))
             if (info.reason or "").startswith("tool-result continuation"):
-                self.router_skips.labels("not_user_turn").inc()
+                inc(ROUTER_SKIPS, ("not_user_turn",))
             return
         if info.latency_ms is None:  # routing off or nothing to route on: no decision made
             return
@@ -368,20 +474,18 @@ class Metrics:
         else:
             failed = "error" in (info.reason or "") or "timed out" in (info.reason or "")
             selected = "unknown" if failed else "none"
-        self.router_decisions.labels("llm", selected, "false" if info.route else "true").inc()
-        self.router_duration.labels("llm").observe(info.latency_ms / 1000)
-        self.session_cache.labels("miss").inc()  # the router ran: no pin answered for this turn
-        self.session_cache.labels("store").inc()
+        inc(ROUTER_DECISIONS, ("llm", selected, "false" if info.route else "true"))
+        self.agg.observe(ROUTER_DURATION, ("llm",), info.latency_ms / 1000)
+        inc(SESSION_CACHE, ("miss",))  # the router ran: no pin answered for this turn
+        inc(SESSION_CACHE, ("store",))
 
-    # ------------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------------ HTTP (everything but the LLM endpoints)
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if path == "/metrics":
+        label = handler_label(request.path)
+        if label == "llm_chat" or request.path == "/metrics":  # LLM requests are counted from their records
             return await handler(request)
-        label = handler_label(path)
-        gauge = self.http_in_flight.labels(label)
-        gauge.inc()
+        self.in_flight[label] = self.in_flight.get(label, 0) + 1
         t0 = time.perf_counter()
         status = 500
         try:
@@ -397,15 +501,16 @@ class Metrics:
             status = 499 if isinstance(exc, asyncio.CancelledError) else 500
             raise
         finally:
-            gauge.dec()
-            self.http_requests.labels(label, request.method, status_class(status)).inc()
-            self.http_duration.labels(label).observe(time.perf_counter() - t0)
+            self.in_flight[label] -= 1
+            self.agg.inc(HTTP_REQUESTS, (label, request.method, status_class(status)))
+            self.agg.observe(HTTP_DURATION, (label,), time.perf_counter() - t0)
 
     def _routing_outcome(self, resp: web.StreamResponse) -> None:
         """`/routing/v1/*`: decision_served, no_candidates (no route matched) or policy_error (4xx/5xx),
         plus the decision itself under route="routing", as brightstaff's routing service counts them."""
+        inc = self.agg.inc
         if resp.status >= 400:
-            self.routing_service.labels("policy_error").inc()
+            inc(ROUTING_SERVICE, ("policy_error",))
             return
         body = getattr(resp, "body", None)
         try:
@@ -413,17 +518,18 @@ class Metrics:
         except orjson.JSONDecodeError:
             d = {}
         routed = bool(d.get("route"))
-        self.routing_service.labels("decision_served" if routed else "no_candidates").inc()
+        inc(ROUTING_SERVICE, ("decision_served" if routed else "no_candidates",))
         if d.get("backend") == "pinned":
-            self.session_cache.labels("hit").inc()
+            inc(SESSION_CACHE, ("hit",))
             return
         latency = d.get("latency_ms")
         if isinstance(latency, int | float):
             models = d.get("models") or ["none"]
-            self.router_decisions.labels(
-                "routing", self._model(models[0] if routed else "none"), "false" if routed else "true"
-            ).inc()
-            self.router_duration.labels("routing").observe(latency / 1000)
+            inc(
+                ROUTER_DECISIONS,
+                ("routing", self._model(models[0] if routed else "none"), "false" if routed else "true"),
+            )
+            self.agg.observe(ROUTER_DURATION, ("routing",), latency / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -432,6 +538,14 @@ class Metrics:
         resp = web.Response(body=self.render())
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
+
+
+class _Constant(Collector):
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.metric
 
 
 def _version() -> str:
