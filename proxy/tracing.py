@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
 
 from .cost_hook import Pricer, pricer_for
 from .events import RequestFailed, RequestFinished, RequestRecord
@@ -66,22 +66,8 @@ class _Trace:
 
 _current: ContextVar[_Trace | None] = ContextVar("current_trace", default=None)
 TRACEPARENT_KEY = web.RequestKey("plano_traceparent", str)
-
-
-class _PresetIds(IdGenerator):
-    """Hands the SDK the ids the request already announced (its `traceparent`), once, then random ones."""
-
-    def __init__(self) -> None:
-        self.trace_id = 0
-        self.span_id = 0
-
-    def generate_span_id(self) -> int:
-        v, self.span_id = self.span_id, 0
-        return v or random.getrandbits(64)
-
-    def generate_trace_id(self) -> int:
-        v, self.trace_id = self.trace_id, 0
-        return v or random.getrandbits(128)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
 
 
 class _CountingExporter(SpanExporter):
@@ -93,8 +79,6 @@ class _CountingExporter(SpanExporter):
         self.failed = 0
 
     def export(self, spans: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
         try:
             result = self.inner.export(spans)
         except Exception:
@@ -123,31 +107,20 @@ class Tracing:
         self.pricer = pricer
         # The exporter logs every retry of a dead collector; ours says it once and counts the rest.
         logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.CRITICAL)
-        self._ids = _PresetIds()
-        self.exporters: list[_CountingExporter] = []
-        self.processors: list[BatchSpanProcessor] = []
-        self._llm = self._tracer(SERVICE_LLM, self._ids)
-        self._routing = self._tracer(SERVICE_ROUTING, None)
-        self.spans = 0  # spans handed to the exporters
-
-    def _tracer(self, service: str, ids: IdGenerator | None) -> trace.Tracer:
-        s = self.settings
-        exporter = _CountingExporter(
-            OTLPSpanExporter(endpoint=s.endpoint, insecure=not s.endpoint.startswith("https"), timeout=5)
+        self._llm = Resource.create({"service.name": SERVICE_LLM})
+        self._routing = Resource.create({"service.name": SERVICE_ROUTING})
+        self._scope = InstrumentationScope("planoai-tui")
+        self.exporter = _CountingExporter(
+            OTLPSpanExporter(endpoint=settings.endpoint, insecure=not settings.endpoint.startswith("https"), timeout=5)
         )
-        # Bounded queue, export every second from the processor's own thread.
-        processor = BatchSpanProcessor(exporter, max_queue_size=4096, schedule_delay_millis=1000)
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": service}), id_generator=ids, shutdown_on_exit=False
-        )
-        provider.add_span_processor(processor)
-        self.exporters.append(exporter)
-        self.processors.append(processor)
-        return provider.get_tracer("planoai-tui")
+        # The SDK's batch processor: bounded queue (overflow is dropped, never waited on), export every
+        # second from its own thread; the OTLP encoder groups the spans by service (resource).
+        self.processor = BatchSpanProcessor(self.exporter, max_queue_size=4096, schedule_delay_millis=1000)
+        self.spans = 0  # spans handed to the processor
 
     @property
     def dropped(self) -> int:
-        return sum(e.failed for e in self.exporters)
+        return self.exporter.failed
 
     # ------------------------------------------------------------------ request start (middleware)
     @web.middleware
@@ -198,15 +171,17 @@ class Tracing:
         self._emit(event.record, t)
 
     def _emit(self, r: RequestRecord, t: _Trace) -> None:
+        # Spans are built finished, as the SDK's own ReadableSpan, straight for the batch processor: the
+        # request already ended, so the SDK's live-span machinery (ids, sampler, locks, attribute
+        # checks) would only cost time; the ids are the ones the request announced in its traceparent.
         start = int(r.started_at * 1e9)
         end = start + int(r.latency_ms * 1e6)
-        parent_ctx = None
-        if t.parent_span_id is not None:
-            sc = SpanContext(t.trace_id, t.parent_span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-            parent_ctx = trace.set_span_in_context(NonRecordingSpan(sc))
-        else:
-            self._ids.trace_id = t.trace_id
-        self._ids.span_id = t.span_id
+        ctx = SpanContext(t.trace_id, t.span_id, is_remote=False, trace_flags=_SAMPLED)
+        parent = (
+            SpanContext(t.trace_id, t.parent_span_id, is_remote=True, trace_flags=_SAMPLED)
+            if t.parent_span_id is not None
+            else None
+        )
         p = self._prefix(r.provider)
         resolved = f"{p}/{r.upstream_model}" if p and r.upstream_model else (r.upstream_model or r.client_model)
         name = f"POST {r.path} {r.client_model or resolved}"
@@ -258,13 +233,28 @@ class Tracing:
         if r.error:
             attrs |= {"error": True, "error.message": r.error[:500], "error.type": r.error_code or "error"}
         attrs |= t.custom
-        span = self._llm.start_span(name, parent_ctx, SpanKind.SERVER, attributes=attrs, start_time=start)
-        if r.route is not None:
-            self._routing_span(r, resolved, trace.set_span_in_context(span), start, t.custom)
-        span.end(end)
+        status = Status(StatusCode.ERROR, r.error[:200]) if r.error else _UNSET
+        self.processor.on_end(
+            ReadableSpan(
+                name,
+                ctx,
+                parent,
+                self._llm,
+                attrs,
+                kind=SpanKind.SERVER,
+                status=status,
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self._scope,
+            )
+        )
         self.spans += 1
+        if r.route is not None:
+            self._routing_span(r, resolved, ctx, start, t.custom)
 
-    def _routing_span(self, r: RequestRecord, resolved: str, ctx: Any, start: int, custom: dict[str, str]) -> None:
+    def _routing_span(
+        self, r: RequestRecord, resolved: str, parent: SpanContext, start: int, custom: dict[str, str]
+    ) -> None:
         info = r.route
         assert info is not None
         attrs: dict[str, Any] = {
@@ -287,8 +277,21 @@ class Tracing:
         if info.backend == "pinned":
             attrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
         attrs |= custom
-        span = self._routing.start_span(f"POST {r.path}", ctx, SpanKind.INTERNAL, attributes=attrs, start_time=start)
-        span.end(start + int((info.latency_ms or 0) * 1e6))
+        ctx = SpanContext(parent.trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=_SAMPLED)
+        end = start + int((info.latency_ms or 0) * 1e6)
+        self.processor.on_end(
+            ReadableSpan(
+                f"POST {r.path}",
+                ctx,
+                parent,
+                self._routing,
+                attrs,
+                kind=SpanKind.INTERNAL,
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=self._scope,
+            )
+        )
         self.spans += 1
 
     _prefix_cache: tuple[object, dict[str, str]] = (None, {})
@@ -307,11 +310,10 @@ class Tracing:
         the proxy's shutdown (the export thread is a daemon and dies with the process)."""
 
         def shutdown() -> None:
-            for proc in self.processors:
-                try:
-                    proc.shutdown()
-                except Exception:
-                    log.debug("span processor shutdown failed", exc_info=True)
+            try:
+                self.processor.shutdown()
+            except Exception:
+                log.debug("span processor shutdown failed", exc_info=True)
 
         th = threading.Thread(target=shutdown, name="otlp-shutdown", daemon=True)
         th.start()
