@@ -79,7 +79,7 @@ def install(
     if metrics:
         m = Metrics(server.state, pricer)
         server.state.bus.subscribe(m, Metrics.TYPES)
-        server.app.middlewares.append(m.middleware)
+        server.app.on_response_prepare.append(m.on_response_prepare)
 
         async def serve_metrics(request: web.Request) -> web.StreamResponse:
             # Same rule as /admin/*: loopback clients, and the admin token when one is set.

@@ -118,9 +118,9 @@ async def test_proxy_port_metrics_follow_the_admin_rule(upstream) -> None:
 async def test_metrics_off_installs_nothing(upstream) -> None:
     state = ProxyState(telemetry_config(upstream.url))
     server = ProxyServer(state, host="127.0.0.1", port=0)
-    before = len(server.app.middlewares)
+    before = (len(server.app.middlewares), len(server.app.on_response_prepare))
     tel = install(server, metrics=False)
-    assert tel.metrics is None and len(server.app.middlewares) == before
+    assert tel.metrics is None and (len(server.app.middlewares), len(server.app.on_response_prepare)) == before
     async with server:
         assert (await scrape(server.url + "/metrics"))[0] == 404
 
