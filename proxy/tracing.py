@@ -10,8 +10,8 @@ plano_sessions.md §5), and, when routing ran, a child span of service `plano(ro
 
 W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is
 honoured); the upstream call and the client's response carry a `traceparent` naming the LLM span.
-The ids are chosen when the request starts (a middleware), the spans are built from the request's
-terminal record on the bus (same task, so a ContextVar links the two), and a `BatchSpanProcessor`
+The ids are chosen at the request's first upstream call (the handler asks `state.tracer`), the spans are
+built from the request's terminal record on the bus (linked by request id), and a `BatchSpanProcessor`
 exports from its own thread: a slow or dead collector only fills (then overflows) its bounded queue,
 never a request.
 """
@@ -21,8 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,16 +36,13 @@ from opentelemetry.trace.status import Status, StatusCode
 
 from .cost_hook import Pricer, pricer_for
 from .events import RequestFailed, RequestFinished, RequestRecord
-from .metrics import handler_label
 from .state import ProxyState
-from .trace_context import current_traceparent
 from .trace_settings import TraceSettings, parse_traceparent
 
 log = logging.getLogger(__name__)
 SERVICE_LLM = "plano(llm)"
 SERVICE_ROUTING = "plano(routing)"
 PREVIEW_CHARS = 50  # llm.user_message_preview, as Plano
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -64,8 +60,7 @@ class _Trace:
         return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
 
 
-_current: ContextVar[_Trace | None] = ContextVar("current_trace", default=None)
-TRACEPARENT_KEY = web.RequestKey("plano_traceparent", str)
+TRACE_KEY = web.RequestKey("plano_trace", _Trace)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _UNSET = Status(StatusCode.UNSET)
 
@@ -117,37 +112,37 @@ class Tracing:
         # second from its own thread; the OTLP encoder groups the spans by service (resource).
         self.processor = BatchSpanProcessor(self.exporter, max_queue_size=4096, schedule_delay_millis=1000)
         self.spans = 0  # spans handed to the processor
+        self._live: dict[str, _Trace] = {}  # request id → its trace, from its first upstream call to its end
 
     @property
     def dropped(self) -> int:
         return self.exporter.failed
 
-    # ------------------------------------------------------------------ request start (middleware)
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if handler_label(request.path) != "llm_chat" or request.path.endswith("/count_tokens"):
-            return await handler(request)
-        parent = parse_traceparent(request.headers.get("traceparent"))
+    # ------------------------------------------------------------------ request start
+    def traceparent(self, request: web.Request, request_id: str) -> str:
+        """The `traceparent` for a request's upstream calls (the handler asks before each attempt): ids
+        chosen on the first ask, a client's trace continued. No middleware: one would wrap every
+        request, and cost more than this."""
+        t = request.get(TRACE_KEY)
+        if t is None:
+            t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
+        return t.traceparent
+
+    def _begin(self, headers: Mapping[str, str] | None) -> _Trace:
+        parent = parse_traceparent(headers.get("traceparent")) if headers is not None else None
         if parent is not None:
             tid, psid, sampled = parent
         else:
             tid, psid = random.getrandbits(128) or 1, None
             sampled = random.random() < self.settings.sampling
-        t = _Trace(tid, random.getrandbits(64) or 1, psid, sampled, self._custom(request.headers))
-        tok = _current.set(t)
-        tp_tok = current_traceparent.set(t.traceparent)
-        request[TRACEPARENT_KEY] = t.traceparent
-        try:
-            return await handler(request)
-        finally:
-            current_traceparent.reset(tp_tok)
-            _current.reset(tok)
+        custom = self._custom(headers) if headers is not None else dict(self.settings.static_attributes)
+        return _Trace(tid, random.getrandbits(64) or 1, psid, sampled, custom)
 
     @staticmethod
     async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        tp = request.get(TRACEPARENT_KEY)
-        if tp is not None:
-            response.headers["traceparent"] = tp
+        t = request.get(TRACE_KEY)
+        if t is not None:
+            response.headers["traceparent"] = t.traceparent
 
     def _custom(self, headers: Mapping[str, str]) -> dict[str, str]:
         """`span_attributes`: static pairs, plus headers with a listed prefix as `suffix.with.dots`."""
@@ -165,10 +160,13 @@ class Tracing:
 
     # ------------------------------------------------------------------ request end (bus)
     def __call__(self, event: RequestFinished | RequestFailed) -> None:
-        t = _current.get()
-        if t is None or not t.sampled:
+        r = event.record
+        # Exactly one terminal event per request, so `_live` never keeps an entry. A request that failed
+        # before any upstream call (bad JSON, unknown model) gets its ids now, still traced if sampled.
+        t = self._live.pop(r.request_id, None) or self._begin(None)
+        if not t.sampled:
             return
-        self._emit(event.record, t)
+        self._emit(r, t)
 
     def _emit(self, r: RequestRecord, t: _Trace) -> None:
         # Spans are built finished, as the SDK's own ReadableSpan, straight for the batch processor: the

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from .config import Provider
 from .providers import AZURE_API_VERSION, Api
-from .trace_context import current_traceparent
 
 # Client headers worth forwarding upstream (affinity, betas, Codex turn metadata); everything else —
 # hop-by-hop headers, Host, Content-Length, Accept-Encoding, the client's own credentials — is dropped.
@@ -69,8 +68,6 @@ def upstream_headers(
             h["Authorization"] = f"Bearer {key}"
     if provider.http_host:
         h["Host"] = provider.http_host
-    if (tp := current_traceparent.get()) is not None:  # set only while tracing is on (proxy.tracing)
-        h["traceparent"] = tp
     h.update(provider.headers)
     return h
 
