@@ -76,6 +76,7 @@ class ProxyState:
         self.config = config
         self.resolver = Resolver(config, self.aliases)
         self.router: Router | None = None
+        self.tracer: Any = None  # proxy.tracing.Tracing while OTLP tracing is on (the handler asks it for traceparents)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()

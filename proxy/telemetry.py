@@ -97,7 +97,7 @@ def install(
 
         tr = Tracing(server.state, settings, pricer)
         server.state.bus.subscribe(tr, Tracing.TYPES)
-        server.state.tracer = tr  # type: ignore[attr-defined]  # the handler asks it for upstream traceparents
+        server.state.tracer = tr  # the handler asks it for upstream traceparents
         server.app.on_response_prepare.append(tr.on_response_prepare)
         if m is not None:
             m.spans_dropped = lambda: tr.dropped
