@@ -64,6 +64,36 @@ def compare(a: tuple[Path, Path, tuple[str, ...]], b: tuple[Path, Path, tuple[st
     return (forward / backward) ** 0.5, out[0], out[1]
 
 
+ROUTED = """\
+routing_preferences:
+  - name: code generation
+    description: generating new code snippets, functions, or boilerplate
+    models: [openai/gpt-5.3-codex]
+"""
+
+
+def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> tuple[str, float, list, list]:
+    """Routed proxies (local backend, so every request looks pins up and stores them): sessions in
+    Redis (a redis-server on CPU 0) vs in memory."""
+    port = free_port()
+    server = subprocess.Popen([*pin(0), "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        memory, shared = tmp / "routed.yaml", tmp / "routed_redis.yaml"
+        memory.write_text(CONFIG.format(port=up_port) + ROUTED)
+        shared.write_text(
+            CONFIG.format(port=up_port) + ROUTED
+            + f"routing:\n  session_cache: {{type: redis, url: 'redis://127.0.0.1:{port}'}}\n"
+        )  # fmt: skip
+        time.sleep(0.5)  # redis-server binds at once; a missing one shows as the replica's warning
+        off = (ROOT, memory, ("--no-metrics",))
+        on = (ROOT, shared, ("--no-metrics",))
+        return ("Redis sessions / memory (routed)", *compare(off, on, body, reps, seconds))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
@@ -72,6 +102,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
+    ap.add_argument("--redis", action="store_true", help="also: routed proxy with Redis-shared sessions vs memory")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -102,6 +133,8 @@ def main() -> None:
         rows = []
         for name, v in variants.items():
             rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds)))
+        if args.redis:
+            rows.append(redis_row(tmp, up_port, body, args.reps, args.seconds))
         if args.baseline:
             base = (tree(args.baseline, tmp / "baseline"), plain, ())
             name = f"off / {args.baseline} (before telemetry)"

@@ -4,9 +4,10 @@
       session_cache: {type: redis, url: "redis://127.0.0.1:6379", tenant_header: x-tenant}
 
 Pins: the router's in-memory decision cache stays the source every lookup reads; before the pin
-lookups of a request the router asks `prefetch` to copy that request's keys from Redis into it (one
-MGET), and every `put` is also written to Redis in the background (`SET … PX ttl`). Keys are Plano's
-shape, `plano:affinity:{tenant}:{key}`, the tenant being the `tenant_header` value (`-` without one).
+lookups of a request the router asks `prefetch` to copy that request's keys it does not hold from Redis
+into it (one MGET), and every `put` is also written to Redis in the background (`SET … PX ttl`,
+pipelined). Keys are Plano's shape, `plano:affinity:{tenant}:{key}`, the tenant being the
+`tenant_header` value (`-` without one).
 Cooldowns: each `ProviderCooling` this replica decides is written as `plano:cooldown:{provider}`
 (expiring with it); a background loop reads them every half second and adopts the others' cooldowns.
 
@@ -65,6 +66,9 @@ class SharedDecisionCache(DecisionCache):
         if key is not None:
             self.shared.write_pin(key, value, self.ttl_s)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
     def adopt(self, key: str, value: Pinned) -> None:
         super().put(key, value)
 
@@ -78,6 +82,7 @@ class SharedState:
         self.up = False  # until the first answer
         self.warned = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._writes: list[tuple[str, bytes, int]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._unsubscribe = state.bus.subscribe(self._on_cooling, (ProviderCooling,))
 
@@ -108,7 +113,9 @@ class SharedState:
     async def prefetch(self, cache: SharedDecisionCache, keys: tuple[str | None, ...], headers: Any) -> None:
         tenant = (headers.get(self.tenant_header) if self.tenant_header and headers is not None else None) or "-"
         _tenant.set(tenant)  # this request's task: its puts use the same tenant
-        wanted = [k for k in keys if k is not None]
+        # Only what this replica has not seen: a pin already in memory is the same decision (pins are
+        # written once per turn), so a session that keeps landing here never waits on Redis.
+        wanted = [k for k in keys if k is not None and k not in cache]
         if not wanted or not self.up:
             return
         try:
@@ -117,7 +124,7 @@ class SharedState:
             self._down(exc)
             return
         for k, raw in zip(wanted, values, strict=False):
-            if raw is None or cache.get(k) is not None:
+            if raw is None or k in cache:
                 continue
             try:
                 cache.adopt(k, Pinned(**orjson.loads(raw)))
@@ -125,9 +132,22 @@ class SharedState:
                 continue
 
     def write_pin(self, key: str, value: Pinned, ttl_s: float) -> None:
-        if self.up:
-            name = self._key(key)
-            self._spawn(self.redis.set(name, orjson.dumps(asdict(value)), px=max(1, int(ttl_s * 1000))))
+        """Queued, and sent with every other pin written in this loop iteration as one pipeline: a
+        decision stores up to three keys, and concurrent requests share the round trip."""
+        if not self.up:
+            return
+        self._writes.append((self._key(key), orjson.dumps(asdict(value)), max(1, int(ttl_s * 1000))))
+        if len(self._writes) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        writes, self._writes = self._writes, []
+        if not writes:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for name, data, px in writes:
+            pipe.set(name, data, px=px)
+        self._spawn(pipe.execute())
 
     def _spawn(self, coro: Any) -> None:
         if len(self._tasks) > 1000:  # Redis slower than traffic: drop the write, memory still has it
