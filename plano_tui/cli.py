@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--no-watch", action="store_true", help="do not reload config.yaml when it changes")
     tui.add_argument("--attach", metavar="URL", help="watch the proxy running at URL (waits for it); without "
                      "this, the dashboard attaches by itself when a proxy already answers on the config's port")
+    tui.add_argument("--no-metrics", action="store_true", help="serve no Prometheus /metrics (and record none)")
+    tui.add_argument("--metrics-port", type=int, help="also serve /metrics alone on this port, for a remote Prometheus")
+    tui.add_argument("--metrics-host", default="0.0.0.0", help="bind address of --metrics-port (default 0.0.0.0)")
     tui.set_defaults(func=cmd_tui)
 
     alias = sub.add_parser("alias", help="list or retarget aliases of a running proxy")
@@ -262,12 +265,23 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         state.details = None  # nothing headless shows headers or bodies: records skip them
     port = args.port if args.port is not None else config.listener.port
     server = ProxyServer(state, host=args.host, port=port)
+    from proxy.telemetry import install as install_telemetry  # /metrics and OTLP traces (issue #18)
+
+    telemetry = install_telemetry(
+        server, metrics=not args.no_metrics, metrics_host=args.metrics_host, metrics_port=args.metrics_port
+    )
+    from proxy.shared_state import install as install_shared  # routing.session_cache: redis (issue #18)
+
+    shared = install_shared(state)
     reloader = None
     ca_task: asyncio.Task[None] | None = None
     try:
         await server.start()
         if getattr(args, "pid_file", False):  # `planoai up`: `down`, `status` and `logs` find it by this file
             _write_pid_file(server.url, config)
+        await telemetry.start()
+        if shared is not None:
+            await shared.start()
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
         if args.no_ui:
             asyncio.get_running_loop().call_later(STARTUP_GC_DELAY_S, _tune_gc)
@@ -302,6 +316,9 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         if reloader is not None:
             await reloader.stop()
         await server.stop()
+        await telemetry.stop()
+        if shared is not None:
+            await shared.stop()
         if demo is not None:
             await demo.stop()
         for close in closers:

@@ -484,6 +484,8 @@ class LlmHandler:
         ctx.upstream_body = payload if payload is not raw else None
         ctx.url = upstream_url(provider, up_api, cand.upstream_model)
         headers = upstream_headers(provider, up_api, ctx.client_api, request.headers, ctx.request_id)
+        if st.tracer is not None:  # OTLP tracing on (proxy.tracing): the W3C trace context goes upstream
+            headers["traceparent"] = st.tracer.traceparent(request, ctx.request_id)
         if st.bus.wants(ModelResolved):
             st.bus.publish(
                 ModelResolved(

@@ -55,6 +55,13 @@ class ProviderHealth:
             self._cool(provider, s, s.next_s, reason)
             s.failures = 0
 
+    def adopt(self, provider: str, until: float, reason: str) -> None:
+        """A cooldown another replica decided (proxy.shared_state): honoured here too, announced, not re-shared."""
+        s = self._s.setdefault(provider, _State())
+        if until > s.until:
+            s.until = until
+            self.bus.publish(ProviderCooling(provider, until, reason))
+
     def _cool(self, provider: str, s: _State, seconds: float, reason: str) -> None:
         s.until = time.time() + seconds
         self.bus.publish(ProviderCooling(provider, s.until, reason))

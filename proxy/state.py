@@ -90,6 +90,7 @@ class ProxyState:
         self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
         self.caching = CachePolicy.from_config(config.raw)  # proxy.caching: Anthropic breakpoints
         self.bus.subscribe(self._settle_session, TERMINAL)
+        self.tracer: Any = None  # proxy.tracing.Tracing while OTLP tracing is on (the handler asks it for traceparents)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()

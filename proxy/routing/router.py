@@ -216,6 +216,8 @@ class TaskRouter:
         )
         keys = keys_for(headers, conv, lane, ref.key if ref else None)
         session_id = ref.session_id if ref else None  # Plano reports none without a session
+        if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
+            await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
         pin = self.pins(client_api)
         cold = ""
         decision: Decision | None = None

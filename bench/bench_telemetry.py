@@ -1,0 +1,157 @@
+"""What telemetry costs: proxies with metrics, traces (100 % sampling, to a live OTLP collector) or both,
+each saturated side by side with the same proxy with telemetry off, on one core (CPU 1); and telemetry
+off against the revision before telemetry existed (`--baseline`), to show off costs nothing.
+
+Method as bench/ab_versions.py: both servers pinned to CPU 1 and loaded by wrk at the same moment, the
+ratio of requests served holds steady where sequential runs drift ±20 % on this VM; each pair runs in
+both start orders and the geometric mean of the two cancels the harness's own bias.
+
+    .venv/bin/python bench/bench_telemetry.py                      # small requests
+    .venv/bin/python bench/bench_telemetry.py --stream             # streaming requests
+    .venv/bin/python bench/bench_telemetry.py --baseline e175cb0   # also: off vs the pre-telemetry revision
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ab_versions import CONFIG, ratios, tree
+from bench_proxy import SMALL, STREAM, codex_body
+from common import free_port, pin
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def start(src: Path, config: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "BENCH_KEY": "k", "PYTHONPATH": str(src)}
+    cmd = [*pin(1), PY, "-m", "plano_tui", "tui", "--no-ui", "--no-watch", "--config", str(config), "--port", str(port)]
+    proc = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=src, env=env,
+                            start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=0.5):
+                return proc, url + "/v1/responses"
+        except OSError:
+            time.sleep(0.025)
+    raise RuntimeError(f"proxy {extra} did not start")
+
+
+def compare(a: tuple[Path, Path, tuple[str, ...]], b: tuple[Path, Path, tuple[str, ...]], body: bytes,
+            reps: int, seconds: int) -> tuple[float, list[float], list[float]]:  # fmt: skip
+    """b/a throughput, both orders combined (geometric mean), and each order's ratios."""
+    out = []
+    for first, second in ((a, b), (b, a)):
+        procs = [start(*first[:2], *first[2]), start(*second[:2], *second[2])]
+        try:
+            out.append(ratios((procs[0][1], procs[1][1]), body, reps, seconds))
+        finally:
+            for p, _ in procs:
+                p.terminate()
+                p.wait(10)
+    forward, backward = statistics.median(out[0]), statistics.median(out[1])
+    return (forward / backward) ** 0.5, out[0], out[1]
+
+
+ROUTED = """\
+routing_preferences:
+  - name: code generation
+    description: generating new code snippets, functions, or boilerplate
+    models: [openai/gpt-5.3-codex]
+"""
+
+
+def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> tuple[str, float, list, list]:
+    """Routed proxies (local backend, so every request looks pins up and stores them): sessions in
+    Redis (a redis-server on CPU 0) vs in memory."""
+    port = free_port()
+    server = subprocess.Popen([*pin(0), "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        memory, shared = tmp / "routed.yaml", tmp / "routed_redis.yaml"
+        memory.write_text(CONFIG.format(port=up_port) + ROUTED)
+        shared.write_text(
+            CONFIG.format(port=up_port) + ROUTED
+            + f"routing:\n  session_cache: {{type: redis, url: 'redis://127.0.0.1:{port}'}}\n"
+        )  # fmt: skip
+        time.sleep(0.5)  # redis-server binds at once; a missing one shows as the replica's warning
+        off = (ROOT, memory, ("--no-metrics",))
+        on = (ROOT, shared, ("--no-metrics",))
+        return ("Redis sessions / memory (routed)", *compare(off, on, body, reps, seconds))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
+    ap.add_argument("--codex", action="store_true", help="a captured Codex request body padded to 40 KB")
+    ap.add_argument("--only", help="run only the variants whose name contains this")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
+    ap.add_argument("--redis", action="store_true", help="also: routed proxy with Redis-shared sessions vs memory")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp())
+    up_port, otlp_port = free_port(), free_port()
+    count_file = tmp / "spans"
+    upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
+    sink = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "otlp_sink.py"), str(otlp_port), str(count_file)])
+    try:
+        plain = tmp / "plain.yaml"
+        plain.write_text(CONFIG.format(port=up_port))
+        traced, traced10 = tmp / "traced.yaml", tmp / "traced10.yaml"
+        for path, pct in ((traced, 100), (traced10, 10)):
+            path.write_text(
+                CONFIG.format(port=up_port)
+                + f"tracing:\n  random_sampling: {pct}\n  opentracing_grpc_endpoint: http://127.0.0.1:{otlp_port}\n"
+            )
+        body = STREAM if args.stream else codex_body(40) if args.codex else SMALL
+        off = (ROOT, plain, ("--no-metrics",))
+        variants = {
+            "metrics on": (ROOT, plain, ()),
+            "traces on (100 %)": (ROOT, traced, ("--no-metrics",)),
+            "metrics + traces": (ROOT, traced, ()),
+            "traces on (10 %)": (ROOT, traced10, ("--no-metrics",)),
+        }
+        if args.only:
+            variants = {k: v for k, v in variants.items() if args.only in k}
+        rows = []
+        for name, v in variants.items():
+            rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds)))
+        if args.redis:
+            rows.append(redis_row(tmp, up_port, body, args.reps, args.seconds))
+        if args.baseline:
+            base = (tree(args.baseline, tmp / "baseline"), plain, ())
+            name = f"off / {args.baseline} (before telemetry)"
+            rows.append((name, *compare(base, off, body, args.reps, args.seconds)))
+        kind = "streaming" if args.stream else "Codex 40 KB" if args.codex else "small"
+        print(f"throughput ratios, {kind} requests, side by side on one core, {args.reps} x {args.seconds} s per order")
+        for name, combined, fwd, bwd in rows:
+            detail = ", ".join(f"{x:.3f}" for x in fwd) + " | " + ", ".join(f"{1 / x:.3f}" for x in bwd)
+            print(f"  {name:<42} {combined:.3f}   ({detail})")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+        upstream.terminate()
+        if count_file.exists():
+            print(f"  spans received by the OTLP collector: {count_file.read_text()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The seam between telemetry and whatever prices a call (the cost module, or a test).
+
+A `Pricer` takes (provider name, upstream model, usage) and returns a `Cost`, or None when the model
+has no price. Metrics (`planoai_*_cost_usd`) and traces (`llm.usage.*_cost_usd`) ask the one passed to
+`proxy.telemetry.install`, else `state.pricer` if the cost module set one; without either, no cost is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    input_usd: float
+    output_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.input_usd + self.output_usd
+
+
+Pricer = Callable[[str, str, Usage], Cost | None]
+
+
+def pricer_for(state: Any, explicit: Pricer | None) -> Pricer | None:
+    return explicit or getattr(state, "pricer", None)

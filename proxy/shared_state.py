@@ -1,0 +1,232 @@
+"""Session pins and provider cooldowns shared by replicas through Redis (`routing.session_cache.type: redis`).
+
+    routing:
+      session_cache: {type: redis, url: "redis://127.0.0.1:6379", tenant_header: x-tenant}
+
+Pins: the router's in-memory decision cache stays the source every lookup reads; before the pin
+lookups of a request the router asks `prefetch` to copy that request's keys it does not hold from Redis
+into it (one MGET), and every `put` is also written to Redis in the background (`SET … PX ttl`,
+pipelined). Keys are Plano's shape, `plano:affinity:{tenant}:{key}`, the tenant being the
+`tenant_header` value (`-` without one).
+Cooldowns: each `ProviderCooling` this replica decides is written as `plano:cooldown:{provider}`
+(expiring with it); a background loop reads them every half second and adopts the others' cooldowns.
+
+Redis down or slow never fails a request: a command that errors or takes longer than `TIMEOUT_S` marks
+Redis down, logs one warning and the replica runs on memory alone (pins and cooldowns per replica);
+the background loop pings, and when Redis answers again it logs that and sharing resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from .events import ProviderCooling
+from .routing.pinning import DecisionCache, Pinned
+from .state import ProxyState
+
+log = logging.getLogger(__name__)
+TIMEOUT_S = 0.25  # longest a request waits on Redis before going on without it
+POLL_S = 0.5  # cooldown sync and health check period
+SHARED_REASON = "shared: "  # prefix of cooldowns adopted from another replica (not written back)
+_tenant: ContextVar[str] = ContextVar("session_tenant", default="-")
+
+
+def settings_of(routing: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """(url, tenant_header) when `routing.session_cache` asks for Redis, else None (memory)."""
+    sc = routing.get("session_cache")
+    if not isinstance(sc, Mapping) or str(sc.get("type", "memory")).lower() != "redis" or not sc.get("url"):
+        return None
+    th = sc.get("tenant_header")
+    return str(sc["url"]), str(th).lower() if th else None
+
+
+class SharedDecisionCache(DecisionCache):
+    """The router's decision cache, read through from and written through to Redis."""
+
+    def __init__(self, base: DecisionCache, shared: SharedState) -> None:
+        super().__init__(base.ttl_s, base.max_entries)
+        self._data.update(base._data)
+        self.shared = shared
+
+    async def prefetch(self, keys: tuple[str | None, ...], headers: Any) -> None:
+        await self.shared.prefetch(self, keys, headers)
+
+    def put(self, key: str | None, value: Pinned, now: float | None = None) -> None:
+        super().put(key, value, now)
+        if key is not None:
+            self.shared.write_pin(key, value, self.ttl_s)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def adopt(self, key: str, value: Pinned) -> None:
+        super().put(key, value)
+
+
+class SharedState:
+    def __init__(self, state: ProxyState, url: str, tenant_header: str | None) -> None:
+        self.state = state
+        self.url = url
+        self.tenant_header = tenant_header
+        self.redis = aioredis.from_url(url, socket_timeout=1.0, socket_connect_timeout=TIMEOUT_S)
+        self.up = False  # until the first answer
+        self.warned = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writes: list[tuple[str, bytes, int]] = []
+        self._loop_task: asyncio.Task[None] | None = None
+        self._unsubscribe = state.bus.subscribe(self._on_cooling, (ProviderCooling,))
+
+    # ------------------------------------------------------------------ health
+    def _down(self, exc: BaseException | str) -> None:
+        if self.up or not self.warned:
+            log.warning(
+                "session cache: Redis at %s unavailable (%s); pins and cooldowns are per replica until it is back",
+                self.url, exc if isinstance(exc, str) else type(exc).__name__,
+            )  # fmt: skip
+            self.warned = True
+        self.up = False
+
+    def _back(self) -> None:
+        if not self.up:
+            if self.warned:
+                log.warning("session cache: Redis at %s is back; sharing pins and cooldowns again", self.url)
+            self.up = True
+
+    async def _call(self, coro: Any) -> Any:
+        async with asyncio.timeout(TIMEOUT_S):
+            return await coro
+
+    # ------------------------------------------------------------------ pins
+    def _key(self, key: str, tenant: str | None = None) -> str:
+        return f"plano:affinity:{tenant or _tenant.get()}:{key}"
+
+    async def prefetch(self, cache: SharedDecisionCache, keys: tuple[str | None, ...], headers: Any) -> None:
+        tenant = (headers.get(self.tenant_header) if self.tenant_header and headers is not None else None) or "-"
+        _tenant.set(tenant)  # this request's task: its puts use the same tenant
+        # Only what this replica has not seen: a pin already in memory is the same decision (pins are
+        # written once per turn), so a session that keeps landing here never waits on Redis.
+        wanted = [k for k in keys if k is not None and k not in cache]
+        if not wanted or not self.up:
+            return
+        try:
+            values = await self._call(self.redis.mget([self._key(k, tenant) for k in wanted]))
+        except Exception as exc:  # down, slow, or a broken answer: memory alone
+            self._down(exc)
+            return
+        for k, raw in zip(wanted, values, strict=False):
+            if raw is None or k in cache:
+                continue
+            try:
+                cache.adopt(k, Pinned(**orjson.loads(raw)))
+            except (orjson.JSONDecodeError, TypeError):
+                continue
+
+    def write_pin(self, key: str, value: Pinned, ttl_s: float) -> None:
+        """Queued, and sent with every other pin written in this loop iteration as one pipeline: a
+        decision stores up to three keys, and concurrent requests share the round trip."""
+        if not self.up:
+            return
+        self._writes.append((self._key(key), orjson.dumps(asdict(value)), max(1, int(ttl_s * 1000))))
+        if len(self._writes) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        writes, self._writes = self._writes, []
+        if not writes:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for name, data, px in writes:
+            pipe.set(name, data, px=px)
+        self._spawn(pipe.execute())
+
+    def _spawn(self, coro: Any) -> None:
+        if len(self._tasks) > 1000:  # Redis slower than traffic: drop the write, memory still has it
+            coro.close()
+            return
+
+        async def run() -> None:
+            try:
+                await self._call(coro)
+            except Exception as exc:
+                self._down(exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ cooldowns
+    def _on_cooling(self, e: ProviderCooling) -> None:
+        if e.reason.startswith(SHARED_REASON) or not self.up:
+            return
+        ms = int((e.until - time.time()) * 1000)
+        if ms > 0:
+            payload = orjson.dumps({"until": e.until, "reason": e.reason})
+            with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller): skip sharing
+                self._spawn(self.redis.set(f"plano:cooldown:{e.provider}", payload, px=ms))
+
+    async def _sync_cooldowns(self) -> None:
+        names = [n async for n in self.redis.scan_iter(match="plano:cooldown:*", count=100)]
+        if not names:
+            return
+        values = await self.redis.mget(names)
+        health = self.state.health
+        for name, raw in zip(names, values, strict=False):
+            if raw is None:
+                continue
+            provider = (name.decode() if isinstance(name, bytes) else name).removeprefix("plano:cooldown:")
+            d = orjson.loads(raw)
+            until, reason = float(d["until"]), str(d.get("reason", ""))
+            if until > (health.cooling_until(provider) or 0) + 0.001:
+                health.adopt(provider, until, SHARED_REASON + reason)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(TIMEOUT_S * 4):
+                    await self.redis.ping()
+                    self._back()
+                    await self._sync_cooldowns()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._down(exc)
+            await asyncio.sleep(POLL_S)
+
+    # ------------------------------------------------------------------ lifetime
+    async def start(self) -> None:
+        self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        self._unsubscribe()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for t in list(self._tasks):
+            t.cancel()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+
+def install(state: ProxyState) -> SharedState | None:
+    """Share pins and cooldowns through Redis when the config asks; call after the router is installed."""
+    cfg = settings_of(state.config.routing)
+    if cfg is None:
+        return None
+    shared = SharedState(state, *cfg)
+    state.shared_state = shared  # type: ignore[attr-defined]  # read by metrics (planoai_shared_state_up)
+    router = state.router
+    cache = getattr(router, "cache", None)
+    if isinstance(cache, DecisionCache) and not isinstance(cache, SharedDecisionCache):
+        router.cache = SharedDecisionCache(cache, shared)  # type: ignore[union-attr]
+    return shared

@@ -1,0 +1,219 @@
+"""OTLP traces: Plano's own consumer (`planoai trace listen` / `planoai trace --json` from planoai==0.4.39,
+in its own venv under .tools/) receives a Codex request's spans with Plano's service names and attributes;
+W3C traceparent flows client → proxy → upstream and back; a dead or silent collector fails no request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from proxy.cost_hook import Cost
+from proxy.server import ProxyServer
+from proxy.state import ProxyState
+from proxy.telemetry import Telemetry, install
+from proxy.trace_settings import TraceSettings, parse_traceparent
+
+from .conftest import FIXTURES, eventually
+from .fakes import FakeUpstream
+from .telemetry_traffic import ROUTED_PROMPT, closed_port, telemetry_config
+
+PLANOAI = Path(__file__).resolve().parents[1] / ".tools" / "plano-venv" / "bin" / "planoai"
+PLANO_PORT = 4317  # `planoai trace listen` always binds 4317
+
+
+def price(provider: str, model: str, usage) -> Cost:
+    return Cost(usage.input_tokens * 2e-6, usage.output_tokens * 8e-6)
+
+
+async def tracing_proxy(upstream: FakeUpstream, endpoint: str) -> tuple[ProxyServer, Telemetry]:
+    state = ProxyState(telemetry_config(upstream.url))
+    server = ProxyServer(state, host="127.0.0.1", port=0)
+    settings = TraceSettings(sampling=1.0, endpoint=endpoint, static_attributes={"team": "core"},
+                             header_prefixes=("x-acme-",))  # fmt: skip
+    tel = install(server, metrics=True, pricer=price, tracing=settings)
+    await server.start()
+    await tel.start()
+    return server, tel
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+async def plano_listener(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    if not PLANOAI.exists():
+        pytest.skip("planoai==0.4.39 not installed in .tools/plano-venv (see .ci/install_plano.sh)")
+    if port_open(PLANO_PORT):
+        pytest.skip("port 4317 is taken: `planoai trace listen` cannot bind it")
+    # Its own HOME: the listener's pid file lives in ~/.plano/run.
+    env = {**os.environ, "HOME": str(tmp_path), "PLANO_TRACE_PORT": str(PLANO_PORT), "COLUMNS": "100000",
+           "PLANO_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1"}  # fmt: skip
+    await asyncio.to_thread(
+        subprocess.run, [str(PLANOAI), "trace", "listen"], env=env, check=True, capture_output=True, timeout=60
+    )
+    await eventually(lambda: port_open(PLANO_PORT), timeout=60)
+    try:
+        yield env
+    finally:
+        await asyncio.to_thread(
+            subprocess.run, [str(PLANOAI), "trace", "down"], env=env, capture_output=True, timeout=60
+        )
+
+
+def plano_trace_json(env: dict[str, str], trace_id: str) -> list[dict]:
+    out = subprocess.run(
+        [str(PLANOAI), "trace", trace_id, "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    return json.loads(out.stdout)["traces"] if out.returncode == 0 and out.stdout.strip() else []
+
+
+def attrs(span: dict) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for a in span["attributes"]:
+        v = a["value"]
+        out[a["key"]] = next(iter(v.values())) if v else None
+    return out
+
+
+async def test_planoai_trace_shows_a_codex_request(plano_listener, upstream) -> None:
+    server, tel = await tracing_proxy(upstream, f"http://127.0.0.1:{PLANO_PORT}")
+    try:
+        body = json.loads((FIXTURES / "codex-0.169.0-exec-request.json").read_text())
+        body |= {"model": "arch.codex.default", "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": ROUTED_PROMPT}]}
+        ]}  # fmt: skip
+        client_tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        headers = {"session_id": "codex-session-1", "traceparent": client_tp, "x-acme-user-tier": "gold"}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(server.url + "/v1/responses", data=orjson.dumps(body), headers=headers) as r,
+        ):
+            assert r.status == 200
+            await r.read()
+            returned = parse_traceparent(r.headers["traceparent"])
+        # The client's trace continues: same trace id, our span (the LLM span) in it, sampled.
+        assert returned is not None and returned[0] == 0x0AF7651916CD43DD8448EB211C80319C and returned[2]
+        sent_up = parse_traceparent(upstream.last("/v1/responses").headers.get("traceparent"))
+        assert sent_up == returned  # the upstream is told the same parent
+
+        trace_id = "0af7651916cd43dd8448eb211c80319c"
+        got: list[dict] = []
+
+        async def arrived() -> bool:
+            got[:] = await asyncio.to_thread(plano_trace_json, plano_listener, trace_id)
+            return bool(got) and len(got[0]["spans"]) >= 2
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not await arrived():
+            assert loop.time() < deadline, "spans never reached planoai trace listen"
+            await asyncio.sleep(0.3)
+        spans = {sp["service"]: sp for sp in got[0]["spans"]}
+        llm, routing = spans["plano(llm)"], spans["plano(routing)"]
+        a = attrs(llm)
+        assert llm["spanId"] == f"{returned[1]:016x}" and llm["parentSpanId"] == "b7ad6b7169203331"
+        assert llm["name"] == "POST /v1/responses arch.codex.default -> openai/gpt-5-mini"
+        assert a["llm.model"] == "openai/gpt-5-mini" and a["model.requested"] == "arch.codex.default"
+        assert a["llm.provider"] == "openai" and a["llm.is_streaming"] is True
+        assert int(a["llm.usage.prompt_tokens"]) > 0 and int(a["llm.usage.completion_tokens"]) > 0
+        assert int(a["llm.usage.total_tokens"]) == int(a["llm.usage.prompt_tokens"]) + int(
+            a["llm.usage.completion_tokens"]
+        )
+        assert float(a["llm.usage.total_cost_usd"]) > 0 and "llm.usage.input_cost_usd" in a
+        assert a["plano.route.name"] == "project understanding" and a["plano.session_id"] == "codex-session-1"
+        assert int(a["http.status_code"]) == 200 and "llm.time_to_first_token" in a
+        assert a["team"] == "core" and a["user.tier"] == "gold"  # span_attributes: static and header prefix
+        r_attrs = attrs(routing)
+        assert routing["parentSpanId"] == llm["spanId"]
+        assert r_attrs["route.selected_model"] == "openai/gpt-5-mini" and "routing.determination_ms" in r_attrs
+        assert r_attrs["model.requested"] == "arch.codex.default"
+    finally:
+        await tel.stop()
+        await server.stop(drain_s=0)
+
+
+class SilentCollector:
+    """Accepts TCP connections and never answers: the worst collector, short of none."""
+
+    def __init__(self) -> None:
+        self.conns: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        async def hold(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            self.conns.append(w)
+
+        self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for w in self.conns:
+            w.close()
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.parametrize("collector", ["down", "silent"])
+async def test_a_dead_or_silent_collector_fails_no_request(upstream, collector: str) -> None:
+    silent = SilentCollector()
+    port = await silent.start() if collector == "silent" else closed_port()
+    server, tel = await tracing_proxy(upstream, f"http://127.0.0.1:{port}")
+    try:
+        async with aiohttp.ClientSession() as s:
+            for i in range(20):
+                body = {"model": "gpt-5.3-codex", "input": f"hello {i}", "stream": i % 2 == 0}
+                async with s.post(server.url + "/v1/responses", data=orjson.dumps(body)) as r:
+                    assert r.status == 200
+                    await r.read()
+                    assert parse_traceparent(r.headers.get("traceparent")) is not None
+        assert tel.tracing is not None
+        await eventually(lambda: tel.tracing.spans >= 20)  # built and queued; delivery is the exporter's business
+        if collector == "down":  # a refused connection fails fast: the loss shows in /metrics
+            await eventually(lambda: tel.tracing.dropped > 0, timeout=60)
+            assert b"planoai_trace_spans_dropped" in tel.metrics.render()
+    finally:
+        await tel.stop()
+        await server.stop(drain_s=0)
+        await silent.stop()
+
+
+async def test_unsampled_requests_build_no_spans_but_still_carry_a_traceparent(upstream) -> None:
+    state = ProxyState(telemetry_config(upstream.url))
+    server = ProxyServer(state, host="127.0.0.1", port=0)
+    tel = install(server, metrics=False, tracing=TraceSettings(sampling=1e-12, endpoint=f"http://127.0.0.1:{closed_port()}"))
+    async with server:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(server.url + "/v1/chat/completions", data=orjson.dumps(
+                {"model": "gpt-5.3-codex", "messages": [{"role": "user", "content": "hi"}]}
+            )) as r:  # fmt: skip
+                assert r.status == 200
+                tp = parse_traceparent(r.headers.get("traceparent"))
+        assert tp is not None and tp[2] is False
+        assert parse_traceparent(upstream.last("/chat/completions").headers.get("traceparent")) == tp
+    await tel.stop()
+    assert tel.tracing is not None and tel.tracing.spans == 0
+
+
+def test_settings_follow_plano_config_and_env() -> None:
+    off = TraceSettings.from_config({}, {})
+    assert not off.enabled
+    s = TraceSettings.from_config({"random_sampling": 25, "span_attributes": {"static": {"a": 1}}}, {
+        "OTEL_TRACING_GRPC_ENDPOINT": "http://127.0.0.1:9999"
+    })  # fmt: skip
+    assert s.sampling == 0.25 and s.endpoint == "http://127.0.0.1:9999" and s.static_attributes == {"a": "1"}
+    cfg = TraceSettings.from_config(
+        {"random_sampling": 100, "opentracing_grpc_endpoint": "http://127.0.0.1:4999"},
+        {"OTEL_TRACING_GRPC_ENDPOINT": "http://127.0.0.1:9999"},
+    )
+    assert cfg.endpoint == "http://127.0.0.1:4999" and cfg.sampling == 1.0
