@@ -1,6 +1,6 @@
 """Every config this repository ships, tests or documents, as text: config.yaml, the YAML string literals
 of tests/ (whole configs, and the fragments tests append to the standard test config), and the ```yaml
-blocks of README.md and NOTES-14.md (fragments merged over config.yaml, as the README presents them).
+blocks of README.md (fragments merged over config.yaml, as the README presents them).
 
 A block whose first line is a comment naming a `*.tui.yaml` file is a sidecar (proxy.config_ext): it is
 returned separately, paired with the config it extends, because Plano never reads it.

@@ -238,9 +238,9 @@ def test_every_config_in_tests_we_accept_plano_accepts_or_we_say_why_not() -> No
 
 @needs_plano
 def test_documented_configs_pass_planos_validator() -> None:
-    """NOTES-14.md holds this issue's README text: its examples pass Plano as written, and its sidecar
-    examples load over the config they follow."""
-    entries = doc_configs(REPO / "NOTES-14.md")
+    """The README's config examples pass Plano as written, and its sidecar examples load over the config
+    they follow."""
+    entries = doc_configs(REPO / "README.md")
     plano = [e for e in entries if e.sidecar is None]
     assert plano and any(e.sidecar for e in entries)
     verdicts = plano_validator.validate_text({e.name: e.text for e in plano})
@@ -249,15 +249,3 @@ def test_documented_configs_pass_planos_validator() -> None:
         side = (e.sidecar, "config.tui.yaml") if e.sidecar else None
         c = parse_config(e.text, "config.yaml", FAKE_KEYS, sidecar=side)
         assert _plano_refusals(c.warnings) == [], e.name
-
-
-@needs_plano
-@pytest.mark.xfail(
-    strict=True,
-    reason="README.md still shows inline alias `fallbacks`; NOTES-14.md has the replacement text. Once the README "
-    "is updated this passes: remove this marker.",
-)
-def test_readme_configs_pass_planos_validator() -> None:
-    entries = [e for e in doc_configs(REPO / "README.md") if e.sidecar is None]
-    verdicts = plano_validator.validate_text({e.name: e.text for e in entries})
-    assert verdicts == dict.fromkeys(verdicts)
