@@ -107,6 +107,8 @@ def stats_from_json(d: dict[str, Any]) -> StatsSnapshot:
         {k: _group_from_json(g) for k, g in d["providers"].items()},
         {k: _group_from_json(g) for k, g in d["routes"].items()},
         _group_from_json(d["total"]) if d.get("total") else None,
+        {k: _group_from_json(g) for k, g in (d.get("aliases") or {}).items()},
+        {k: _group_from_json(g) for k, g in (d.get("sessions") or {}).items()},
     )
 
 

@@ -16,7 +16,7 @@ from proxy.config import Config, parse_config
 from proxy.server import ProxyServer
 
 from .conftest import FAKE_KEYS
-from .fakes import FakeUpstream, Script
+from .fakes import FakeUpstream, Script, responses_body
 from .test_routing_proxy import codex_run
 
 ROUTED_PROMPT = "Walk me through how this repository is structured"
@@ -77,7 +77,10 @@ async def drive(proxy: ProxyServer, upstream: FakeUpstream, extra_headers: dict[
         )
         async for _ in stream:
             pass
-        # A plain Chat Completions call the router leaves alone (no route: the default model).
+        # A plain Chat Completions call the router leaves alone (no route: the default model); its usage
+        # reports no cached tokens (a prompt-cache miss).
+        no_cache = {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
+        upstream.script("/responses", Script(json={**responses_body("gpt-5.3-codex"), "usage": no_cache}))
         await oai.chat.completions.create(model="gpt-5.3-codex", messages=[{"role": "user", "content": "hello!"}])
         # A streamed chat through the alias whose first provider is down: connect error, then fallback.
         chat_stream = await oai.chat.completions.create(
@@ -86,7 +89,7 @@ async def drive(proxy: ProxyServer, upstream: FakeUpstream, extra_headers: dict[
         async for _ in chat_stream:
             pass
         # The only provider answers 500: the client gets a 5xx.
-        upstream.script("/chat/completions", Script(status=500))
+        upstream.script("/responses", Script(status=500))  # OpenAI serves chat clients via Responses
         with pytest.raises(openai.InternalServerError):
             await oai.chat.completions.create(model="gpt-5.3-codex", messages=[{"role": "user", "content": "hi"}])
         await oai.models.list()

@@ -84,7 +84,7 @@ async def test_brightstaff_and_planoai_families_under_mixed_traffic(metered, ups
     # Ours: fallback, translation path, cost per alias and per session (as a distribution).
     assert value(text, "planoai_fallback_attempts_total", provider="xai", error_class="connect") == 1
     assert value(text, "planoai_requests_served_by_fallback_total", model="gpt-5-mini") == 1
-    assert value(text, "planoai_translation_requests_total", client_api="chat", upstream_api="chat") >= 1
+    assert value(text, "planoai_translation_requests_total", client_api="chat", upstream_api="responses") >= 1
     assert value(text, "planoai_alias_cost_usd_total", alias="arch.codex.default") > 0
     assert value(text, "planoai_session_cost_usd_gcount") >= 1
     assert value(text, "planoai_events_dropped") == 0

@@ -244,7 +244,8 @@ async def test_one_codex_session_across_replicas_keeps_its_pin_and_shares_cooldo
     assert pinned.route is not None and pinned.route.backend == "pinned"
 
     # A provider rate-limits one replica for 60 s: the other replica skips it too.
-    c.upstream.script("/chat/completions", Script(status=429, headers={"retry-after": "60"}))
+    # (openai/… providers serve Chat clients through Responses.)
+    c.upstream.script("/responses", Script(status=429, headers={"retry-after": "60"}))
     chat = {"model": "arch.flaky", "messages": [{"role": "user", "content": "hello"}]}
     status, rid = await post(c.lb.url + "/v1/chat/completions", chat, {})
     assert status == 200
@@ -254,7 +255,7 @@ async def test_one_codex_session_across_replicas_keeps_its_pin_and_shares_cooldo
     await poll(lambda: other.state.health.cooling_until("openai/gpt-flaky") is not None)
     status, _ = await post(other.url + "/v1/chat/completions", chat, {})
     assert status == 200
-    flaky_calls = [q for q in c.upstream.requests if q.path.endswith("/chat/completions") and b"gpt-flaky" in q.raw]
+    flaky_calls = [q for q in c.upstream.requests if q.path.endswith("/responses") and b"gpt-flaky" in q.raw]
     assert len(flaky_calls) == 1  # only the first replica ever asked it
 
     # Keys have Plano's shape, scoped by tenant (`-`: no x-tenant header on these requests).

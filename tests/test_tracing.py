@@ -200,7 +200,7 @@ async def test_unsampled_requests_build_no_spans_but_still_carry_a_traceparent(u
                 assert r.status == 200
                 tp = parse_traceparent(r.headers.get("traceparent"))
         assert tp is not None and tp[2] is False
-        assert parse_traceparent(upstream.last("/chat/completions").headers.get("traceparent")) == tp
+        assert parse_traceparent(upstream.last("/responses").headers.get("traceparent")) == tp  # chat via Responses
     await tel.stop()
     assert tel.tracing is not None and tel.tracing.spans == 0
 

@@ -33,11 +33,12 @@ def _pip_env() -> dict[str, str]:
     return env | {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def build_wheel(out: Path) -> Path:
+def build_wheel(out: Path, python: Path) -> Path:
+    """`python`: an interpreter with pip (the test venv comes from `uv sync`, which installs no pip)."""
     index = local_index()
     if index is None:
         raise LookupError("no local package index to build the wheel from (set PLANOAI_TEST_PIP_INDEX)")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--index-url", index, "-w", str(out),
+    subprocess.run([str(python), "-m", "pip", "wheel", "-q", "--no-deps", "--index-url", index, "-w", str(out),
                     str(REPO)], check=True, env=_pip_env(), capture_output=True, timeout=300)
     [wheel] = out.glob("planoai_tui-*.whl")
     return wheel
@@ -45,10 +46,10 @@ def build_wheel(out: Path) -> Path:
 
 def install_tool(root: Path) -> Path:
     """Install the project like `pipx install .` under `root`; returns the bin folder holding `planoai`."""
-    wheel = build_wheel(root / "dist")
     venv = root / "venvs" / "planoai-tui"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
     py = venv / "bin" / "python"
+    wheel = build_wheel(root / "dist", py)
     tool_site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                     check=True, capture_output=True, text=True).stdout.strip())
     (tool_site / "_test_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
