@@ -46,7 +46,7 @@ from proxy.routing.router import TaskRouter
 
 DATA = ROOT / "bench" / "data" / "routing_prompts.jsonl"
 GEN = "generating new code snippets, functions, or boilerplate based on user prompts or requirements"
-# Seed configs (plano.md §3.6, §5.4). The Codex demo's "project understanding" wording is ours: the
+# Seed configs (docs/plano-compat.md §3.6, §5.4). The Codex demo's "project understanding" wording is ours: the
 # reference names the route but not its description.
 SEEDS: dict[str, dict[str, str]] = {
     "codex": {

@@ -1,6 +1,6 @@
 """The dashboard App: lays out the panes, turns core events into rows, and runs the user's actions.
 
-Data flow (style.md §2.3): the core publishes events → `EventBridge` buffers the ones shown → the app's
+Data flow (docs/dashboard-design.md §2.3): the core publishes events → `EventBridge` buffers the ones shown → the app's
 tick (4×/s) takes a batch when the requests pane is due (bridge.py) → `ingest()` appends rows and
 notices. Statistics are *pulled* on the same tick: the snapshot is read only when `stats_version`
 moved. Everything the dashboard draws changes in the tick, so there is at most one frame per tick.

@@ -1,6 +1,6 @@
 """`planoai cli-agent codex|claude`: start a coding agent pointed at the running proxy.
 
-Plano's `cli-agent` (plano.md §5.2), adapted to what the real clients honour (codex_wire.md §1, §8):
+Plano's `cli-agent` (docs/plano-compat.md §5.2), adapted to what the real clients honour (docs/codex-wire.md §1, §8):
 
 - Codex 0.169 ignores `OPENAI_BASE_URL`; it is given a provider table with `-c` overrides
   (`wire_api="responses"`, `model_catalog_url` so it fetches model metadata from the proxy) and runs

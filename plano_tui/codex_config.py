@@ -1,5 +1,5 @@
 """A `plano` profile for Codex, so plain `codex --profile plano` goes through the proxy (current Codex
-ignores `OPENAI_BASE_URL`, codex_wire.md §1).
+ignores `OPENAI_BASE_URL`, docs/codex-wire.md §1).
 
 Codex 0.169 layers `--profile NAME` from its own file, `$CODEX_HOME/NAME.config.toml`, on top of
 `config.toml`, and refuses to start while `config.toml` still holds a legacy `[profiles.NAME]` table

@@ -3,7 +3,7 @@
 Nothing is sent to a streaming client until the proxy commits to an upstream (so failover can still
 happen), except heartbeats: while the router or a slow upstream keeps the client waiting longer than
 `interval`, real events go out that reset the client's idle timer. For Codex an SSE comment does not
-count (codex_wire.md §5) but any `data:` event with an unknown type does; Anthropic clients get
+count (docs/codex-wire.md §5) but any `data:` event with an unknown type does; Anthropic clients get
 `ping` events, which their grammar allows anywhere; Chat clients get SSE comments.
 """
 

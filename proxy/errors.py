@@ -1,7 +1,7 @@
 """Errors the proxy raises, and their rendering in each client API's own error format.
 
 A Codex client must get an OpenAI-shaped body, Claude Code an Anthropic-shaped one; the status code
-decides whether the client retries (shared/reference/codex_wire.md §6, §8), so deterministic failures
+decides whether the client retries (docs/codex-wire.md §6, §8), so deterministic failures
 are always 4xx. This module is the one place that knows both shapes.
 """
 
@@ -11,7 +11,7 @@ import orjson
 
 from .providers import Api
 
-# Anthropic's error `type` by HTTP status (codex_wire.md §10).
+# Anthropic's error `type` by HTTP status (docs/codex-wire.md §10).
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",

@@ -1,6 +1,6 @@
 """Built-in provider table: default hosts, path prefixes and the wire APIs each provider speaks.
 
-Mirrors Plano's table (shared/reference/plano.md §2.4) so an unchanged Plano `config.yaml` reaches the
+Mirrors Plano's table (docs/plano-compat.md §2.4) so an unchanged Plano `config.yaml` reaches the
 same upstream URLs. `config.py` consults it when it builds a `Provider`; `upstream.py` uses the result
 to build URLs. Pure data, no I/O.
 """

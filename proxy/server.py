@@ -166,7 +166,7 @@ class ProxyServer:
 
     async def _models(self, request: web.Request) -> web.Response:
         st = self.state
-        if "client_version" in request.query:  # Codex's model catalog request (codex_wire.md §2)
+        if "client_version" in request.query:  # Codex's model catalog request (docs/codex-wire.md §2)
             from .catalog import codex_catalog  # lazy: only Codex asks, once per process
 
             resp = _json(codex_catalog(st))

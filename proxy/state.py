@@ -123,7 +123,7 @@ class ProxyState:
     @property
     def models_etag(self) -> str:
         """Changes whenever the model catalog would (alias retarget, reload). Codex refetches its
-        catalog when a `/responses` answer carries a new `x-models-etag` (codex_wire.md §2)."""
+        catalog when a `/responses` answer carries a new `x-models-etag` (docs/codex-wire.md §2)."""
         return f"{self._id_prefix}-{self._catalog_version}"
 
     def next_request_id(self) -> str:

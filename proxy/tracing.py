@@ -5,7 +5,7 @@ Config (Plano's `tracing:` section): `random_sampling` (percent; 0 or absent = o
 localhost default pinned to IPv4), `span_attributes: {static: {k: v}, header_prefixes: [x-team-]}`.
 
 Per LLM request: a span of service `plano(llm)` named `POST <path> <model>` (`… <requested> -> <resolved>`
-when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (reference/plano.md §4.7,
+when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (reference/docs/plano-compat.md §4.7,
 plano_sessions.md §5), and, when routing ran, a child span of service `plano(routing)`.
 
 W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is

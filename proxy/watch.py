@@ -143,7 +143,7 @@ class StreamWatcher:
 
 
 def terminal_error_event(api: Api, message: str, code: str, response_id: str = "resp_proxy") -> bytes:
-    """The in-stream terminal error a client of `api` understands (codex_wire.md §6, §8, §9)."""
+    """The in-stream terminal error a client of `api` understands (docs/codex-wire.md §6, §8, §9)."""
     if api is Api.RESPONSES:
         return encode(
             {

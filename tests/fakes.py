@@ -1,6 +1,6 @@
 """Emulated upstream providers on 127.0.0.1 for the tests: OpenAI Responses, Chat Completions and
 Anthropic Messages, streaming and not, with scriptable faults (status codes, cut streams, stalls,
-byte-level chunking). Shapes follow shared/reference/codex_wire.md §5, §9–§11.
+byte-level chunking). Shapes follow docs/codex-wire.md §5, §9–§11.
 
 Like the real services, the fake refuses what they refuse, before any scripted answer: OpenAI's codex
 models on /chat/completions (404 "not a chat model"), reasoning parameters a model does not take, and

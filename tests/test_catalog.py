@@ -21,7 +21,7 @@ from proxy.state import ProxyState
 
 from .conftest import make_config
 
-# Fields Codex 0.169 refuses to decode an entry without (codex_wire.md §2).
+# Fields Codex 0.169 refuses to decode an entry without (docs/codex-wire.md §2).
 REQUIRED = ("slug", "display_name", "supported_reasoning_levels", "shell_type", "visibility", "supported_in_api",
             "priority", "support_verbosity", "truncation_policy", "experimental_supported_tools", "base_instructions")
 

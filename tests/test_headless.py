@@ -16,7 +16,7 @@ from proxy.usage import Usage
 
 from .conftest import eventually
 
-# The regexes of Plano's demos/llm_routing/*/pretty_model_resolution.sh (plano.md §3.5).
+# The regexes of Plano's demos/llm_routing/*/pretty_model_resolution.sh (docs/plano-compat.md §3.5).
 REQ = re.compile(r"req_model='[^']+'")
 RES = re.compile(r"resolved_model='[^']+'")
 LINE = re.compile(

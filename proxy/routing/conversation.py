@@ -1,6 +1,6 @@
 """A request body of any client API → a flat list of `Turn`s the router reasons about.
 
-Mirrors Plano's normalisation to Chat Completions messages (plano.md §3.3): system/developer
+Mirrors Plano's normalisation to Chat Completions messages (docs/plano-compat.md §3.3): system/developer
 instructions, tool results and text-less items (tool calls, reasoning) are kept as typed turns so turn
 detection can see them, but only user/assistant text reaches a router. Claude Code's
 `<system-reminder>`/`<user-prompt-submit-hook>` envelopes and Codex's `<environment_context>` are

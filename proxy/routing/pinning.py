@@ -2,7 +2,7 @@
 
 A coding agent's turn is one user message followed by a tool loop (Codex: `function_call_output` /
 `custom_tool_call_output`; Claude Code: a user message of `tool_result` blocks). Routing every request
-of the loop lets one turn hop between providers mid-tool-call (plano.md §3.6); so the router decides on
+of the loop lets one turn hop between providers mid-tool-call (docs/plano-compat.md §3.6); so the router decides on
 the user turn and the loop replays that decision.
 
 Keys, strongest first:

@@ -1,4 +1,4 @@
-"""Plano-Orchestrator / Arch-Router prompt format (plano.md §3.3): build the prompt, parse the answer.
+"""Plano-Orchestrator / Arch-Router prompt format (docs/plano-compat.md §3.3): build the prompt, parse the answer.
 
 Byte-compatible with Plano's orchestrator v1 so a server hosting its router model sees the prompt it
 was trained on: routes as spaced JSON lines in `<routes>`, the conversation as 4-space-indented JSON

@@ -1,6 +1,6 @@
 """`TaskRouter`: the `Router` the handler awaits (proxy/state.py) and the decision API's engine.
 
-Semantics (plano.md §3.2–3.3, §9.3): routing applies only when preferences exist (config or the
+Semantics (docs/plano-compat.md §3.2–3.3, §9.3): routing applies only when preferences exist (config or the
 request's own) and the conversation has text. The first known route the backend names wins, and its
 first ranked model serves the request; "no route" keeps the requested (alias-resolved) model. Unlike
 Plano, every failure — timeout, connection error, HTTP error, unparsable answer, even a bug here — fails

@@ -1,6 +1,6 @@
 """Chat Completions streams: `ChatDecoder` reads an upstream's chunks, `ChatEmitter` writes a client's.
 
-The decoder absorbs the server quirks of codex_wire.md §9: tool calls without `index` (Gemini), a new
+The decoder absorbs the server quirks of docs/codex-wire.md §9: tool calls without `index` (Gemini), a new
 call reusing index 0 (some local servers), a whole call in one chunk (Ollama), `finish_reason: "stop"`
 after tool calls (Gemini), `choices: null` on the usage chunk (vLLM), reasoning under
 `reasoning_content` (DeepSeek) or `reasoning` (Ollama, vLLM, Groq), usage under `x_groq`, content as a

@@ -2,7 +2,7 @@
 
 Stop reasons are normalised to one vocabulary between a decoder (upstream side) and an emitter
 (client side): stop, length, tool_calls, content_filter. Error codes are normalised to OpenAI-style
-codes (what Codex acts on, codex_wire.md §6); the Anthropic emitter maps them back to error types.
+codes (what Codex acts on, docs/codex-wire.md §6); the Anthropic emitter maps them back to error types.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class IdMaker:
 
 # ----------------------------------------------------------------------------- opaque reasoning state
 
-# Codex replays reasoning items verbatim and never looks inside `encrypted_content` (codex_wire.md §3),
+# Codex replays reasoning items verbatim and never looks inside `encrypted_content` (docs/codex-wire.md §3),
 # so state the next request needs — an Anthropic thinking block with its signature, a chat provider's
 # reasoning text, Gemini's thought signatures — travels there, marked as ours.
 _BLOB_PREFIX = "planoai1:"
@@ -119,7 +119,7 @@ _TRANSIENT = frozenset({"server_is_overloaded", "server_error", "upstream_error"
 
 def anthropic_error_type(code: str) -> str:
     """The Anthropic error type for a normalised code. Transient failures become `overloaded_error`,
-    which Claude Code retries (codex_wire.md §8)."""
+    which Claude Code retries (docs/codex-wire.md §8)."""
     if code in _TRANSIENT:
         return "overloaded_error"
     if code.startswith("rate_limit"):

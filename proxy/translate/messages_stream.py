@@ -1,5 +1,5 @@
 """Anthropic Messages streams: `MessagesDecoder` reads an upstream's events, `MessagesEmitter` writes a
-client's (codex_wire.md §8, §10).
+client's (docs/codex-wire.md §8, §10).
 
 The emitter keeps Claude Code's rules: `event:` lines on every frame, `message_start` before any block,
 blocks strictly one after another with `content_block_stop`, tool input only as `input_json_delta`

@@ -1,7 +1,7 @@
 """`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, and OpenAI or xAI
 when configured with `upstream_api: chat`).
 
-Claude Code specifics (codex_wire.md §8): `role: "system"` messages inside `messages[]` are hoisted into
+Claude Code specifics (docs/codex-wire.md §8): `role: "system"` messages inside `messages[]` are hoisted into
 the system prompt; the `x-anthropic-billing-header` system block means nothing elsewhere and is left
 out; `thinking`, `output_config.effort` and `context_management` are Anthropic-only and not forwarded
 — a `reasoning_effort` would make Ollama refuse non-thinking models and Mistral refuse the request —

@@ -1,4 +1,4 @@
-"""A Responses request (codex_wire.md §3) read into a `Conv`, for both Responses directions.
+"""A Responses request (docs/codex-wire.md §3) read into a `Conv`, for both Responses directions.
 
 `developer`/`system` messages are hoisted into the system prompt wherever they appear (Codex adds one
 mid-history on resume; Anthropic has no such role and strict chat templates reject a late system

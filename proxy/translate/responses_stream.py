@@ -1,4 +1,4 @@
-"""Responses API streams: `ResponsesEmitter` writes a client's events (codex_wire.md §5, §11),
+"""Responses API streams: `ResponsesEmitter` writes a client's events (docs/codex-wire.md §5, §11),
 `ResponsesDecoder` reads an upstream's (OpenAI, xAI) for a chat or Messages client.
 
 The emitter serves both Responses directions (chat and Anthropic upstreams). Rules that shape it:

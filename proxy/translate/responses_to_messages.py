@@ -2,7 +2,7 @@
 
 Anthropic thinking comes back as reasoning items whose `encrypted_content` holds the signed thinking
 block; Codex replays it verbatim and the next request restores it, so extended thinking survives tool
-loops losslessly (codex_wire.md §3).
+loops losslessly (docs/codex-wire.md §3).
 """
 
 from __future__ import annotations

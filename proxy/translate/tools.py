@@ -1,6 +1,6 @@
 """Tool definitions and tool_choice across the three APIs, via one neutral shape (`FnTool`).
 
-Responses tools need the most care (codex_wire.md §3): a `custom` (freeform) tool such as Codex's
+Responses tools need the most care (docs/codex-wire.md §3): a `custom` (freeform) tool such as Codex's
 `apply_patch` becomes a function with one string parameter and is remembered, so the answer goes back
 as a `custom_tool_call` with the raw text; `namespace` tools are flattened and remembered, so a call
 goes back with its `namespace`; hosted tools the upstream cannot run are dropped with a note unless

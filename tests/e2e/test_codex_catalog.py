@@ -1,7 +1,7 @@
 """The generated model catalog, validated by the real Codex decoder (`codex debug models`).
 
 One bad entry makes Codex reject the whole catalog, and over HTTP it logs the error without the field
-name (codex_wire.md §2); `codex debug models -c model_catalog_json=PATH` prints the exact serde error.
+name (docs/codex-wire.md §2); `codex debug models -c model_catalog_json=PATH` prints the exact serde error.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Each test starts `planoai tui --no-ui` as a subprocess (config: `arch.codex.defa
 `planoai cli-agent codex`, and checks what Codex printed, how many requests each upstream received and
 the proxy's MODEL_RESOLUTION line.
 
-Codex's own retry knobs (codex_wire.md §1, §6) are set per run in the launcher's provider table:
+Codex's own retry knobs (docs/codex-wire.md §1, §6) are set per run in the launcher's provider table:
 0 where a failure only has to be fast, and NON-zero (`request_max_retries=2`, `stream_max_retries=1`)
 where the point is that Codex does NOT retry — so a proxy that answered with something retryable
 would show up as 2–6 upstream requests in the counts each test asserts. The control test
@@ -266,7 +266,7 @@ async def test_cut_stream_after_output_is_retried_by_codex(launch: Launch, e2e_u
                                                            tmp_path: Path, codex_bin: str) -> None:
     """The same cut with `stream_max_retries=1`: Codex retries the turn itself and the retry
     completes. The abandoned partial output must not leak into the retried request (the proxy never
-    marks abandoned output `.done`, codex_wire.md §6).
+    marks abandoned output `.done`, docs/codex-wire.md §6).
 
     Observed with Codex 0.169.0: one `error` event "Reconnecting... 1/1 (stream disconnected before
     completion: upstream stream broke: …)", then the answer; rc 0 in ~1 s; the retried request has the

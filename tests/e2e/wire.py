@@ -1,5 +1,5 @@
 """Scripted upstream answers for the e2e tests: tool calls in each wire API's own stream grammar
-(codex_wire.md §5, §9, §10), and readers for what the upstream received."""
+(docs/codex-wire.md §5, §9, §10), and readers for what the upstream received."""
 
 from __future__ import annotations
 
