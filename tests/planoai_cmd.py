@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import pty
-import re
 import signal
 import struct
 import sys
@@ -17,6 +16,8 @@ import termios
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyte
 
 
 @dataclass
@@ -62,8 +63,12 @@ def kill_leftover(state_dir: Path, extra_pids: Sequence[int] = ()) -> None:
 
 
 class Terminal:
-    """A command in a pseudo-terminal (160×40) of its own session, its screen output collected as it is
-    drawn. Default: `planoai tui`."""
+    """A command in a pseudo-terminal (160×40) of its own session. Its output goes through a VT100 screen
+    (pyte), so tests read what a user would see however the program chose to draw it: Codex may paint
+    one word in two writes with a cursor move between. Every line ever shown is remembered, so text that
+    has since scrolled away or been redrawn still counts as drawn. Default: `planoai tui`."""
+
+    COLS, ROWS = 160, 40
 
     def __init__(self, cwd: Path, env: Mapping[str, str], argv: Sequence[str] | None = None) -> None:
         self.cwd, self.env = cwd, dict(env)
@@ -71,11 +76,15 @@ class Terminal:
         self.out = bytearray()
         self.proc: asyncio.subprocess.Process | None = None
         self._master = -1
+        self._screen = pyte.Screen(self.COLS, self.ROWS)
+        self._stream = pyte.ByteStream(self._screen)
+        self._seen: list[str] = []  # lines shown at some point, in the order they first appeared
+        self._seen_set: set[str] = set()
 
     async def start(self) -> Terminal:
         master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        env = {**self.env, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.ROWS, self.COLS, 0, 0))
+        env = {**self.env, "TERM": "xterm-256color", "COLUMNS": str(self.COLS), "LINES": str(self.ROWS)}
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv, cwd=self.cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
@@ -85,22 +94,35 @@ class Terminal:
 
     def _read(self) -> None:
         try:
-            self.out += os.read(self._master, 65536)
+            chunk = os.read(self._master, 65536)
         except OSError:
+            chunk = b""
+        if not chunk:  # the program closed the terminal
             asyncio.get_running_loop().remove_reader(self._master)
+            return
+        self.out += chunk
+        self._stream.feed(chunk)
+        for line in self._screen.display:
+            line = line.rstrip()
+            if line and line not in self._seen_set:
+                self._seen_set.add(line)
+                self._seen.append(line)
+
+    def screen(self) -> str:
+        """The screen as it is now, one line per row."""
+        return "\n".join(line.rstrip() for line in self._screen.display)
 
     def text(self) -> bytes:
-        """What was drawn, without the escape sequences: a cursor move counts as a space (a UI may draw
-        "say hi" as "say", a move, "hi"), styles and the rest as nothing."""
-        moved = re.sub(rb"\x1b\[[0-9;]*[HG]", b" ", bytes(self.out))
-        return re.sub(rb"\x1b\[[0-9;?>=]*[A-Za-z~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>]", b"",
-                      moved)
+        """Every line that has been on the screen, then the screen as it is now (UTF-8)."""
+        return "\n".join([*self._seen, self.screen()]).encode()
 
     async def wait_for(self, needle: bytes, timeout: float = 20.0) -> None:
+        """Until NEEDLE (one line's worth of text) has been on the screen; polled, since the program's
+        drawing is the only signal there is."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while needle not in self.text():
-            assert loop.time() < deadline, f"{needle!r} never drawn: {bytes(self.out[-1500:])!r}"
+            assert loop.time() < deadline, f"{needle!r} never drawn; the screen:\n{self.screen()}"
             await asyncio.sleep(0.05)
 
     def press(self, keys: bytes) -> None:
