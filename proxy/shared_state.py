@@ -28,7 +28,6 @@ from dataclasses import asdict
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from .events import ProviderCooling
 from .routing.pinning import DecisionCache, Pinned
@@ -78,6 +77,10 @@ class SharedState:
         self.state = state
         self.url = url
         self.tenant_header = tenant_header
+        # Imported here, not at the top: the redis package (with the OpenTelemetry SDK it pulls in) is
+        # most of a second of start-up, paid only by configs that name a Redis session cache.
+        import redis.asyncio as aioredis
+
         self.redis = aioredis.from_url(url, socket_timeout=1.0, socket_connect_timeout=TIMEOUT_S)
         self.up = False  # until the first answer
         self.warned = False
