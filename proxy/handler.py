@@ -41,14 +41,14 @@ from .events import (
 from .health import parse_retry_after
 from .models import caps_of, fit_request
 from .providers import Api, upstream_api_for
+from .relay import PassthroughRelay, Relay, TranslatedRelay
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
-from .sse import SseParser
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
-from .watch import StreamWatcher, terminal_error_event
+from .watch import terminal_error_event
 
 # OpenAI's answer on /chat/completions for a Responses-only model (the codex family).
 _NOT_CHAT = re.compile(rb"not a chat model", re.I)
@@ -619,32 +619,31 @@ class LlmHandler:
         tstate: Any,
         last: bool,
     ) -> web.StreamResponse:
+        """One loop for every stream: a relay (proxy.relay) turns upstream chunks into client bytes,
+        passing them through or translating them."""
         provider = ctx.resolution.provider.name if ctx.resolution else "?"
-        parser = SseParser()
-        watcher = StreamWatcher(ctx.client_api) if translation is None else None
-        st = translation.stream(tstate) if translation is not None else None
+        relay: Relay = (
+            PassthroughRelay(ctx.client_api) if translation is None else TranslatedRelay(translation.stream(tstate))
+        )
         limit = ctx.capture_limit
         pending: list[bytes] = []
         it = up.content.iter_any().__aiter__()
         # Phase 1 (only when a fallback remains): hold bytes back until the upstream produced real
         # output, so an upstream that fails before that can still be replaced by the next candidate.
         try:
+            held = 0
             while not last:
                 try:
                     chunk = await it.__anext__()
                 except StopAsyncIteration:
                     raise _Retry(provider, up.status, "stream ended before any output", "stream_incomplete") from None
-                if watcher is not None:
-                    watcher.observe_chunk(parser, chunk)
-                    pending.append(chunk)
-                    err, output = watcher.error, watcher.saw_output or watcher.done
-                else:
-                    assert st is not None
-                    pending.append(b"".join([st.feed(ev) for ev in parser.feed(chunk)]))
-                    err, output = st.error, st.started_output or st.done
-                if err and not (watcher.saw_output if watcher is not None else st.started_output):  # type: ignore[union-attr]
-                    raise _Retry(provider, up.status, f"stream failed before any output: {err}", "upstream_error")
-                if output or sum(map(len, pending)) > _MAX_HELD_BYTES:
+                out = relay.feed(chunk)
+                pending.append(out)
+                held += len(out)
+                if relay.error and not relay.started_output:
+                    raise _Retry(provider, up.status, f"stream failed before any output: {relay.error}",
+                                 "upstream_error")
+                if relay.started_output or relay.done or held > _MAX_HELD_BYTES:
                     break
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
             raise _Retry(
@@ -658,42 +657,25 @@ class LlmHandler:
         resp = await cs.start(200, self._kept_headers(up, ctx))
         ctx.status = up.status
         try:
-            if pending:
-                head = b"".join(pending)
-                if ctx.ttft_ms is None and b"delta" in head:
-                    self._first_token(ctx)
-                await resp.write(head)
-                ctx.capture(head, limit)
-            async for chunk in it:
-                if watcher is not None:
-                    if ctx.ttft_ms is None and b"delta" in chunk:
-                        self._first_token(ctx)
-                    await resp.write(chunk)
-                    if ctx.captured_n < limit:
-                        ctx.capture(chunk, limit)
-                    watcher.observe_chunk(parser, chunk)
-                else:
-                    out = b"".join([st.feed(ev) for ev in parser.feed(chunk)])  # type: ignore[union-attr]
-                    if out:
-                        if ctx.ttft_ms is None and b"delta" in out:
-                            self._first_token(ctx)
-                        await resp.write(out)
-                        if ctx.captured_n < limit:
-                            ctx.capture(out, limit)
-            tail_events = parser.close()
-            if watcher is not None:
-                for ev in tail_events:
-                    watcher.observe(ev)
-                if not watcher.done:
-                    await self._end_stream(
-                        ctx, resp, None, "upstream stream ended before completion", "stream_incomplete"
-                    )
-            else:
-                out = b"".join([st.feed(ev) for ev in tail_events]) + st.finish()  # type: ignore[union-attr]
+            out = b"".join(pending)
+            while True:
                 if out:
+                    if ctx.ttft_ms is None and b"delta" in out:
+                        self._first_token(ctx)
                     await resp.write(out)
+                    if ctx.captured_n < limit:
+                        ctx.capture(out, limit)
+                try:
+                    chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+                out = relay.feed(chunk)
+            tail = relay.close()  # a stream that never finished ends with a terminal failure event
+            if tail:
+                await resp.write(tail)
+                ctx.capture(tail, limit)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            await self._end_stream(ctx, resp, st, f"upstream stream broke: {_exc_text(exc)}", "stream_interrupted")
+            await self._end_stream(ctx, resp, relay, f"upstream stream broke: {_exc_text(exc)}", "stream_interrupted")
         except asyncio.CancelledError:
             if not self.state.draining:  # the client went away: nothing left to tell it
                 raise
@@ -701,25 +683,22 @@ class LlmHandler:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            await self._end_stream(ctx, resp, st, "the proxy is shutting down", "proxy_shutdown")
-        if watcher is not None:
-            ctx.usage = watcher.usage
-            if watcher.error and not ctx.error:
-                ctx.error, ctx.error_code = watcher.error, watcher.error_code
-        else:
-            ctx.usage = st.usage  # type: ignore[union-attr]
-            if st.error and not ctx.error:  # type: ignore[union-attr]
-                ctx.error = st.error  # type: ignore[union-attr]
-                ctx.error_code = getattr(st, "error_code", None) or "upstream_error"
+            await self._end_stream(ctx, resp, relay, "the proxy is shutting down", "proxy_shutdown")
+        ctx.usage = relay.usage
+        if relay.error and not ctx.error:
+            ctx.error, ctx.error_code = relay.error, relay.error_code or "upstream_error"
         with contextlib.suppress(ConnectionError):
             await resp.write_eof()
         return resp
 
-    async def _end_stream(self, ctx: _Ctx, resp: web.StreamResponse, st: Any, message: str, code: str) -> None:
-        """Terminate a client stream in its own grammar after a failure mid-stream."""
+    async def _end_stream(
+        self, ctx: _Ctx, resp: web.StreamResponse, relay: Relay | None, message: str, code: str
+    ) -> None:
+        """Terminate a client stream in its own grammar after a failure mid-stream. `relay`: the
+        stream's, when the failure happened while relaying (it knows the grammar's state)."""
         ctx.fail(ctx.status or 200, message, code)
-        if st is not None:
-            tail = st.fail(message, code)
+        if relay is not None:
+            tail = relay.fail(message, code)
         else:  # relayed bytes may end mid-line: close that event first so ours parses on its own
             tail = b"\n\n" + terminal_error_event(ctx.client_api, message, code)
         if tail:

@@ -26,8 +26,20 @@ class TranslatedRequest:
 
 
 class StreamTranslator(Protocol):
-    usage: Usage  # latest usage seen upstream
-    error: str | None  # an in-stream upstream error, if any
+    @property
+    def usage(self) -> Usage:
+        """The latest usage seen upstream."""
+        ...
+
+    @property
+    def error(self) -> str | None:
+        """An in-stream upstream error, if any."""
+        ...
+
+    @property
+    def error_code(self) -> str | None:
+        """The normalised (OpenAI-style) code of `error`, e.g. rate_limit_exceeded, stream_incomplete."""
+        ...
 
     @property
     def done(self) -> bool:

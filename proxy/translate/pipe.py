@@ -83,7 +83,7 @@ class Pipe:
 
     @property
     def error_code(self) -> str | None:
-        """Normalised code of `error` (e.g. rate_limit_exceeded, stream_incomplete); not in the Protocol."""
+        """Normalised code of `error` (e.g. rate_limit_exceeded, stream_incomplete)."""
         return self._em.error_code
 
     @property
