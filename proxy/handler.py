@@ -39,6 +39,7 @@ from .events import (
     succeeded,
 )
 from .health import parse_retry_after
+from .intake import parse_client_body, read_body, resolve_or_4xx, session_key
 from .models import caps_of, fit_request
 from .providers import Api, upstream_api_for
 from .relay import PassthroughRelay, Relay, TranslatedRelay
@@ -58,7 +59,6 @@ _INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "to
                                   "reasoning", "text"})
 _COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
-_SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")
 _RESPONSE_HEADERS_KEPT = (
     "retry-after",
     "x-request-id",
@@ -152,29 +152,6 @@ class _Ctx:
             "metadata": self.metadata,
             "detailed": keep_details,
         })
-
-
-def parse_client_body(raw: bytes) -> tuple[dict[str, Any], str | None]:
-    """The JSON object of an LLM request and its `model`; a `ProxyError(400)` for anything else."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProxyError(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise ProxyError(400, "request body must be a JSON object", "invalid_request")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise ProxyError(400, "`model` must be a string", "invalid_request")
-    return body, model
-
-
-def session_key(headers: Any, body: dict[str, Any]) -> str | None:
-    for h in _SESSION_HEADERS:
-        v = headers.get(h)
-        if v:
-            return str(v)
-    key = body.get("prompt_cache_key")
-    return str(key) if key else None
 
 
 class LlmHandler:
@@ -282,12 +259,7 @@ class LlmHandler:
         if st.details is not None and st.details.take():
             ctx.detailed = True
             ctx.capture_limit = opts.capture_bytes
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise ProxyError(
-                413, f"request body exceeds the proxy limit of {opts.max_body_bytes} bytes", "request_too_large"
-            ) from None
+        raw = await read_body(request, opts.max_body_bytes)
         ctx.body = raw
         body, model = parse_client_body(raw)
         ctx.client_model = model or ""
@@ -312,12 +284,7 @@ class LlmHandler:
             ctx.cs.start_heartbeats()  # only speaks after `heartbeat_s` of silence (router, slow upstream)
         try:
             resolver = st.resolver  # read once: a reload mid-request does not affect this request
-            try:
-                res = resolver.resolve(model)
-            except ModelNotFound as exc:
-                status = 404 if ctx.client_api is Api.MESSAGES else 400
-                names = [*resolver.model_choices()[:8], *(a.name for a in st.aliases.items())]
-                raise ProxyError(status, f"{exc}. Configured: {', '.join(names)}", "model_not_found") from None
+            res = resolve_or_4xx(resolver, st.aliases, model, ctx.client_api)
             ctx.resolution = res
             if st.router is not None:
                 res, ctx.route = await st.router.route(

@@ -20,6 +20,7 @@ from aiohttp import web
 from proxy.config import Config, parse_config
 from proxy.events import ModelResolved, RequestFailed, RequestFinished, RequestRecord
 from proxy.routing import TaskRouter
+from proxy.state import ProxyOptions
 
 from .conftest import FAKE_KEYS, FIXTURES, eventually
 from .fakes import FakeUpstream
@@ -601,3 +602,22 @@ async def test_decision_endpoint_bad_input_is_client_shaped(
         assert err["type"] == "error" and "message" in err["error"]
     else:
         assert "message" in err["error"] and "code" in err["error"]
+
+
+async def test_decision_endpoint_names_the_configured_models_and_limits_the_body(
+    upstream, router_model, make_proxy
+) -> None:
+    """The decision endpoint reads a request as the LLM endpoints do (proxy.intake): an unknown model's
+    error lists what is configured, and a body over the proxy's limit is a 413 in the client's shape
+    rather than aiohttp's plain-text page."""
+    proxy = await make_proxy(config(upstream.url, router_model.url), ProxyOptions(max_body_bytes=4096))
+    async with aiohttp.ClientSession() as s:
+        async with s.post(proxy.url + "/routing/v1/responses", json={"model": "no-such", "input": "hi"}) as r:
+            assert r.status == 400
+            err = (await r.json())["error"]
+        assert err["code"] == "model_not_found" and "arch.codex.default" in err["message"]
+        big = {"model": "gpt-5.3-codex", "input": "x" * 8192}
+        async with s.post(proxy.url + "/routing/v1/messages", json=big) as r:
+            assert r.status == 413
+            err = await r.json()
+        assert err["type"] == "error" and "4096 bytes" in err["error"]["message"]

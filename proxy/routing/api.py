@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import ProxyError, error_body
-from ..handler import parse_client_body
+from ..intake import parse_client_body, read_body, resolve_or_4xx
 from ..providers import Api
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..state import ProxyState
@@ -70,13 +70,10 @@ def _trace_id(request: web.Request) -> str:
 
 
 async def decide(request: web.Request, state: ProxyState, api: Api) -> web.Response:
-    body, model = parse_client_body(await request.read())
+    body, model = parse_client_body(await read_body(request, state.options.max_body_bytes))
     inline = body.pop("routing_preferences", None)
     resolver = state.resolver
-    try:
-        res = resolver.resolve(model)
-    except ModelNotFound as exc:
-        raise ProxyError(404 if api is Api.MESSAGES else 400, str(exc), "model_not_found") from None
+    res = resolve_or_4xx(resolver, state.aliases, model, api)
     router = state.router
     if isinstance(router, TaskRouter):
         d = await router.decide(api, body, request.headers, res, resolver, inline)
