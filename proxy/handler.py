@@ -20,7 +20,6 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from .caching import inject_breakpoints, strip_markers
 from .client_stream import ClientStream
 from .config import Provider
 from .cost import Cost, priced_model
@@ -40,7 +39,8 @@ from .events import (
 )
 from .health import parse_retry_after
 from .intake import parse_client_body, read_body, resolve_or_4xx, session_key
-from .models import caps_of, fit_request
+from .models import caps_of
+from .payload import build_payload
 from .providers import Api, upstream_api_for
 from .relay import PassthroughRelay, Relay, TranslatedRelay
 from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
@@ -395,57 +395,10 @@ class LlmHandler:
             if last and not failures:
                 raise ProxyError(400, msg, "unsupported_provider")
             raise _Retry(provider.name, None, msg, "unsupported_provider", counts=False)
-        translation: Translation | None = None
-        tstate: Any = None
-        notes: list[str] = [learned] if learned else []
-        caps = caps_of(cand.upstream_model, provider)
-        if up_api is ctx.client_api:
-            # Byte-faithful unless the target would refuse part of it (proxy.models.fit_request). A model the
-            # client did not name itself (alias, route, fallback, default) was not what it prepared for.
-            fitted, fit_notes = fit_request(up_api, body, caps, cand.upstream_model,
-                                            cand.via not in ("explicit", "wildcard"))
-            if fitted is not None:
-                notes += fit_notes
-                fitted["model"] = cand.upstream_model
-                payload = orjson.dumps(fitted)
-            elif changed or body.get("model") != cand.upstream_model:
-                payload = _with_model(raw, body, cand.upstream_model, changed)
-            else:
-                payload = raw
-        else:
-            translation = get_translation(ctx.client_api, up_api)
-            if translation is None:
-                raise ProxyError(
-                    501,
-                    f"translation {ctx.client_api.value}→{up_api.value} is not available (provider '{provider.name}')",
-                    "translation_unavailable",
-                )
-            try:
-                tr = translation.request(body, cand.upstream_model, caps)
-            except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
-                # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
-                # can read, never a 500 that agents retry.
-                raise ProxyError(
-                    400,
-                    f"request body does not fit the {ctx.client_api.value} API: {type(exc).__name__}: {exc}",
-                    "invalid_request",
-                ) from None
-            notes += tr.notes
-            tstate = tr.state
-            payload = orjson.dumps(tr.body)
-        if up_api is Api.MESSAGES and st.caching.applies(request.headers):  # proxy.caching
-            marked = inject_breakpoints(tr.body if translation is not None else body, st.caching.min_prefix_tokens)
-            if marked is not None:
-                payload = orjson.dumps(dict(marked[0], model=cand.upstream_model))
-                notes.append(f"prompt cache: {marked[1]} cache_control breakpoints added")
-        elif (
-            up_api is Api.MESSAGES
-            and translation is not None
-            and st.caching.strips(request.headers)
-            and strip_markers(tr.body)  # the translator's own breakpoints, turned off by config or header
-        ):
-            payload = orjson.dumps(tr.body)
-            notes.append("prompt cache: breakpoints off")
+        built = build_payload(ctx.client_api, up_api, cand, body, raw, changed,
+                              caps_of(cand.upstream_model, provider), st.caching, request.headers)
+        payload, translation, tstate = built.body, built.translation, built.tstate
+        notes = [learned, *built.notes] if learned else built.notes
         ctx.notes = notes
         ctx.upstream_api = up_api
         ctx.upstream_body = payload if payload is not raw else None
@@ -700,22 +653,6 @@ class _Retry(Exception):
     def described(self) -> str:
         """The message, naming the provider once."""
         return self.message if self.provider in self.message else f"{self.provider}: {self.message}"
-
-
-def _with_model(raw: bytes, body: dict[str, Any], model: str, changed: bool) -> bytes:
-    """The raw body with only `model` replaced. Splices bytes when the key occurs exactly once (one scan
-    and one copy of a 40-70 KB Codex body), else re-serialises the parsed body."""
-    old = body.get("model")
-    if not changed and isinstance(old, str):
-        at = raw.find(b'"model"')
-        if at >= 0 and raw.find(b'"model"', at + 7) < 0:
-            value = orjson.dumps(old)
-            for sep in (b'"model":', b'"model": '):
-                if raw.startswith(sep + value, at):
-                    end = at + len(sep) + len(value)
-                    return b"".join((raw[:at], sep, orjson.dumps(model), raw[end:]))
-    body["model"] = model
-    return orjson.dumps(body)
 
 
 _CONTEXT_RE = re.compile(

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.handler import _with_model
+from proxy.payload import with_model as _with_model
 
 
 @pytest.mark.parametrize(
