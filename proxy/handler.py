@@ -189,7 +189,8 @@ class LlmHandler:
             return self._error_response(ctx, ProxyError(500, ctx.error or "", "proxy_internal_error"))
         finally:
             st.in_flight -= 1
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._tasks.discard(task)
             if not ctx.status:
                 ctx.status = 200
             served = st.catalog_served.get(ctx.client_model) if st.catalog_served else None
@@ -219,6 +220,8 @@ class LlmHandler:
         if provider.key_status == "missing":
             return estimate
         up_api, _ = self._upstream_api(Api.MESSAGES, provider, res.upstream_model)
+        if up_api is None:
+            return estimate
         translation = get_translation(Api.MESSAGES, Api.RESPONSES) if up_api is Api.RESPONSES else None
         try:
             if translation is not None:
@@ -522,9 +525,9 @@ class LlmHandler:
             if failures:
                 text = f"all providers failed: {full}"
             data = error_body(ctx.client_api, up.status, text, code, ctx.request_id)
-        if ctx.cs is not None and ctx.cs.started:
-            await self._end_stream(ctx, ctx.cs.resp, None, full, code)  # type: ignore[arg-type]
-            return ctx.cs.resp  # type: ignore[return-value]
+        if ctx.cs is not None and ctx.cs.resp is not None:  # heartbeats already sent the 200: end in-stream
+            await self._end_stream(ctx, ctx.cs.resp, None, full, code)
+            return ctx.cs.resp
         ctx.capture(data, self.state.options.capture_bytes)  # an error body: kept whatever the budget
         return web.Response(
             status=up.status, body=data, content_type="application/json", headers=self._kept_headers(up, ctx)

@@ -36,7 +36,7 @@ def build_payload(
     body: dict[str, Any],
     raw: bytes,
     changed: bool,
-    caps: ModelCaps | None,
+    caps: ModelCaps,
     caching: CachePolicy,
     headers: Any,
 ) -> UpstreamPayload:

@@ -8,6 +8,8 @@ and parsing them was the largest cost of relaying a stream.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import anthropic_type
 from .providers import Api
 from .sse import SseEvent, SseParser, encode
@@ -122,7 +124,7 @@ class StreamWatcher:
         if t not in _RESPONSES_TERMINAL:
             return
         self.done = True
-        resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+        resp: dict[str, Any] = obj["response"] if isinstance(obj.get("response"), dict) else {}
         if resp.get("usage"):
             self.usage = from_openai(resp["usage"])
         if t == "response.failed":
