@@ -78,7 +78,7 @@ class DashboardApp(App[None]):
         Binding("slash", "filter", "Filter"),
         Binding("x", "export", "Export", show=False),
         Binding("d", "toggle_theme", "Light/dark"),
-        Binding("s", "sessions", "Sessions", show=False),  # issue 14: live sessions (screens/sessions.py)
+        Binding("s", "sessions", "Sessions"),  # the footer's sessions/requests switch (screens/sessions.py)
     ]
 
     def __init__(
@@ -328,7 +328,7 @@ class DashboardApp(App[None]):
         self.push_screen(picker, chosen)
 
     def action_sessions(self) -> None:
-        self.push_screen(SessionsScreen(self.link.sessions))
+        self.push_screen(SessionsScreen(self.link.sessions, self.link.session_turns))
 
     async def action_save_aliases(self) -> None:
         link = self.link
@@ -463,5 +463,7 @@ class DashboardApp(App[None]):
                             "fallback marked, or free text (/)", self.action_filter)
         yield SystemCommand("Export request", "Write the highlighted exchange to a replayable JSON file (x)",
                             self.action_export)
+        yield SystemCommand("Sessions", "Live sessions: turns, tool loops, context window, cache (s)",
+                            self.action_sessions)
         yield SystemCommand("Mark request", "Mark or unmark the highlighted request; filter with `marked` (m)",
                             self.request_log.action_mark)

@@ -21,6 +21,7 @@ from .events import (
     RequestFinished,
     RequestRecord,
     RouteInfo,
+    Timing,
     make_record,
 )
 from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
@@ -53,6 +54,8 @@ def record_from_json(d: dict[str, Any]) -> RequestRecord:
     values["usage"] = Usage(**d["usage"]) if d.get("usage") else Usage()
     values["attempts"] = tuple(Attempt(**a) for a in d.get("attempts") or ())
     values["notes"] = tuple(d.get("notes") or ())
+    values["tool_calls"] = tuple(d.get("tool_calls") or ())
+    values["timing"] = Timing(**d["timing"]) if d.get("timing") else None
     values["request_headers"] = tuple((str(k), str(v)) for k, v in d.get("request_headers") or ())
     for name in _BODIES:
         raw = d.get(name)
