@@ -24,7 +24,7 @@ from .events import (
     Timing,
     make_record,
 )
-from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
+from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, SessionRow, StatsSnapshot, StepView, TurnView
 from .usage import Usage
 
 _BODIES = ("request_body", "upstream_body", "response_body")
@@ -127,3 +127,13 @@ def config_from_json(d: dict[str, Any]) -> ConfigView:
 
 def provider_from_json(d: dict[str, Any] | None) -> ProviderView | None:
     return ProviderView(**d) if d else None
+
+
+def session_row_from_json(d: dict[str, Any]) -> SessionRow:
+    """`GET /admin/sessions` rows (orjson wrote the dataclass's fields) back into `SessionRow`s."""
+    return SessionRow(**{**d, "models": tuple(d.get("models") or ())})
+
+
+def turn_from_json(d: dict[str, Any]) -> TurnView:
+    steps = tuple(StepView(**{**s, "tools": tuple(s.get("tools") or ())}) for s in d["steps"])
+    return TurnView(d["index"], d.get("turn_id"), d["started_at"], steps, tuple(d.get("models") or ()), d.get("switch"))

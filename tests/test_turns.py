@@ -232,3 +232,33 @@ async def test_sessions_screen_opens_a_sessions_turns(upstream, make_proxy) -> N
         await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
         await pilot.press("s")  # the footer's switch back to the requests
         await until(pilot, lambda: not isinstance(app.screen, SessionsScreen | TurnsScreen))
+
+
+async def test_attached_dashboard_reads_sessions_and_turns_from_the_admin_api(upstream, make_proxy) -> None:
+    from plano_tui.remote_link import RemoteLink
+    from proxy.state import ProxyOptions
+
+    from .test_attach import attached_app
+
+    server = await make_proxy(make_config(upstream.url), ProxyOptions(admin_token="t0k"))
+    async with aiohttp.ClientSession() as s, s.get(server.url + "/admin/sessions") as resp:
+        assert resp.status == 401  # behind --admin-token like every /admin route
+    link = await RemoteLink(server.url, token="t0k", retry_s=0.05).start()
+    try:
+        app = attached_app(link)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: link.connected)
+            assert await replay(server, upstream, "exec_ww") == [200, 200]
+            await until(pilot, finished(server, 2))
+            await pilot.press("s")
+            await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
+            await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+            row = app.screen.rows[0]
+            assert (row.client, row.turns, row.requests, row.context_window) == ("codex", 1, 2, 272_000)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TurnsScreen))
+            await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
+            (turn,) = app.screen.turns
+            assert [s.tools for s in turn.steps] == [("exec_command",), ()]
+    finally:
+        await link.close()
