@@ -65,7 +65,7 @@ async def test_sessions_screen_and_retarget_preview_from_live_traffic(upstream, 
         await until(pilot, lambda: table.row_count == 1)
         row = [str(c) for c in table.get_row_at(0)]
         assert row[0] == "team-7" and row[2] == "gpt-5.3-codex" and row[9].startswith("warm")
-        assert row[10] == "(no budget)" and row[4] == "1"
+        assert row[10] == "—" and row[4] == "1"  # no routing budget
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, SessionsScreen))
         app.retarget("arch.codex.default")

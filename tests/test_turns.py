@@ -124,7 +124,7 @@ def test_a_turn_that_changed_model_midway_is_flagged_with_why() -> None:
     assert t2.switch is None and t2.steps[0].note == "all providers failed"
     assert log.context_of("s1") == 3000  # the last request with usage: the context now
     rows = turn_rows(log.turns("s1"))
-    assert str(rows[2][0]).startswith("#1") and "model changed: fallback" in str(rows[2][-1])
+    assert str(rows[2][0]).startswith("#1") and str(rows[2][-1]) == "⚠ fallback"
     assert rows[4][5] == "apply_patch" and str(rows[4][-1]) == "↳ fallback"
 
 
@@ -262,3 +262,16 @@ async def test_attached_dashboard_reads_sessions_and_turns_from_the_admin_api(up
             assert [s.tools for s in turn.steps] == [("exec_command",), ()]
     finally:
         await link.close()
+
+
+async def test_the_palette_opens_the_highlighted_requests_session(upstream, make_proxy) -> None:
+    server = await make_proxy(make_config(upstream.url))
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Sessions", "Session of this request"} <= set(titles)
+        assert await replay(server, upstream, "exec_ww") == [200, 200]
+        await until(pilot, lambda: len(app.store) == 2 and app.request_log.current is not None)
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, TurnsScreen))
+        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)

@@ -19,8 +19,8 @@ from proxy.frontend import SessionRow, TurnView
 
 from .. import format as fmt
 
-COLUMNS = ("session", "client", "model(s)", "turns", "req", "context / window", "cache hit", "cost", "idle",
-           "cache", "budget")
+COLUMNS = ("session", "client", "model(s)", "turns", "req", "context / window", "hit", "cost", "idle", "cache",
+           "budget")
 AMBER_STYLE = "bold dark_orange"
 
 
@@ -39,18 +39,20 @@ def context_cell(r: SessionRow) -> Text:
     return Text(text, style=AMBER_STYLE if r.amber else "")
 
 
-def short_id(sid: str, n: int = 20) -> str:
+def short_id(sid: str, n: int = 14) -> str:
     return sid if len(sid) <= n else sid[: n - 1] + "…"
 
 
 def cells(r: SessionRow) -> tuple[str | Text, ...]:
-    cache = f"warm {r.idle_s:.0f}s/{r.window_s:.0f}s" if r.warm else f"cold {fmt.duration(r.idle_s)}"
+    # warm: the provider's prompt cache still holds the prefix (idle within its window, e.g. 300 s)
+    cache = f"warm {r.window_s - r.idle_s:.0f}s" if r.warm else "cold"
     if r.cap_usd is not None or r.decision:
         budget = fmt.usd(r.spend_usd) + (f" / {fmt.usd(r.cap_usd)}" if r.cap_usd is not None else "")
         budget += f" {r.decision} ({r.reason})" if r.decision else ""
     else:
-        budget = "(no budget)"
+        budget = fmt.DASH  # no routing budget
     models = " → ".join(m.split("/", 1)[-1] for m in r.models) if r.models else r.anchor
+    models = models if len(models) <= 26 else models[:25] + "…"
     ratio = fmt.DASH if r.cache_ratio is None else f"{r.cache_ratio:.0%}"
     return (short_id(r.session_id), r.client or fmt.DASH, models, str(r.turns or fmt.DASH), str(r.requests),
             context_cell(r), ratio, fmt.usd(r.cost_usd), fmt.duration(r.idle_s), cache, budget)

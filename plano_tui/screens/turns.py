@@ -22,12 +22,13 @@ from proxy.frontend import SessionRow, TurnView
 from .. import format as fmt
 from .sessions import AMBER_STYLE, context_cell, short_id
 
-COLUMNS = ("turn", "started", "step", "model", "status", "tool calls", "in", "cached", "out", "latency", "note")
+COLUMNS = ("turn", "started", "step", "model", "st", "tool calls", "in/cached/out", "latency", "note")
 
 
-def tool_summary(names: list[str] | tuple[str, ...]) -> str:
+def tool_summary(names: list[str] | tuple[str, ...], width: int = 26) -> str:
     """exec_command×2, apply_patch"""
-    return ", ".join(f"{n}×{c}" if c > 1 else n for n, c in Counter(names).items())
+    text = ", ".join(f"{n}×{c}" if c > 1 else n for n, c in Counter(names).items())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def turn_rows(turns: list[TurnView]) -> list[tuple[str | Text, ...]]:
@@ -36,17 +37,18 @@ def turn_rows(turns: list[TurnView]) -> list[tuple[str | Text, ...]]:
     for t in reversed(turns):
         tools = [n for s in t.steps for n in s.tools]
         models = " → ".join(m.split("/", 1)[-1] for m in t.models)
-        flag = Text(f"⚠ model changed: {t.switch}", style=AMBER_STYLE) if t.switch else ""
-        tid = f" {short_id(t.turn_id, 10)}" if t.turn_id else ""
+        flag = Text(f"⚠ {t.switch}", style=AMBER_STYLE) if t.switch else ""  # the model changed mid-turn
+        tid = f" {short_id(t.turn_id, 8)}" if t.turn_id else ""
         out.append((Text(f"#{t.index}{tid}", style="bold"), fmt.clock(t.started_at), f"{len(t.steps)} req",
-                    Text(models, style="bold"), "", tool_summary(tools) or fmt.DASH, "", "", "", "", flag))
+                    Text(models, style="bold"), "", tool_summary(tools) or fmt.DASH, "", "", flag))
         last = len(t.steps) - 1
         for i, s in enumerate(t.steps):
             branch = "└" if i == last else "├"
             note = f"↳ {s.switch}" if s.switch else (s.note or "")
             out.append(("", fmt.clock(s.started_at), f"{branch} {i + 1}", s.model.split("/", 1)[-1], str(s.status),
-                        tool_summary(s.tools) or "(answer)", fmt.count(s.input_tokens), fmt.count(s.cached_tokens),
-                        fmt.count(s.output_tokens), fmt.ms(s.latency_ms),
+                        tool_summary(s.tools) or "(answer)",
+                        f"{fmt.count(s.input_tokens)}/{fmt.count(s.cached_tokens)}/{fmt.count(s.output_tokens)}",
+                        fmt.ms(s.latency_ms),
                         Text(note, style=AMBER_STYLE) if s.switch else note))
     return out
 
