@@ -60,7 +60,7 @@ def _tune_gc_for_ui() -> None:
 
 
 MAIN_ONLY = frozenset({"retarget", "save_aliases", "reload", "last_error", "clear", "toggle_theme", "filter",
-                       "export"})
+                       "export", "sessions", "open_session"})
 FILTER_HINT = "filter: model:codex status:4xx slow>2s fallback session:019a route:code marked -text  (esc clears)"
 
 
@@ -78,7 +78,8 @@ class DashboardApp(App[None]):
         Binding("slash", "filter", "Filter"),
         Binding("x", "export", "Export", show=False),
         Binding("d", "toggle_theme", "Light/dark"),
-        Binding("s", "sessions", "Sessions", show=False),  # issue 14: live sessions (screens/sessions.py)
+        Binding("s", "sessions", "Sessions"),  # the footer's sessions/requests switch (screens/sessions.py)
+        Binding("S", "open_session", "Request's session", show=False),  # its turns (screens/turns.py)
     ]
 
     def __init__(
@@ -328,7 +329,20 @@ class DashboardApp(App[None]):
         self.push_screen(picker, chosen)
 
     def action_sessions(self) -> None:
-        self.push_screen(SessionsScreen(self.link.sessions))
+        self.push_screen(SessionsScreen(self.link.sessions, self.link.session_turns))
+
+    def action_open_session(self) -> None:
+        """The highlighted request's session, opened on its turns."""
+        row = self.request_log.current
+        sid = row.record.session_id if isinstance(row, RequestRow) else None
+        found = next((r for r in self.link.sessions()[1] if r.session_id == sid), None) if sid else None
+        if found is None:
+            self.notify("the highlighted request belongs to no live session", severity="warning")
+            return
+        from .screens.turns import TurnsScreen
+
+        link = self.link
+        self.push_screen(TurnsScreen(found, lambda: link.session_turns(found.session_id)))
 
     async def action_save_aliases(self) -> None:
         link = self.link
@@ -463,5 +477,9 @@ class DashboardApp(App[None]):
                             "fallback marked, or free text (/)", self.action_filter)
         yield SystemCommand("Export request", "Write the highlighted exchange to a replayable JSON file (x)",
                             self.action_export)
+        yield SystemCommand("Sessions", "Live sessions: turns, tool loops, context window, cache (s)",
+                            self.action_sessions)
+        yield SystemCommand("Session of this request", "The highlighted request's session, turn by turn (S)",
+                            self.action_open_session)
         yield SystemCommand("Mark request", "Mark or unmark the highlighted request; filter with `marked` (m)",
                             self.request_log.action_mark)

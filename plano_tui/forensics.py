@@ -128,8 +128,37 @@ def _short(v: Any, width: int = 60) -> str:
 
 
 def waterfall(r: RequestRecord) -> list[tuple[str, float, float]]:
-    """(phase, start ms, duration ms) in order, from what the record measured: routing, each upstream
-    attempt before the one that answered, time to the first token, then the rest of the stream."""
+    """(phase, start ms, duration ms) in order, summing to the request's latency. From the record's
+    monotonic marks (`Timing`): parse, resolve + route, earlier failed attempts, preparing the upstream
+    request (translation included), connect + upstream wait for headers, upstream first byte, first
+    token to the client, the rest of the stream. Records without marks get the coarse phases."""
+    tm = r.timing
+    if tm is None or tm.parsed is None:
+        return _coarse_waterfall(r)
+    marks: list[tuple[str, float | None]] = [("parse", tm.parsed)]
+    if tm.routed is not None:
+        backend = f" ({r.route.backend})" if r.route is not None and r.route.backend else ""
+        marks.append((f"resolve + route{backend}", tm.routed))
+    if tm.sent is not None:
+        failed = sum(a.duration_ms for a in r.attempts[:-1])
+        if failed and tm.routed is not None:
+            marks.append((f"{len(r.attempts) - 1} failed attempt(s)", tm.routed + failed))
+        marks.append(("prepare upstream request", tm.sent))
+    marks += [("connect + upstream wait (headers)", tm.headers), ("upstream first byte", tm.first_byte)]
+    if r.ttft_ms is not None:
+        marks.append(("first token to client", r.ttft_ms))
+    marks.append(("stream to client" if r.stream else "answer to client", r.latency_ms))
+    phases: list[tuple[str, float, float]] = []
+    t = 0.0
+    for label, at in marks:
+        if at is None or at < t:
+            continue
+        phases.append((label, t, at - t))
+        t = at
+    return phases
+
+
+def _coarse_waterfall(r: RequestRecord) -> list[tuple[str, float, float]]:
     phases: list[tuple[str, float, float]] = []
     t = 0.0
     if r.route is not None and r.route.latency_ms:
@@ -152,9 +181,11 @@ def waterfall_lines(r: RequestRecord, width: int = 40) -> list[str]:
     total = max(r.latency_ms, 1e-3)
     lines = []
     for label, start, dur in waterfall(r):
-        lead = round(start / total * width)
-        bar = max(1, round(dur / total * width))
+        lead = min(width - 1, round(start / total * width))
+        bar = max(1, min(width - lead, round(dur / total * width)))
         lines.append(f"{label[:34]:<34} {' ' * lead}{'█' * bar}{' ' * max(0, width - lead - bar)} {dur:,.1f} ms")
+    if r.timing is not None and r.timing.translate_ms:  # spread over the phases above, not one of them
+        lines.append(f"{'translation (within the above)':<34} {' ' * width} {r.timing.translate_ms:,.1f} ms")
     return lines
 
 

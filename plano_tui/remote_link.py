@@ -17,13 +17,14 @@ import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from proxy import event_codec as codec
 from proxy.events import Event, RequestRecord
-from proxy.frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, StatsSnapshot
+from proxy.frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, StatsSnapshot, TurnView
 
 EMPTY_STATS = StatsSnapshot(0.0, 0, 0, 0, 0, {}, {}, None)
 READ_BUFSIZE = 4 * 1024 * 1024  # one NDJSON line holds one record: far under this
@@ -58,6 +59,8 @@ class RemoteLink:
         self.hellos = 0  # connections made so far (a restart of the proxy makes a new one)
         self.proxy_pid: int | None = None
         self.last_error: str | None = None
+        self._sessions: tuple[int, list[SessionRow]] = (0, [])
+        self._sessions_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifetime
     async def start(self) -> RemoteLink:
@@ -66,10 +69,11 @@ class RemoteLink:
         return self
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._sessions_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._session is not None:
             await self._session.close()
 
@@ -248,9 +252,25 @@ class RemoteLink:
         data = await self._command("POST", "/admin/aliases/save")
         return list(data.get("changed", []))
 
-    # Sessions live in the proxy's process; the admin stream does not carry them yet.
+    # Sessions live in the proxy's process: the sessions screen polls `GET /admin/sessions` (once a second,
+    # only while it is open), so sessions() answers the last rows and asks for fresh ones in the background.
     def sessions(self) -> tuple[int, list[SessionRow]]:
-        return 0, []
+        if self._session is not None and (self._sessions_task is None or self._sessions_task.done()):
+            self._sessions_task = asyncio.get_running_loop().create_task(self._fetch_sessions())
+        return self._sessions
+
+    async def _fetch_sessions(self) -> None:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError, CommandError, KeyError):
+            data = await self._call("GET", "/admin/sessions")
+            rows = [codec.session_row_from_json(r) for r in data["rows"]]
+            if rows != self._sessions[1]:
+                self._sessions = (self._sessions[0] + 1, rows)
+
+    async def session_turns(self, session_id: str) -> list[TurnView]:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError, CommandError, KeyError):
+            data = await self._call("GET", f"/admin/sessions/{quote(session_id, safe='')}")
+            return [codec.turn_from_json(t) for t in data["turns"]]
+        return []
 
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
-        return None
+        return None  # the picker's preview is synchronous; an attached one would need an async hook

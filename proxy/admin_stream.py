@@ -102,6 +102,10 @@ class AdminStream:
         router.add_get("/admin/events", guarded(self.events))
         router.add_get("/admin/requests/{request_id}", guarded(self.request_details))
         router.add_post("/admin/aliases/save", guarded(self.save_aliases))
+        # issue #17: the sessions screen of an attached dashboard (polled while it is open)
+        router.add_get("/admin/sessions", guarded(self.sessions))
+        router.add_get("/admin/sessions/preview", guarded(self.sessions_preview))
+        router.add_get("/admin/sessions/{session_id}", guarded(self.session_turns))
 
     # ------------------------------------------------------------------ details kept while someone watches
     def _keep_detailed(self, event: Event) -> None:
@@ -211,6 +215,21 @@ class AdminStream:
         if record is None:
             return web.json_response({"error": {"message": "details not kept for that request"}}, status=404)
         return web.Response(body=_line(codec.record_to_json(record, bodies=True)), content_type="application/json")
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        version, rows = self.link.sessions()
+        return web.Response(body=_line({"version": version, "rows": rows}), content_type="application/json")
+
+    async def session_turns(self, request: web.Request) -> web.Response:
+        turns = await self.link.session_turns(request.match_info["session_id"])
+        return web.Response(body=_line({"turns": turns}), content_type="application/json")
+
+    async def sessions_preview(self, request: web.Request) -> web.Response:
+        """`?alias=A&target=T`: what retargeting A to T would do to its live sessions (the alias picker)."""
+        describe = self.link.switch_preview(request.query.get("alias", ""))
+        text = describe(request.query.get("target", "")) if describe is not None else ""
+        return web.Response(body=_line({"preview": text, "any": describe is not None}),
+                            content_type="application/json")
 
     async def save_aliases(self, request: web.Request) -> web.Response:
         from .frontend import CommandError

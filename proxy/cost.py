@@ -62,6 +62,7 @@ class Rates:
     output: float
     cached: float | None = None  # cache-read rate, when the feed publishes one
     source: str = ""
+    context: int | None = None  # the model's context window, where the table lists one (proxy.turns)
 
     def cached_rate(self, discount: float = DEFAULT_CACHE_READ_DISCOUNT) -> float:
         return self.cached if self.cached is not None else self.input * discount
@@ -112,7 +113,9 @@ def parse_models_dev(data: Any, aliases: Mapping[str, str], source: str = "model
             inp, outp = _num(cost.get("input")), _num(cost.get("output"))
             if inp is None or outp is None:
                 continue
-            rates = Rates(inp, outp, _num(cost.get("cache_read")), source)
+            limit = model.get("limit") if isinstance(model.get("limit"), dict) else {}
+            ctx = _num(limit.get("context"))
+            rates = Rates(inp, outp, _num(cost.get("cache_read")), source, int(ctx) if ctx else None)
             raw = f"{provider_id}/{model_id}"
             out[aliases.get(raw, raw)] = rates
             out.setdefault(str(model_id), rates)
@@ -173,21 +176,23 @@ def mtok(v):
         return None if v is None else float(v)
     except (TypeError, ValueError):
         return None
-def rates(price):
-    return [mtok(price.input_mtok) or 0.0, mtok(price.output_mtok) or 0.0, mtok(price.cache_read_mtok)]
+def rates(price, model=None):
+    ctx = getattr(model, "context_window", None)
+    return [mtok(price.input_mtok) or 0.0, mtok(price.output_mtok) or 0.0, mtok(price.cache_read_mtok),
+            ctx if isinstance(ctx, int) else None]
 out = {}
 for p in get_snapshot().providers:
     for m in p.models:
         price = m.prices if not isinstance(m.prices, list) else (m.prices[0].prices if m.prices else None)
         if price is not None and hasattr(price, "input_mtok"):
-            out[back.get(p.id, p.id) + "/" + m.id] = rates(price)
+            out[back.get(p.id, p.id) + "/" + m.id] = rates(price, m)
 usage = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
 for model in ours["models"]:  # configured names, through genai-prices' own model matching
     prefix, _, bare = model.partition("/")
     try:
         c = genai_prices.calc_price(usage, model_ref=bare or prefix,
                                     provider_id=ours["providers"].get(prefix, prefix) if bare else None)
-        out[model] = rates(c.model_price)
+        out[model] = rates(c.model_price, getattr(c, "model", None))
     except Exception:
         pass
 print(json.dumps({"rates": out}))
@@ -218,7 +223,8 @@ class BuiltinPrices:
         if answer.get("error") == "missing" or "rates" not in answer:
             self.error = "no built-in price table: the genai-prices package is not installed"
             return
-        self._table = {k: Rates(v[0], v[1], v[2], "genai-prices") for k, v in answer["rates"].items()}
+        self._table = {k: Rates(v[0], v[1], v[2], "genai-prices", v[3] if len(v) > 3 else None)
+                       for k, v in answer["rates"].items()}
         self.ready = True
 
     def rates(self, model: str) -> Rates | None:
@@ -315,6 +321,16 @@ class PriceBook:
                 self._memo.clear()
             r = self._memo[key] = self.rates(model)
         return request_cost(usage, r, discount) if r is not None else None  # type: ignore[arg-type]
+
+    def window(self, model: str) -> int | None:
+        """The context window the price table lists for `model` (canonical "provider/model")."""
+        r = self.rates(model)
+        return r.context if r is not None else None
+
+    @property
+    def generation(self) -> tuple[int, bool]:
+        """Changes when prices (and their limits) may have: the built-in table loaded, a feed arrived."""
+        return self.version, self.builtin.ready
 
     @property
     def has_cost_source(self) -> bool:

@@ -21,9 +21,10 @@ from .events import (
     RequestFinished,
     RequestRecord,
     RouteInfo,
+    Timing,
     make_record,
 )
-from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
+from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, SessionRow, StatsSnapshot, StepView, TurnView
 from .usage import Usage
 
 _BODIES = ("request_body", "upstream_body", "response_body")
@@ -53,6 +54,8 @@ def record_from_json(d: dict[str, Any]) -> RequestRecord:
     values["usage"] = Usage(**d["usage"]) if d.get("usage") else Usage()
     values["attempts"] = tuple(Attempt(**a) for a in d.get("attempts") or ())
     values["notes"] = tuple(d.get("notes") or ())
+    values["tool_calls"] = tuple(d.get("tool_calls") or ())
+    values["timing"] = Timing(**d["timing"]) if d.get("timing") else None
     values["request_headers"] = tuple((str(k), str(v)) for k, v in d.get("request_headers") or ())
     for name in _BODIES:
         raw = d.get(name)
@@ -124,3 +127,13 @@ def config_from_json(d: dict[str, Any]) -> ConfigView:
 
 def provider_from_json(d: dict[str, Any] | None) -> ProviderView | None:
     return ProviderView(**d) if d else None
+
+
+def session_row_from_json(d: dict[str, Any]) -> SessionRow:
+    """`GET /admin/sessions` rows (orjson wrote the dataclass's fields) back into `SessionRow`s."""
+    return SessionRow(**{**d, "models": tuple(d.get("models") or ())})
+
+
+def turn_from_json(d: dict[str, Any]) -> TurnView:
+    steps = tuple(StepView(**{**s, "tools": tuple(s.get("tools") or ())}) for s in d["steps"])
+    return TurnView(d["index"], d.get("turn_id"), d["started_at"], steps, tuple(d.get("models") or ()), d.get("switch"))

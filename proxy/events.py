@@ -49,6 +49,19 @@ class RouteInfo:
         return self.route is not None or self.backend is not None or self.reason is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Where a request's time went (the detail view's waterfall): monotonic marks in ms since it arrived,
+    taken with `time.perf_counter()` only (no aiohttp tracing on the request path). None: not reached."""
+
+    parsed: float | None = None  # body read and parsed
+    routed: float | None = None  # resolved, routed (the router's call included)
+    sent: float | None = None  # the last attempt's upstream request about to go out
+    headers: float | None = None  # its response headers arrived (connect + upstream wait: aiohttp gives one)
+    first_byte: float | None = None  # the first body chunk from upstream
+    translate_ms: float = 0.0  # request and stream translation, summed (0 on a passthrough)
+
+
 def succeeded(status: int, error: str | None) -> bool:
     """What makes a request a success (`RequestRecord.ok`); the handler asks it before the record exists."""
     return error is None and 200 <= status < 400
@@ -90,6 +103,15 @@ class RequestRecord:
     # False when the proxy skipped headers and bodies for this request (proxy.details: none wanted, or
     # over the dashboard's budget), so a detail view can say why they are missing.
     detailed: bool = field(default=True, repr=False)
+    # Turns and tool loops (proxy.turns, issue #17): Codex's `turn_id` (x-codex-turn-metadata); whether
+    # this request starts a user turn (its last input item is a user message, not a tool output; None:
+    # not known); the tool calls the answer carried, by name; the client's product ("codex_exec",
+    # "claude-cli", from originator / User-Agent).
+    turn_id: str | None = None
+    user_turn: bool | None = None
+    tool_calls: tuple[str, ...] = ()
+    agent: str | None = None
+    timing: Timing | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

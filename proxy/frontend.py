@@ -29,6 +29,8 @@ __all__ = [
     "GroupSnapshot",
     "ProviderView",
     "StatsSnapshot",
+    "StepView",
+    "TurnView",
 ]
 
 
@@ -82,6 +84,41 @@ class ConfigView:
         return [(p, p.key_env) for p in self.providers if p.key_status == "missing" and p.key_env]
 
 
+AMBER = 0.8  # context ÷ window from which the sessions screen's meter warns
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:  # filled by proxy.turns
+    """One request of a turn's tool loop."""
+
+    request_id: str
+    started_at: float  # epoch seconds
+    model: str  # provider/upstream model that answered (or the model asked for, on an early failure)
+    status: int
+    tools: tuple[str, ...]  # tool calls the answer carried
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    latency_ms: float
+    switch: str | None = None  # why the model differs from the previous step's (this turn)
+    note: str | None = None  # a skipped candidate, a failure
+
+
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    index: int  # 1-based within the session (as far as kept)
+    turn_id: str | None
+    started_at: float
+    steps: tuple[StepView, ...]
+    models: tuple[str, ...]
+    switch: str | None  # the first mid-turn model change's reason, e.g. "fallback"
+
+    @property
+    def tools(self) -> int:
+        return sum(len(s.tools) for s in self.steps)
+
+
+
 # A live session as the sessions screen shows it (filled by proxy.session_view).
 @dataclass(frozen=True, slots=True)
 class SessionRow:
@@ -100,6 +137,22 @@ class SessionRow:
     requests: int
     cost_usd: float
     alias: str | None
+    # Turns and the context window (proxy.turns, issue #17); defaults for a routing-only binding.
+    client: str = ""
+    models: tuple[str, ...] = ()
+    turns: int = 0
+    context_window: int | None = None  # the target model's window (None: unknown)
+    cache_ratio: float | None = None  # cached ÷ input tokens over the session
+    note: str | None = None  # e.g. the last candidate skipped because the conversation did not fit
+
+    @property
+    def fill(self) -> float | None:
+        """Context ÷ window (the meter), None when the window is unknown."""
+        return self.context_tokens / self.context_window if self.context_window else None
+
+    @property
+    def amber(self) -> bool:
+        return (self.fill or 0.0) >= AMBER
 
 
 class FrontEndLink(Protocol):
@@ -162,6 +215,8 @@ class FrontEndLink(Protocol):
     async def save_aliases(self) -> list[str]: ...  # the aliases written to the file
 
     def sessions(self) -> tuple[int, list[SessionRow]]: ...  # (store version, live sessions)
+
+    async def session_turns(self, session_id: str) -> list[TurnView]: ...  # its turns, oldest first
 
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
         """For the alias picker: a target → what moving `alias`'s warm sessions there would cost."""

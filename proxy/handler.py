@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,7 @@ from .events import (
     RequestRecord,
     RequestStarted,
     RouteInfo,
+    Timing,
     record_from_fields,
     succeeded,
 )
@@ -47,6 +49,7 @@ from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_fo
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
+from .turns import agent_of, fit_window, tool_names_of, turn_facts
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
 from .usage import EMPTY, Usage, from_body
 from .watch import terminal_error_event
@@ -104,6 +107,27 @@ class _Ctx:
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
     metadata: dict[str, Any] | None = None
     cost: Cost | None = None
+    # --- issue #17 (proxy.turns): turn facts and the latency waterfall's perf_counter marks (0.0: not reached)
+    turn_id: str | None = None
+    user_turn: bool | None = None
+    agent: str | None = None
+    tool_calls: tuple[str, ...] = ()
+    window_notes: list[str] | None = None  # candidates skipped because the conversation did not fit
+    t_parsed: float = 0.0
+    t_routed: float = 0.0
+    t_sent: float = 0.0
+    t_headers: float = 0.0
+    t_first_byte: float = 0.0
+    translate_s: float = 0.0
+
+    def timing(self) -> Timing:
+        t0 = self.t0
+
+        def ms(t: float) -> float | None:
+            return (t - t0) * 1000 if t else None
+
+        return Timing(ms(self.t_parsed), ms(self.t_routed), ms(self.t_sent), ms(self.t_headers),
+                      ms(self.t_first_byte), self.translate_s * 1000)
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -141,7 +165,7 @@ class _Ctx:
             "usage": self.usage,
             "error": self.error,
             "error_code": self.error_code,
-            "notes": tuple(self.notes),
+            "notes": tuple(self.window_notes + self.notes) if self.window_notes else tuple(self.notes),
             "session_id": self.session_id,
             "attempts": tuple(self.attempts),
             "cost": self.cost,
@@ -151,6 +175,11 @@ class _Ctx:
             "response_body": b"".join(self.captured) if self.captured and keep_details else None,
             "metadata": self.metadata,
             "detailed": keep_details,
+            "turn_id": self.turn_id,
+            "user_turn": self.user_turn,
+            "tool_calls": self.tool_calls,
+            "agent": self.agent,
+            "timing": self.timing(),
         })
 
 
@@ -268,6 +297,10 @@ class LlmHandler:
         ctx.client_model = model or ""
         ctx.stream = body.get("stream") is True
         ctx.session_id = session_key(request.headers, body)
+        # issue #17: turn facts for the sessions view (one header lookup, the last input item), and the mark.
+        ctx.turn_id, ctx.user_turn = turn_facts(request.headers, body, ctx.client_api)
+        ctx.agent = agent_of(request.headers)
+        ctx.t_parsed = time.perf_counter()
         if st.bus.wants(RequestStarted):  # lifecycle events are built only when someone listens
             st.bus.publish(
                 RequestStarted(
@@ -289,6 +322,7 @@ class LlmHandler:
             resolver = st.resolver  # read once: a reload mid-request does not affect this request
             res = resolve_or_4xx(resolver, st.aliases, model, ctx.client_api)
             ctx.resolution = res
+            requested = res  # issue #17: a routed model that cannot hold the conversation falls back to this
             if st.router is not None:
                 res, ctx.route = await st.router.route(
                     ctx.client_api, body, request.headers, res, resolver, inline_prefs
@@ -297,6 +331,14 @@ class LlmHandler:
                 if ctx.route is not None and ctx.route.session_id:  # the session as routing keyed it
                     ctx.session_id = ctx.route.session_id
             candidates = self._candidates(res)
+            # issue #17: never send a conversation to a model whose window is smaller than it (proxy.turns).
+            context = st.turns.context_of(ctx.session_id)
+            if context:
+                candidates, ctx.window_notes = fit_window(candidates, context, st.windows, requested)
+                if not candidates:
+                    raise ProxyError(400, "the conversation does not fit any candidate model: "
+                                     + "; ".join(ctx.window_notes), "context_length_exceeded")
+            ctx.t_routed = time.perf_counter()
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):
                 t_try = time.perf_counter()
@@ -398,8 +440,11 @@ class LlmHandler:
             if last and not failures:
                 raise ProxyError(400, msg, "unsupported_provider")
             raise _Retry(provider.name, None, msg, "unsupported_provider", counts=False)
+        t_tr = time.perf_counter()
         built = build_payload(ctx.client_api, up_api, cand, body, raw, changed,
                               caps_of(cand.upstream_model, provider), st.caching, request.headers)
+        if built.translation is not None:  # issue #17: translation time for the waterfall
+            ctx.translate_s += time.perf_counter() - t_tr
         payload, translation, tstate = built.body, built.translation, built.tstate
         notes = [learned, *built.notes] if learned else built.notes
         ctx.notes = notes
@@ -424,11 +469,13 @@ class LlmHandler:
         timeout = self._timeout
         if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
             await wait_ready()
+        ctx.t_sent = time.perf_counter()  # issue #17 waterfall marks: sent, then response headers
         try:
             up_cm = self._session().post(
                 ctx.url, data=payload, headers=headers, timeout=timeout, proxy=proxy_for(ctx.url, self._proxy_env)
             )
             up = await up_cm.__aenter__()
+            ctx.t_headers = time.perf_counter()
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
             raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
@@ -470,6 +517,7 @@ class LlmHandler:
         self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any
     ) -> web.StreamResponse:
         data = await up.read()
+        ctx.t_first_byte = time.perf_counter()  # issue #17: the whole body is the first byte here
         self._first_token(ctx)
         ctx.status = up.status
         obj: Any = None
@@ -479,6 +527,7 @@ class LlmHandler:
             except orjson.JSONDecodeError:
                 obj = None
         ctx.usage = from_body(obj)
+        ctx.tool_calls = tool_names_of(obj)  # issue #17
         if translation is not None:
             if not isinstance(obj, dict):
                 raise ProxyError(502, f"provider '{provider.name}' returned a non-JSON body", "bad_upstream_response")
@@ -548,6 +597,7 @@ class LlmHandler:
         relay: Relay = (
             PassthroughRelay(ctx.client_api) if translation is None else TranslatedRelay(translation.stream(tstate))
         )
+        feed = relay.feed if translation is None else partial(_timed_feed, relay, ctx)
         limit = ctx.capture_limit
         pending: list[bytes] = []
         it = up.content.iter_any().__aiter__()
@@ -560,7 +610,9 @@ class LlmHandler:
                     chunk = await it.__anext__()
                 except StopAsyncIteration:
                     raise _Retry(provider, up.status, "stream ended before any output", "stream_incomplete") from None
-                out = relay.feed(chunk)
+                if not pending:  # issue #17 waterfall: upstream first byte
+                    ctx.t_first_byte = time.perf_counter()
+                out = feed(chunk)
                 pending.append(out)
                 held += len(out)
                 if relay.error and not relay.started_output:
@@ -592,7 +644,9 @@ class LlmHandler:
                     chunk = await it.__anext__()
                 except StopAsyncIteration:
                     break
-                out = relay.feed(chunk)
+                if ctx.ttft_ms is None and not ctx.t_first_byte:  # issue #17: first byte, checked until TTFT
+                    ctx.t_first_byte = time.perf_counter()
+                out = feed(chunk)
             tail = relay.close()  # a stream that never finished ends with a terminal failure event
             if tail:
                 await resp.write(tail)
@@ -608,6 +662,7 @@ class LlmHandler:
                 task.uncancel()
             await self._end_stream(ctx, resp, relay, "the proxy is shutting down", "proxy_shutdown")
         ctx.usage = relay.usage
+        ctx.tool_calls = relay.tool_names  # issue #17
         if relay.error and not ctx.error:
             ctx.error, ctx.error_code = relay.error, relay.error_code or "upstream_error"
         with contextlib.suppress(ConnectionError):
@@ -628,6 +683,14 @@ class LlmHandler:
             ctx.capture(tail, ctx.capture_limit)  # the captured response is what the client saw, ending included
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(resp.write(tail), 1.0)
+
+
+def _timed_feed(relay: Relay, ctx: _Ctx, chunk: bytes) -> bytes:
+    """`relay.feed`, its time added to the request's translation time (issue #17's waterfall)."""
+    t = time.perf_counter()
+    out = relay.feed(chunk)
+    ctx.translate_s += time.perf_counter() - t
+    return out
 
 
 def _attempt_of(cand: Resolution, started: float, status: int | None, error: str | None) -> Attempt:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from .config import Config, Provider
 from .details import DetailBudget
 from .events import Event, RequestRecord
-from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow
+from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, TurnView
 from .resolve import find_provider
 from .state import ProxyState
 from .stats import StatsSnapshot
@@ -129,11 +129,17 @@ class LocalLink:
         from .session_view import rows
 
         state = self.state
-        return state.sessions.version, rows(state.sessions, getattr(state.router, "budget", None))
+        version = state.sessions.version + state.turns.version  # either moving means a redraw
+        return version, rows(state.sessions, getattr(state.router, "budget", None), state.turns)
+
+    async def session_turns(self, session_id: str) -> list[TurnView]:
+        return self.state.turns.turns(session_id)
 
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
         state = self.state
-        if not any(b.alias == alias for b in state.sessions.live()):
+        warm = any(b.alias == alias for b in state.sessions.live())
+        traces = state.turns.on_alias(alias)  # proxy.turns: the sessions whose context a target must hold
+        if not warm and not traces:
             return None
         from .cost import priced_model
         from .resolve import ModelNotFound
@@ -141,10 +147,20 @@ class LocalLink:
 
         def describe(model: str) -> str:
             try:
-                target = priced_model(state.resolver.resolve(model))
+                res = state.resolver.resolve(model)
             except ModelNotFound:
                 return ""
-            budget = getattr(state.router, "budget", None)
-            return retarget_preview(state.sessions, alias, target, state.prices, budget).describe()
+            parts = []
+            if warm:
+                budget = getattr(state.router, "budget", None)
+                cost = retarget_preview(state.sessions, alias, priced_model(res), state.prices, budget)
+                parts.append(cost.describe())
+            win = state.windows.window(res.provider, res.upstream_model)
+            too_big = [t for t in traces if win is not None and t.input_tokens > win]
+            if too_big:
+                n = len(too_big)
+                parts.append(f"⚠ {n} session{' would' if n == 1 else 's would'} not fit its {win:,}-token window "
+                             "(kept off it)")
+            return "; ".join(p for p in parts if p)
 
         return describe

@@ -44,6 +44,11 @@ class Relay(Protocol):
         ...
 
     @property
+    def tool_names(self) -> tuple[str, ...]:
+        """The tool calls the answer carried so far, by name (proxy.turns)."""
+        ...
+
+    @property
     def done(self) -> bool:
         """The client's terminal event went out (or, passing through, came from the upstream)."""
         ...
@@ -84,6 +89,10 @@ class PassthroughRelay:
     @property
     def started_output(self) -> bool:
         return self._watcher.saw_output
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return self._watcher.tool_names
 
     @property
     def done(self) -> bool:
@@ -132,6 +141,10 @@ class TranslatedRelay:
     @property
     def started_output(self) -> bool:
         return self._st.started_output
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return self._st.tool_names
 
     @property
     def done(self) -> bool:

@@ -12,12 +12,30 @@ from .budget import Budget
 from .cost import PriceBook
 from .frontend import SessionRow
 from .sessions import SessionStore, cache_window_s
+from .turns import SessionLog, trace_fields
 
 
-def rows(store: SessionStore, budget: Budget | None) -> list[SessionRow]:
+def rows(store: SessionStore, budget: Budget | None, log: SessionLog | None = None) -> list[SessionRow]:
+    """One row per live session: the turn log's (every request with a session key) joined with the
+    routing binding of the same id, where one exists; bindings the log never saw (the decision API's)
+    follow with what the binding knows."""
     now = store.clock()
+    bindings = {b.session_id: b for b in store.live()}
     out = []
-    for b in store.live():
+    if log is not None:
+        lnow = log.clock()
+        for t in log.live():
+            f = trace_fields(t, lnow, log.windows.window(t.provider, t.upstream_model)
+                             if log.windows is not None and t.upstream_model else None)
+            b = bindings.pop(t.session_id, None)
+            if b is not None:
+                cap = budget.max_switch_spend_pct / 100 * b.baseline_usd if budget is not None else None
+                f.update(spend_usd=b.switch_spend_usd, cap_usd=cap, baseline_usd=b.baseline_usd,
+                         decision=b.decision, reason=b.reason, switches=b.switches)
+            else:
+                f.update(spend_usd=0.0, cap_usd=None, baseline_usd=0.0, decision=None, reason=None, switches=0)
+            out.append(SessionRow(**f))
+    for b in bindings.values():
         cap = budget.max_switch_spend_pct / 100 * b.baseline_usd if budget is not None else None
         out.append(
             SessionRow(

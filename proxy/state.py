@@ -21,10 +21,12 @@ from .details import DetailBudget
 from .events import TERMINAL, AliasChanged, RouteInfo
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
+from .models import caps_of
 from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver, find_provider
 from .sessions import SessionStore
 from .stats import Stats
+from .turns import SessionLog, WindowBook
 
 
 @dataclass
@@ -90,6 +92,11 @@ class ProxyState:
         self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
         self.caching = CachePolicy.from_config(config.raw)  # proxy.caching: Anthropic breakpoints
         self.bus.subscribe(self._settle_session, TERMINAL)
+        # proxy.turns (issue #17): turns and tool loops per session, and each model's context window.
+        self.windows = WindowBook(caps_of, self.prices.window, lambda: (self.prices.generation, self.config),
+                                  lambda name: next((p for p in self.config.providers if p.name == name), None))
+        self.turns = SessionLog(self.windows)
+        self.bus.subscribe(self.turns, TERMINAL)
         self.tracer: Any = None  # proxy.tracing.Tracing while OTLP tracing is on (the handler asks it for traceparents)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).

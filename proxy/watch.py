@@ -13,6 +13,7 @@ from typing import Any
 from .errors import anthropic_type
 from .providers import Api
 from .sse import SseEvent, SseParser, encode
+from .turns import tool_names_of
 from .usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
@@ -25,7 +26,7 @@ _MATTERS = {
     # delta that merely mentions "error" does not count.
     Api.RESPONSES: _TERMINAL_NEEDLES,
     Api.CHAT: (b"[DONE]", *_CHAT_NEEDLES),
-    Api.MESSAGES: (b"message_start", b"message_delta", b"message_stop", b"error"),
+    Api.MESSAGES: (b"message_start", b"message_delta", b"message_stop", b"error", b'"tool_use"'),
 }
 
 
@@ -36,7 +37,7 @@ _OUTPUT_MARKER = {Api.RESPONSES: b"response.output_item.added", Api.MESSAGES: b"
 
 
 class StreamWatcher:
-    __slots__ = ("_matters", "_output", "api", "done", "error", "error_code", "saw_output", "usage")
+    __slots__ = ("_matters", "_output", "api", "done", "error", "error_code", "saw_output", "tool_names", "usage")
 
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -47,6 +48,7 @@ class StreamWatcher:
         self.saw_output = False
         self.error: str | None = None
         self.error_code: str | None = None
+        self.tool_names: tuple[str, ...] = ()  # tool calls the answer carried (proxy.turns)
 
     def observe_chunk(self, parser: SseParser, chunk: bytes) -> None:
         """Feed one network chunk. When it is whole events (the parser is at an event boundary and the
@@ -91,6 +93,11 @@ class StreamWatcher:
             kind = ev.event
             if kind == "content_block_start":
                 self.saw_output = True
+                if b'"tool_use"' in data:  # rare: parsed only for a tool call, for its name
+                    obj = ev.json()
+                    block = obj.get("content_block") if isinstance(obj, dict) else None
+                    if isinstance(block, dict) and block.get("name"):
+                        self.tool_names += (str(block["name"]),)
             elif kind in ("message_start", "message_delta"):
                 obj = ev.json()
                 if isinstance(obj, dict):
@@ -127,6 +134,8 @@ class StreamWatcher:
         resp: dict[str, Any] = obj["response"] if isinstance(obj.get("response"), dict) else {}
         if resp.get("usage"):
             self.usage = from_openai(resp["usage"])
+        if isinstance(resp.get("output"), list):  # the terminal event lists every item: the tool calls' names
+            self.tool_names = tool_names_of(resp)
         if t == "response.failed":
             self._err(resp.get("error") or {"message": "response.failed"})
         elif t == "error":

@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT))
 from plano_tui.app import DashboardApp
 from plano_tui.demo import start_demo
 from plano_tui.screens.detail import DetailScreen
+from plano_tui.screens.sessions import SessionsScreen
+from plano_tui.screens.turns import TurnsScreen
 from plano_tui.store import RequestRow
 from proxy.local_link import LocalLink
 from proxy.server import ProxyServer
@@ -96,6 +98,18 @@ async def main() -> None:
             await asyncio.sleep(3)
             await pilot.pause(0.3)
             shot("main")
+
+            await pilot.press("s")  # the footer's sessions/requests switch
+            await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.rows, 5)
+            await pilot.pause(0.3)
+            shot("sessions")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TurnsScreen) and app.screen.turns, 5)
+            await pilot.pause(0.3)
+            shot("session-turns")
+            await pilot.press("escape")
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, SessionsScreen | TurnsScreen), 5)
 
             rows = [i for i, r in enumerate(app.store) if isinstance(r, RequestRow) and r.record.ok]
             translated = [i for i in rows if "→" in app.store[i].record.translation]  # type: ignore[union-attr]

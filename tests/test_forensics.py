@@ -4,6 +4,7 @@ the exported exchange, and `planoai replay` routing it again against another con
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -60,7 +61,13 @@ async def test_translated_codex_exchange_checks_diff_and_timeline(proxy, upstrea
     assert any(line.startswith("+ messages") for line in diff)
     assert any("tools: 4 declared by the client, 3 sent upstream" in line for line in diff)
     phases = forensics.waterfall(r)
-    assert [p[0] for p in phases][:1] == ["first token"] and abs(sum(p[2] for p in phases) - r.latency_ms) < 0.5
+    names = [p[0] for p in phases]
+    assert names[:2] == ["parse", "resolve + route"] and "connect + upstream wait (headers)" in names
+    assert names[-2:] == ["first token to client", "stream to client"]
+    assert abs(sum(p[2] for p in phases) - r.latency_ms) < 1e-6  # the phases tile the request
+    assert all(b[1] == a[1] + a[2] for a, b in itertools.pairwise(phases))
+    assert r.timing is not None and r.timing.translate_ms > 0  # Responses → Messages: translated both ways
+    assert any(line.startswith("translation (within the above)") for line in forensics.waterfall_lines(r))
 
 
 async def test_a_broken_apply_patch_and_a_cut_stream_are_flagged(proxy, upstream: FakeUpstream) -> None:

@@ -48,7 +48,7 @@ def test_rows_and_retarget_preview_price_the_switch_like_the_gate() -> None:
     assert p.describe() == "2 warm sessions: switching costs ≈ $0.5650, 2 kept on their anchor by the routing budget"
     clock.t += 301  # the cache window passed: nothing warm to lose
     assert retarget_preview(store, "arch.codex.default", "anthropic/claude-sonnet-4-5", book, gate).sessions == 0
-    assert "cold" in cells(rows(store, gate)[0])[2]
+    assert "cold" in cells(rows(store, gate)[0])[9]
 
 
 async def test_sessions_screen_and_retarget_preview_from_live_traffic(upstream, make_proxy) -> None:
@@ -64,8 +64,8 @@ async def test_sessions_screen_and_retarget_preview_from_live_traffic(upstream, 
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
         row = [str(c) for c in table.get_row_at(0)]
-        assert row[0] == "team-7" and row[1] == "openai/gpt-5.3-codex" and row[2].startswith("warm")
-        assert row[4].endswith("(no budget)") and row[7] == "1"
+        assert row[0] == "team-7" and row[2] == "gpt-5.3-codex" and row[9].startswith("warm")
+        assert row[10] == "—" and row[4] == "1"  # no routing budget
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, SessionsScreen))
         app.retarget("arch.codex.default")

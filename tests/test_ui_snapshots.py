@@ -162,3 +162,52 @@ def test_alias_picker(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(traffic()), terminal_size=SIZE, run_before=run_before)
+
+
+def session_traffic() -> list[RequestRecord]:
+    """Two live sessions as recorded Codex / Claude Code traffic shapes: a Codex session of three turns
+    (tool loops of exec_command and apply_patch; turn 2 failed over to Claude mid-loop), and a Claude
+    Code session whose context has passed 80 % of its model's window."""
+    codex = {"agent": "codex_exec", "session_id": "019a7c2e-codex-session"}
+    claude = {"agent": "claude-cli", "session_id": "c1a0de-claude-code-session", "client_api": "messages",
+              "path": "/v1/messages", "client_model": "arch.claude", "provider": "anthropic/claude-sonnet-4-5",
+              "upstream_model": "claude-sonnet-4-5", "upstream_api": "messages", "alias": "arch.claude",
+              "alias_target": "claude-sonnet-4-5", "upstream_url": f"{UPSTREAM}/v1/messages"}
+    fell_back = {"provider": "anthropic/claude-sonnet-4-5", "upstream_model": "claude-sonnet-4-5", "via": "fallback",
+                 "attempts": (Attempt("openai/gpt-5.3-codex", "gpt-5.3-codex", 429, "rate limited", 212.0),
+                              Attempt("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5", 200, None, 2380.0))}
+    return [
+        record(0, **codex, turn_id="turn-a1", user_turn=True, tool_calls=("exec_command",)),
+        record(1, **codex, turn_id="turn-a1", user_turn=False, tool_calls=("exec_command", "exec_command")),
+        record(2, **codex, turn_id="turn-a1", user_turn=False, tool_calls=()),
+        record(3, **codex, turn_id="turn-b2", user_turn=True, tool_calls=("apply_patch",)),
+        record(4, **codex, **fell_back, turn_id="turn-b2", user_turn=False, tool_calls=("exec_command",)),
+        record(5, **codex, **fell_back, turn_id="turn-b2", user_turn=False, tool_calls=()),
+        record(6, **codex, turn_id="turn-c3", user_turn=True, tool_calls=("apply_patch",)),
+        record(7, **claude, user_turn=True, tool_calls=("Read", "Grep"), usage=Usage(148_000, 140_000, 300, 0)),
+        record(8, **claude, user_turn=False, tool_calls=("Edit",), usage=Usage(166_000, 150_000, 420, 0)),
+    ]
+
+
+async def feed_sessions(pilot: Any) -> None:
+    app: DashboardApp = pilot.app
+    log = app.link.state.turns
+    log.clock = lambda: 1000.0  # frozen: idle times and warm/cold do not depend on the run
+    for r in session_traffic():
+        log.add(r)
+    await feed(pilot)
+    await pilot.press("s")
+    await pilot.pause()
+
+
+def test_sessions_screen(snap_compare: Any) -> None:
+    assert snap_compare(make_app(session_traffic()), terminal_size=SIZE, run_before=feed_sessions)
+
+
+def test_session_turns_screen(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await feed_sessions(pilot)
+        await pilot.press("down", "enter")  # the Codex session (the most recently used, Claude's, is first)
+        await pilot.pause()
+
+    assert snap_compare(make_app(session_traffic()), terminal_size=SIZE, run_before=run_before)

@@ -110,7 +110,7 @@ def check_rows(r: RequestRecord) -> list[tuple[str, Content]]:
         mark, style = _VERDICT[c.verdict]
         rows.append((c.title, Content.assemble((f"{mark} ", f"bold {style}"), c.detail)))
     rows.append(("request → upstream", Content("\n".join(forensics.request_diff(r)))))
-    rows.append(("timeline", Content("\n".join(forensics.waterfall_lines(r)) or "no timings")))
+    rows.append(("latency waterfall", Content("\n".join(forensics.waterfall_lines(r)) or "no timings")))
     return rows
 
 

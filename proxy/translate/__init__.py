@@ -42,6 +42,11 @@ class StreamTranslator(Protocol):
         ...
 
     @property
+    def tool_names(self) -> tuple[str, ...]:
+        """The tool calls started so far, by upstream name (proxy.turns)."""
+        ...
+
+    @property
     def done(self) -> bool:
         """True once a terminal client event (completed/failed/message_stop/[DONE]) was emitted."""
         ...

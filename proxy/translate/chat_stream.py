@@ -257,6 +257,7 @@ class ChatEmitter(Emitter):
             self._chunk(b'{"reasoning_content":' + _dumps(delta) + b"}")
 
     def tool_start(self, key: int, call_id: str, name: str) -> None:
+        self.tool_names.append(name)
         self._start()
         i = len(self._calls)
         self._tools[key] = i

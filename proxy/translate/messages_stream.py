@@ -220,6 +220,7 @@ class MessagesEmitter(Emitter):
         self.close_block()
 
     def tool_start(self, key: int, call_id: str, name: str) -> None:
+        self.tool_names.append(name)
         b = self._open("tool", {"type": "tool_use", "id": call_id, "name": name, "input": {}}, "input_json_delta",
                        "partial_json")
         self._tools[key] = b

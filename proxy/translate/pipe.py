@@ -27,6 +27,7 @@ class Emitter:
         self.error_code: str | None = None  # normalised (OpenAI-style) code of `error`
         self.model: str | None = None  # the upstream's model name, once known
         self.reasoning_field = "reasoning_content"  # which chat field the upstream's reasoning came in
+        self.tool_names: list[str] = []  # tool calls started, by upstream name (proxy.turns)
 
     def take(self) -> bytes:
         out = self.out
@@ -80,6 +81,10 @@ class Pipe:
     @property
     def error(self) -> str | None:
         return self._em.error
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(self._em.tool_names)
 
     @property
     def error_code(self) -> str | None:

@@ -184,6 +184,7 @@ class ResponsesEmitter(Emitter):
 
     def tool_start(self, key: int, call_id: str, name: str) -> None:
         kind, client_name, ns = self.state.tools.lookup(name)
+        self.tool_names.append(client_name)  # the name the client knows (apply_patch, not its function twin)
         if kind == "custom_tool_call":
             it = self._add(kind, "ctc_", {"type": kind, "status": "in_progress", "call_id": call_id,
                                           "name": client_name, "input": ""})
