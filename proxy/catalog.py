@@ -21,10 +21,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .config import Alias, Config, Provider
+from .config import Alias, Config, Provider, find_provider
 from .models import ModelCaps, caps_of, load_data
 from .providers import Api
-from .resolve import find_provider, upstream_model_for
+from .resolve import upstream_model_for
 
 # Codex caps the catalog body at 1 MiB; every entry carries the ~22 KB system prompt.
 MAX_BYTES = 1_000_000

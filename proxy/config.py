@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,31 @@ class Config:
 
     def provider_named(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
+
+
+# Here rather than in resolve.py: the config validates alias targets and fallbacks with it, and resolve
+# builds on the config, so the lookup lives at the lower of the two.
+def find_provider(model: str, providers: Sequence[Provider]) -> Provider | None:
+    """Plano's lookup order: name or bare id, then full `provider/id`, then the bare part, then a wildcard."""
+    if not model:
+        return None
+    for p in providers:
+        if p.name == model or (not p.wildcard and (p.model_id == model or p.model == model)):
+            return p
+    if "/" in model:
+        prefix, rest = model.split("/", 1)
+        for p in providers:
+            if not p.wildcard and p.model_id == rest:
+                return p
+        cp = canonical_prefix(prefix)
+        for p in providers:
+            if p.wildcard and p.prefix == cp:
+                return p
+    else:
+        wild = [p for p in providers if p.wildcard]
+        if len(wild) == 1:  # a bare id matches a wildcard only when that is unambiguous
+            return wild[0]
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -671,9 +696,7 @@ class _Builder:
         return list(prefs.values())
 
 
-def model_known(model: str, providers: list[Provider] | tuple[Provider, ...]) -> bool:
-    from .resolve import find_provider  # local import: resolve imports this module
-
+def model_known(model: str, providers: Sequence[Provider]) -> bool:
     return find_provider(model, providers) is not None
 
 

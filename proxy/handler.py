@@ -22,7 +22,7 @@ from aiohttp import web
 
 from .caching import inject_breakpoints, strip_markers
 from .client_stream import ClientStream
-from .config import Provider
+from .config import Provider, find_provider
 from .cost import Cost, priced_model
 from .errors import ProxyError, error_body, extract_error_message
 from .events import (
@@ -41,7 +41,7 @@ from .events import (
 from .health import parse_retry_after
 from .models import caps_of, fit_request
 from .providers import Api, upstream_api_for
-from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
+from .resolve import ModelNotFound, Resolution, upstream_model_for
 from .sse import SseParser
 from .state import ProxyState
 from .tls import wait_ready

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .config import Config, Provider
+from .config import Config, Provider, find_provider
 from .details import DetailBudget
 from .events import Event, RequestRecord
 from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow
-from .resolve import find_provider
 from .state import ProxyState
 from .stats import StatsSnapshot
 

@@ -15,14 +15,14 @@ from typing import Any, Protocol
 
 from .bus import EventBus
 from .caching import CachePolicy
-from .config import Alias, Config, seconds
+from .config import Alias, Config, find_provider, seconds
 from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
 from .events import TERMINAL, AliasChanged, RouteInfo
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
 from .providers import Api
-from .resolve import AliasTable, Resolution, Resolver, find_provider
+from .resolve import AliasTable, Resolution, Resolver
 from .sessions import SessionStore
 from .stats import Stats
 

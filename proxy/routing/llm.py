@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 import aiohttp
 import orjson
 
-from ..config import Config, Provider, RoutingPreference
+from ..config import Config, Provider, RoutingPreference, find_provider
 from ..errors import extract_error_message
 from ..providers import BUILTIN, Api
-from ..resolve import find_provider
 from ..upstream import upstream_headers, upstream_url
 from .backend import Verdict, clip
 from .conversation import Conversation
