@@ -128,7 +128,7 @@ class LocalLink:
         from .session_view import rows
 
         state = self.state
-        return state.sessions.version, rows(state.sessions, getattr(state.router, "budget", None))
+        return state.sessions.version, rows(state.sessions, state.router.budget if state.router is not None else None)
 
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
         state = self.state
@@ -143,7 +143,7 @@ class LocalLink:
                 target = priced_model(state.resolver.resolve(model))
             except ModelNotFound:
                 return ""
-            budget = getattr(state.router, "budget", None)
+            budget = state.router.budget if state.router is not None else None
             return retarget_preview(state.sessions, alias, target, state.prices, budget).describe()
 
         return describe

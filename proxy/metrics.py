@@ -142,7 +142,7 @@ class _StateCollector(Collector):
                 "Spans the OTLP exporter could not deliver (collector down or slow); requests never wait on it.",
                 value=float(self._m.spans_dropped()),
             )
-        shared = getattr(st, "shared_state", None)
+        shared = st.shared_state
         if shared is not None:
             yield GaugeMetricFamily(
                 "planoai_shared_state_up",

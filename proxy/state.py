@@ -11,8 +11,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .budget import Budget
 from .bus import EventBus
 from .caching import CachePolicy
 from .config import Alias, Config, find_provider, seconds
@@ -25,6 +26,9 @@ from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver
 from .sessions import SessionStore
 from .stats import Stats
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @dataclass
@@ -56,8 +60,15 @@ class ProxyOptions:
         return opts
 
 
+# The Protocols below are what the core and the front ends use of parts installed on the state by modules
+# that import this one (proxy.routing, proxy.reload, proxy.tracing, proxy.shared_state): typed here, so
+# nobody reaches them through getattr, and no import cycle.
+
+
 class Router(Protocol):
     """Task-aware routing (proxy.routing). May replace the resolution's provider."""
+
+    budget: Budget | None  # the routing budget, None without one (the sessions screen shows it)
 
     async def route(
         self,
@@ -76,6 +87,19 @@ class Reloader(Protocol):
     def reload_now(self) -> tuple[bool, str]: ...
 
 
+class Tracer(Protocol):
+    """OTLP tracing (proxy.tracing.Tracing)."""
+
+    def traceparent(self, request: web.Request, request_id: str) -> str: ...
+
+
+class SharedStatus(Protocol):
+    """Pins and cooldowns shared through Redis (proxy.shared_state.SharedState)."""
+
+    @property
+    def up(self) -> bool: ...
+
+
 class ProxyState:
     def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
         self.bus = bus or EventBus()
@@ -90,7 +114,8 @@ class ProxyState:
         self.prices, self.price_warnings = PriceBook.from_config(config)  # proxy.cost
         self.caching = CachePolicy.from_config(config.raw)  # proxy.caching: Anthropic breakpoints
         self.bus.subscribe(self._settle_session, TERMINAL)
-        self.tracer: Any = None  # proxy.tracing.Tracing while OTLP tracing is on (the handler asks it for traceparents)
+        self.tracer: Tracer | None = None  # while OTLP tracing is on (the handler asks it for traceparents)
+        self.shared_state: SharedStatus | None = None  # while replicas share state (metrics report whether it is up)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()

@@ -77,6 +77,11 @@ class TaskRouter:
         self.apply(config)
 
     # ------------------------------------------------------------------ configuration
+    def use_session(self, session_getter: Callable[[], aiohttp.ClientSession]) -> None:
+        """The HTTP session the LLM backend calls through (a second server on the same state brings its
+        own); takes effect at the next `apply`."""
+        self._session_getter = session_getter
+
     def apply(self, config: Config) -> None:
         """(Re)build from a config; registered on `ProxyState.on_config` so hot reload takes effect."""
         s = settings_mod.load(config)
