@@ -39,7 +39,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from .cost_hook import Pricer, pricer_for
+from .cost_hook import Pricer
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
 from .usage import Usage
@@ -441,7 +441,7 @@ class Metrics:
             self._routing(r)
 
     def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:
-        pricer = pricer_for(self.state, self.pricer)
+        pricer = self.pricer
         if pricer is None or r.provider is None or r.upstream_model is None:
             return
         cost = pricer(r.provider, r.upstream_model, u)
