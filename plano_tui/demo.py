@@ -26,7 +26,7 @@ import orjson
 from aiohttp import web
 
 from proxy.config import Config, parse_config
-from proxy.providers import Api
+from proxy.wire.providers import Api
 
 DEMO_CONFIG = """\
 # planoai --demo: every provider below is simulated on loopback.

@@ -25,7 +25,7 @@ import yaml
 from .budget import BudgetError
 from .budget import from_config as budget_from_config
 from .config_ext import PLANO, Sidecar, SidecarError, compat_warnings, merge_sidecar, sidecar_path
-from .providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
+from .wire.providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
 
 SUPPORTED_VERSIONS = ("v0.1", "v0.1.0", "0.1-beta", "0.2.0", "v0.2.0", "v0.3.0", "v0.4.0")
 # Top-level keys Plano knows that have no meaning for this proxy: warn, don't fail.

@@ -18,7 +18,7 @@ background: a request never waits for a price and never fails because of one.
 
 Request cost, Plano's formula: uncached input × input rate + cached reads × cached rate (the feed's, else
 input rate × cache_read_discount) + output × output rate. Our `Usage.input_tokens` already holds cache
-reads and writes (proxy.usage), so cache writes are priced at the input rate, as Plano does.
+reads and writes (proxy.wire.usage), so cache writes are priced at the input rate, as Plano does.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import orjson
 if TYPE_CHECKING:  # aiohttp is imported where prices are fetched: `planoai` commands that only read the
     import aiohttp  # config (cli-agent, alias) stay fast to start
 
-from .usage import Usage
+from .wire.usage import Usage
 
 log = logging.getLogger(__name__)
 MILLION = 1_000_000.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .usage import Usage
+from .wire.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)

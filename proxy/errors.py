@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import orjson
 
-from .providers import Api
+from .wire.providers import Api
 
 # Anthropic's error `type` by HTTP status (docs/codex-wire.md §10).
 _ANTHROPIC_TYPES = {

@@ -24,7 +24,7 @@ from .events import (
     make_record,
 )
 from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
-from .usage import Usage
+from .wire.usage import Usage
 
 _BODIES = ("request_body", "upstream_body", "response_body")
 _GROUP_FIELDS = tuple(f.name for f in fields(GroupSnapshot))

@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .cost import Cost
-from .usage import EMPTY, Usage
+from .wire.usage import EMPTY, Usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,16 +39,16 @@ from .events import (
     succeeded,
 )
 from .health import parse_retry_after
-from .models import caps_of, fit_request
-from .providers import Api, upstream_api_for
 from .resolve import ModelNotFound, Resolution, upstream_model_for
-from .sse import SseParser
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
-from .usage import EMPTY, Usage, from_body
 from .watch import StreamWatcher, terminal_error_event
+from .wire.models import caps_of, fit_request
+from .wire.providers import Api, upstream_api_for
+from .wire.sse import SseParser
+from .wire.usage import EMPTY, Usage, from_body
 
 # OpenAI's answer on /chat/completions for a Responses-only model (the codex family).
 _NOT_CHAT = re.compile(rb"not a chat model", re.I)

@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 from .cost_hook import Pricer
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
-from .usage import Usage
+from .wire.usage import Usage
 
 # Buckets (seconds) exactly as brightstaff sets them, so the dashboard's quantiles mean the same thing.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

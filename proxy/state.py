@@ -22,10 +22,10 @@ from .details import DetailBudget
 from .events import TERMINAL, AliasChanged, RouteInfo
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
-from .providers import Api
 from .resolve import AliasTable, Resolution, Resolver
 from .sessions import SessionStore
 from .stats import Stats
+from .wire.providers import Api
 
 if TYPE_CHECKING:
     from aiohttp import web

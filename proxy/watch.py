@@ -9,9 +9,9 @@ and parsing them was the largest cost of relaying a stream.
 from __future__ import annotations
 
 from .errors import anthropic_type
-from .providers import Api
-from .sse import SseEvent, SseParser, encode
-from .usage import EMPTY, Usage, from_anthropic, from_openai
+from .wire.providers import Api
+from .wire.sse import SseEvent, SseParser, encode
+from .wire.usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _TERMINAL_NEEDLES = tuple(f'"{t}"'.encode() for t in _RESPONSES_TERMINAL)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from proxy.errors import ProxyError
-from proxy.providers import Api
 from proxy.translate import TranslatedRequest, get_translation
 from proxy.translate.common import pack_blob
+from proxy.wire.providers import Api
 
 R2C = get_translation(Api.RESPONSES, Api.CHAT)
 R2M = get_translation(Api.RESPONSES, Api.MESSAGES)

@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from proxy.errors import ProxyError
-from proxy.models import caps_for
-from proxy.providers import Api
 from proxy.translate import TranslatedRequest, get_translation
 from proxy.translate.common import pack_signature, unpack_signature
+from proxy.wire.models import caps_for
+from proxy.wire.providers import Api
 
 from .conftest import FIXTURES
 from .translate_helpers import check_anthropic, check_chat, responses_stream, run

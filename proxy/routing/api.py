@@ -21,9 +21,9 @@ from aiohttp import web
 
 from ..errors import ProxyError, error_body
 from ..handler import parse_client_body
-from ..providers import Api
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..state import ProxyState
+from ..wire.providers import Api
 from .router import Decision, TaskRouter, model_name
 
 PATHS = (

@@ -28,11 +28,11 @@ from ..config import Config, RoutingPreference
 from ..cost import PriceBook, priced_model
 from ..errors import ProxyError
 from ..events import RouteInfo
-from ..providers import Api, upstream_api_for
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..sessions import AFFINITY_HEADER, SessionRef, SessionStore
 from ..sessions import header as session_header
 from ..stats import Stats
+from ..wire.providers import Api, upstream_api_for
 from . import settings as settings_mod
 from .backend import Backend, Verdict
 from .conversation import Conversation, parse, prefix_facts

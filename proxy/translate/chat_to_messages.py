@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ProxyError
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling
 from .chat_stream import ChatEmitter

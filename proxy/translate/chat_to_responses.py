@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ProxyError
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_stream import ChatEmitter
 from .chat_to_messages import ChatState, chat_sampling, parse_chat

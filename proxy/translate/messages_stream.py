@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..sse import SseEvent
-from ..usage import Usage, from_anthropic
+from ..wire.sse import SseEvent
+from ..wire.usage import Usage, from_anthropic
 from .common import ANTHROPIC_TO_STOP, STOP_TO_ANTHROPIC, IdMaker, anthropic_error_type, error_code, loads_obj
 from .pipe import Emitter
 

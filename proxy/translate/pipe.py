@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..sse import SseEvent
-from ..usage import EMPTY, Usage
+from ..wire.sse import SseEvent
+from ..wire.usage import EMPTY, Usage
 
 
 class Emitter:

@@ -25,7 +25,7 @@ from typing import Any
 
 from .providers import Api
 
-DATA_PATH = Path(__file__).with_name("data") / "codex_models.json"
+DATA_PATH = Path(__file__).parents[1] / "data" / "codex_models.json"  # proxy/data
 
 # Reasoning efforts from least to most; clamping picks the nearest one a model accepts.
 EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra")
