@@ -45,6 +45,7 @@ from .tls import wait_ready
 from .translate import Translation, get_translation
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
 from .watch import StreamWatcher, terminal_error_event
+from .wire.errors import Untranslatable
 from .wire.models import caps_of, fit_request
 from .wire.providers import Api, upstream_api_for
 from .wire.sse import SseParser
@@ -252,7 +253,7 @@ class LlmHandler:
                 payload, suffix = {**body, "model": res.upstream_model}, "/count_tokens"
             else:
                 return estimate
-        except (TypeError, KeyError, ValueError, AttributeError, IndexError, ProxyError):
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, Untranslatable):
             return estimate
         url = upstream_url(provider, up_api, res.upstream_model) + suffix
         headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())
@@ -455,6 +456,8 @@ class LlmHandler:
                 )
             try:
                 tr = translation.request(body, cand.upstream_model, caps)
+            except Untranslatable as exc:  # the client asked for what the target cannot do: its 400
+                raise ProxyError(400, exc.message, exc.code) from None
             except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
                 # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it
                 # can read, never a 500 that agents retry.

@@ -58,8 +58,9 @@ class Translation(Protocol):
     upstream: Api
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
-        """Raises ProxyError(400, …) for requests whose meaning cannot be kept (e.g. file_search). `caps`:
-        what the target accepts (proxy.wire.models); by default looked up from the model id alone."""
+        """Raises `Untranslatable` (proxy.wire.errors) for requests whose meaning cannot be kept (e.g.
+        file_search). `caps`: what the target accepts (proxy.wire.models); by default looked up from the
+        model id alone."""
         ...
 
     def response(self, body: dict[str, Any], state: Any) -> dict[str, Any]: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ProxyError
+from ..wire.errors import Untranslatable
 from ..wire.models import ModelCaps, caps_for
 from ..wire.providers import Api
 from . import TranslatedRequest, register
@@ -103,7 +103,7 @@ class ChatToMessages:
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         if isinstance(body.get("n"), int) and body["n"] > 1:
-            raise ProxyError(400, "`n` > 1 cannot be translated to the Anthropic API", "invalid_request")
+            raise Untranslatable("`n` > 1 cannot be translated to the Anthropic API", "invalid_request")
         notes: list[str] = []
         fns = chat_tools(body.get("tools"), notes)
         parallel = body.get("parallel_tool_calls")

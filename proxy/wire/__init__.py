@@ -4,7 +4,8 @@
   and `upstream_api_for`;
 - `sse`: `SseParser` (byte-level, split-anywhere safe), `SseEvent`, `encode`, `DONE`;
 - `usage`: `Usage`, token counts read from any API's bodies and events;
-- `models`: `ModelCaps`, what each model accepts (reasoning, sampling, output length).
+- `models`: `ModelCaps`, what each model accepts (reasoning, sampling, output length);
+- `errors`: `Untranslatable`, what a translator raises for a request whose meaning it cannot keep.
 
 Pure data and functions: the modules here import only each other, the standard library and orjson
 (import-linter contracts in pyproject.toml). HTTP statuses and aiohttp belong to the core above.
