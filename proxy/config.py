@@ -407,7 +407,7 @@ class _Builder:
 
     # -- listeners
     def listener(self, raw: Any) -> Listener:
-        entry: dict | None = None
+        entry: dict[str, Any] | None = None
         where: tuple[str | int, ...] = ("listeners",)
         if isinstance(raw, list):
             models = [(i, x) for i, x in enumerate(raw) if isinstance(x, dict) and x.get("type", "model") == "model"]
@@ -638,7 +638,7 @@ class _Builder:
 
     # -- routing preferences (parsed and validated; routing itself lives in proxy.routing)
     def routing_preferences(
-        self, data: dict, pkey: str, raw_providers: list, providers: list[Provider]
+        self, data: dict[str, Any], pkey: str, raw_providers: list[Any], providers: list[Provider]
     ) -> list[RoutingPreference]:
         prefs: dict[str, RoutingPreference] = {}
         top = data.get("routing_preferences")

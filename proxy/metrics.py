@@ -316,18 +316,19 @@ class _Aggregates(Collector):
         self._m.fold()
         for f, d in self.values.items():
             if f.buckets is None:
-                fam: Metric = CounterMetricFamily(f.name, f.doc, labels=f.labels)
+                counter = CounterMetricFamily(f.name, f.doc, labels=f.labels)
                 for labels, v in d.items():
-                    fam.add_metric(labels, v)
+                    counter.add_metric(labels, v)
+                yield counter
             else:
-                fam = HistogramMetricFamily(f.name, f.doc, labels=f.labels)
+                hist = HistogramMetricFamily(f.name, f.doc, labels=f.labels)
                 for labels, (counts, total) in d.items():
                     cum, buckets = 0, []
                     for le, n in zip((*map(str, f.buckets), "+Inf"), counts, strict=True):
                         cum += n
                         buckets.append((le, float(cum)))
-                    fam.add_metric(labels, buckets, total)
-            yield fam
+                    hist.add_metric(labels, buckets, total)
+                yield hist
         inflight = GaugeMetricFamily(
             "brightstaff_http_in_flight_requests",
             "HTTP requests currently being served, by handler.",

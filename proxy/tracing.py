@@ -94,7 +94,7 @@ class _CountingExporter(SpanExporter):
 
 
 class Tracing:
-    TYPES = (RequestFinished, RequestFailed)
+    TYPES: tuple[type[RequestFinished | RequestFailed], ...] = (RequestFinished, RequestFailed)
 
     def __init__(self, state: ProxyState, settings: TraceSettings, pricer: Pricer | None = None) -> None:
         self.state = state

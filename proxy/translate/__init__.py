@@ -26,8 +26,15 @@ class TranslatedRequest:
 
 
 class StreamTranslator(Protocol):
-    usage: Usage  # latest usage seen upstream
-    error: str | None  # an in-stream upstream error, if any
+    @property
+    def usage(self) -> Usage:
+        """The latest usage seen upstream."""
+        ...
+
+    @property
+    def error(self) -> str | None:
+        """An in-stream upstream error, if any."""
+        ...
 
     @property
     def done(self) -> bool:

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .providers import Api
 
@@ -65,7 +65,12 @@ def _openai(efforts: tuple[str, ...], ctx: int = 272_000, out: int = 128_000, de
                      images=True, verbosity=verbosity)
 
 
-_NO_REASONING = {"efforts": (), "reasoning": False}
+class _Reasoning(TypedDict):
+    efforts: tuple[str, ...]
+    reasoning: bool
+
+
+_NO_REASONING: _Reasoning = {"efforts": (), "reasoning": False}
 
 # First match wins; patterns are searched in the lower-cased upstream model id.
 FAMILIES: tuple[tuple[str, ModelCaps], ...] = (
@@ -111,7 +116,8 @@ _OLLAMA_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|d
 
 @functools.cache
 def load_data(path: Path = DATA_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 @functools.lru_cache(maxsize=512)
