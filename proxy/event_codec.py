@@ -21,7 +21,6 @@ from .events import (
     RequestFinished,
     RequestRecord,
     RouteInfo,
-    make_record,
 )
 from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, StatsSnapshot
 from .wire.usage import Usage
@@ -57,7 +56,7 @@ def record_from_json(d: dict[str, Any]) -> RequestRecord:
     for name in _BODIES:
         raw = d.get(name)
         values[name] = None if raw is None else base64.b64decode(raw)
-    return make_record(**values)
+    return RequestRecord(**values)
 
 
 def event_to_json(ev: Event) -> dict[str, Any] | None:
