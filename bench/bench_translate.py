@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 import aiohttp
 import orjson
 
-from proxy.providers import Api
-from proxy.sse import SseEvent, SseParser
 from proxy.translate import get_translation
+from proxy.wire.providers import Api
+from proxy.wire.sse import SseEvent, SseParser
 from tests.translate_helpers import anthropic_stream, chat_stream, responses_stream
 
 FIRST = "FIRST"  # fits in the first 8-character delta

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 from common import pct
 
 from proxy.config import Config, parse_config
-from proxy.providers import Api
 from proxy.resolve import AliasTable, Resolver
 from proxy.routing.router import TaskRouter
+from proxy.wire.providers import Api
 
 DATA = ROOT / "bench" / "data" / "routing_prompts.jsonl"
 GEN = "generating new code snippets, functions, or boilerplate based on user prompts or requirements"

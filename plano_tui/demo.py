@@ -26,7 +26,6 @@ import orjson
 from aiohttp import web
 
 from proxy.config import Config, parse_config
-from proxy.providers import Api
 
 DEMO_CONFIG = """\
 # planoai --demo: every provider below is simulated on loopback.
@@ -290,7 +289,7 @@ class SimUpstream:
 Scenario = tuple[float, str, str, bool]  # weight, path, model, stream
 
 
-def _scenarios(translations: bool) -> list[Scenario]:
+def _scenarios() -> list[Scenario]:
     s: list[Scenario] = [
         (40, "/v1/responses", "arch.codex.default", True),  # Codex turns
         (8, "/v1/responses", "arch.codex.fast", False),  # Codex side calls (titles, compaction)
@@ -301,18 +300,12 @@ def _scenarios(translations: bool) -> list[Scenario]:
         (3, "/v1/chat/completions", "arch.local", False),
         (1.5, "/v1/responses", "gpt-4o", True),  # not configured: a 400 with the model list
         (1, "/v1/responses", "grok-4-1-fast", True),  # no XAI_API_KEY: a clear 400
+        # Cross-API paths: the proxy translates.
+        (6, "/v1/responses", "arch.claude", True),
+        (5, "/v1/responses", "arch.local", True),
+        (2, "/v1/messages", "arch.local", True),
     ]
-    if translations:  # cross-API paths, when the proxy has the translators
-        s += [(6, "/v1/responses", "arch.claude", True), (5, "/v1/responses", "arch.local", True),
-              (2, "/v1/messages", "arch.local", True)]
     return s
-
-
-def _translations_available() -> bool:
-    from proxy.translate import get_translation
-
-    return all(get_translation(c, u) is not None for c, u in
-               ((Api.RESPONSES, Api.MESSAGES), (Api.RESPONSES, Api.CHAT), (Api.MESSAGES, Api.CHAT)))
 
 
 def _body(path: str, model: str, stream: bool, prompt: str, session: str) -> dict[str, Any]:
@@ -363,7 +356,7 @@ class DemoEnv:
 
     async def _traffic(self, url: str) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
-        scenarios = _scenarios(_translations_available())
+        scenarios = _scenarios()
         weights = [s[0] for s in scenarios]
         sessions = [str(uuid.UUID(int=self.rng.getrandbits(128))) for _ in range(3)]
         while True:

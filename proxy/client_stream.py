@@ -14,7 +14,7 @@ import contextlib
 
 from aiohttp import web
 
-from .providers import Api
+from .wire.providers import Api
 
 _BEATS = {
     Api.RESPONSES: b'event: keepalive\ndata: {"type":"keepalive"}\n\n',

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import yaml
 from .budget import BudgetError
 from .budget import from_config as budget_from_config
 from .config_ext import PLANO, Sidecar, SidecarError, compat_warnings, merge_sidecar, sidecar_path
-from .providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
+from .wire.providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
 
 SUPPORTED_VERSIONS = ("v0.1", "v0.1.0", "0.1-beta", "0.2.0", "v0.2.0", "v0.3.0", "v0.4.0")
 # Top-level keys Plano knows that have no meaning for this proxy: warn, don't fail.
@@ -171,6 +171,31 @@ class Config:
 
     def provider_named(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
+
+
+# Here rather than in resolve.py: the config validates alias targets and fallbacks with it, and resolve
+# builds on the config, so the lookup lives at the lower of the two.
+def find_provider(model: str, providers: Sequence[Provider]) -> Provider | None:
+    """Plano's lookup order: name or bare id, then full `provider/id`, then the bare part, then a wildcard."""
+    if not model:
+        return None
+    for p in providers:
+        if p.name == model or (not p.wildcard and (p.model_id == model or p.model == model)):
+            return p
+    if "/" in model:
+        prefix, rest = model.split("/", 1)
+        for p in providers:
+            if not p.wildcard and p.model_id == rest:
+                return p
+        cp = canonical_prefix(prefix)
+        for p in providers:
+            if p.wildcard and p.prefix == cp:
+                return p
+    else:
+        wild = [p for p in providers if p.wildcard]
+        if len(wild) == 1:  # a bare id matches a wildcard only when that is unambiguous
+            return wild[0]
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -382,7 +407,7 @@ class _Builder:
 
     # -- listeners
     def listener(self, raw: Any) -> Listener:
-        entry: dict | None = None
+        entry: dict[str, Any] | None = None
         where: tuple[str | int, ...] = ("listeners",)
         if isinstance(raw, list):
             models = [(i, x) for i, x in enumerate(raw) if isinstance(x, dict) and x.get("type", "model") == "model"]
@@ -613,7 +638,7 @@ class _Builder:
 
     # -- routing preferences (parsed and validated; routing itself lives in proxy.routing)
     def routing_preferences(
-        self, data: dict, pkey: str, raw_providers: list, providers: list[Provider]
+        self, data: dict[str, Any], pkey: str, raw_providers: list[Any], providers: list[Provider]
     ) -> list[RoutingPreference]:
         prefs: dict[str, RoutingPreference] = {}
         top = data.get("routing_preferences")
@@ -671,9 +696,7 @@ class _Builder:
         return list(prefs.values())
 
 
-def model_known(model: str, providers: list[Provider] | tuple[Provider, ...]) -> bool:
-    from .resolve import find_provider  # local import: resolve imports this module
-
+def model_known(model: str, providers: Sequence[Provider]) -> bool:
     return find_provider(model, providers) is not None
 
 

@@ -223,7 +223,7 @@ def merge_sidecar(data: dict[str, Any], side: Sidecar) -> dict[str, Any]:
         out[target] = providers
     for sect in ("routing", "overrides"):
         if sect in s:
-            base = out.get(sect) if isinstance(out.get(sect), dict) else {}
+            base = base_ if isinstance(base_ := out.get(sect), dict) else {}
             out[sect] = {**base, **s[sect]}
             for k in s[sect]:
                 side.origins[(sect, k)] = Origin(side.source, side.line(sect, k))
@@ -275,7 +275,7 @@ def compat_warnings(data: Mapping[str, Any], where: Callable[..., str], sidecar_
                 if k not in PLANO_ALIAS:
                     rejects(("model_aliases", name, k), k in EXT_ALIAS)
     _section(data, "routing", PLANO_ROUTING, EXT_ROUTING, rejects)
-    routing = data.get("routing") if isinstance(data.get("routing"), dict) else {}
+    routing = routing_ if isinstance(routing_ := data.get("routing"), dict) else {}
     _section(routing, "session_cache", PLANO_SESSION_CACHE, frozenset(), rejects, prefix=("routing",))
     _section(routing, "routing_budget", PLANO_BUDGET, frozenset(), rejects, prefix=("routing",))
     _section(data, "prompt_caching", PLANO_PROMPT_CACHING, frozenset(), rejects)

@@ -18,7 +18,7 @@ background: a request never waits for a price and never fails because of one.
 
 Request cost, Plano's formula: uncached input × input rate + cached reads × cached rate (the feed's, else
 input rate × cache_read_discount) + output × output rate. Our `Usage.input_tokens` already holds cache
-reads and writes (proxy.usage), so cache writes are priced at the input rate, as Plano does.
+reads and writes (proxy.wire.usage), so cache writes are priced at the input rate, as Plano does.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import orjson
 if TYPE_CHECKING:  # aiohttp is imported where prices are fetched: `planoai` commands that only read the
     import aiohttp  # config (cli-agent, alias) stay fast to start
 
-from .usage import Usage
+from .wire.usage import Usage
 
 log = logging.getLogger(__name__)
 MILLION = 1_000_000.0
@@ -261,7 +261,7 @@ def sources_from(raw: Any, base_dir: Path | None) -> tuple[list[Source], list[st
         refresh = _num(s.get("refresh_interval"))
         url = s.get("url") or DEFAULT_URLS.get(str(provider), "")
         if kind == "cost" and provider in PARSERS:
-            aliases = s.get("model_aliases") if isinstance(s.get("model_aliases"), dict) else {}
+            aliases = aliases_ if isinstance(aliases_ := s.get("model_aliases"), dict) else {}
             out.append(Source("cost", provider, _locate(str(url), base_dir), refresh, dict(aliases)))
         elif kind == "latency" and provider == "prometheus" and url and s.get("query"):
             out.append(Source("latency", provider, str(url), refresh, {}, str(s["query"])))
@@ -348,18 +348,18 @@ class PriceBook:
         self._session_getter = session_getter
         if not self.builtin.ready and self.builtin.error is None:
             self._tasks.append(loop.create_task(self._load_builtin(models), name="prices:builtin"))
-        self._start_sources()
+        self._start_sources(session_getter)
 
     async def _load_builtin(self, models: tuple[str, ...]) -> None:
         await asyncio.to_thread(self.builtin.load, models)
         self.version += 1
 
-    def _start_sources(self) -> None:
+    def _start_sources(self, session_getter: Callable[[], aiohttp.ClientSession]) -> None:
         loop = asyncio.get_running_loop()
         if not self.sources:
             self.loaded.set()
         for s in self.sources:
-            self._tasks.append(loop.create_task(self._run(s, self._session_getter), name=f"prices:{s.provider}"))
+            self._tasks.append(loop.create_task(self._run(s, session_getter), name=f"prices:{s.provider}"))
 
     def configure(self, sources: list[Source]) -> None:
         """Hot reload: new sources replace the old ones (the built-in table stays loaded)."""
@@ -373,7 +373,7 @@ class PriceBook:
                 t.cancel()
         self._tasks = [t for t in self._tasks if t.get_name().endswith("builtin")]
         if self._session_getter is not None:
-            self._start_sources()
+            self._start_sources(self._session_getter)
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -2,16 +2,15 @@
 
 A `Pricer` takes (provider name, upstream model, usage) and returns a `Cost`, or None when the model
 has no price. Metrics (`planoai_*_cost_usd`) and traces (`llm.usage.*_cost_usd`) ask the one passed to
-`proxy.telemetry.install`, else `state.pricer` if the cost module set one; without either, no cost is shown.
+`proxy.telemetry.install`; without one, no cost is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from .usage import Usage
+from .wire.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +24,3 @@ class Cost:
 
 
 Pricer = Callable[[str, str, Usage], Cost | None]
-
-
-def pricer_for(state: Any, explicit: Pricer | None) -> Pricer | None:
-    return explicit or getattr(state, "pricer", None)

@@ -7,9 +7,11 @@ are always 4xx. This module is the one place that knows both shapes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
-from .providers import Api
+from .wire.providers import Api
 
 # Anthropic's error `type` by HTTP status (docs/codex-wire.md §10).
 _ANTHROPIC_TYPES = {
@@ -66,9 +68,9 @@ def openai_type(status: int) -> str:
     return _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
-def error_payload(api: Api, status: int, message: str, code: str, request_id: str = "") -> dict:
+def error_payload(api: Api, status: int, message: str, code: str, request_id: str = "") -> dict[str, Any]:
     if api is Api.MESSAGES:
-        body: dict = {"type": "error", "error": {"type": anthropic_type(status), "message": message}}
+        body: dict[str, Any] = {"type": "error", "error": {"type": anthropic_type(status), "message": message}}
         if request_id:
             body["request_id"] = request_id
         return body

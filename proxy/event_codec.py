@@ -22,10 +22,9 @@ from .events import (
     RequestRecord,
     RouteInfo,
     Timing,
-    make_record,
 )
 from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, SessionRow, StatsSnapshot, StepView, TurnView
-from .usage import Usage
+from .wire.usage import Usage
 
 _BODIES = ("request_body", "upstream_body", "response_body")
 _GROUP_FIELDS = tuple(f.name for f in fields(GroupSnapshot))
@@ -60,7 +59,7 @@ def record_from_json(d: dict[str, Any]) -> RequestRecord:
     for name in _BODIES:
         raw = d.get(name)
         values[name] = None if raw is None else base64.b64decode(raw)
-    return make_record(**values)
+    return RequestRecord(**values)
 
 
 def event_to_json(ev: Event) -> dict[str, Any] | None:

@@ -8,11 +8,11 @@ the complete `RequestRecord`, so no request is ever missing from a log.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cost import Cost
-from .usage import EMPTY, Usage
+from .wire.usage import EMPTY, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +132,6 @@ class RequestRecord:
         return out / (gen_ms / 1000) if gen_ms > 1 else None
 
 
-_RECORD_DEFAULTS = {f.name: f.default for f in fields(RequestRecord) if f.default is not MISSING}
-_RECORD_FIELDS = frozenset(f.name for f in fields(RequestRecord))
 
 
 def record_from_fields(attrs: dict[str, Any]) -> RequestRecord:
@@ -143,17 +141,6 @@ def record_from_fields(attrs: dict[str, Any]) -> RequestRecord:
     record = object.__new__(RequestRecord)
     record.__dict__.update(attrs)
     return record
-
-
-def make_record(**values: Any) -> RequestRecord:
-    """`RequestRecord(**values)`, built fast (once per request); unknown or missing fields are errors as
-    they would be there."""
-    if not values.keys() <= _RECORD_FIELDS:
-        raise TypeError(f"unknown RequestRecord fields: {sorted(values.keys() - _RECORD_FIELDS)}")
-    attrs = {**_RECORD_DEFAULTS, **values}
-    if len(attrs) != len(_RECORD_FIELDS):
-        raise TypeError(f"missing RequestRecord fields: {sorted(_RECORD_FIELDS - attrs.keys())}")
-    return record_from_fields(attrs)
 
 
 def without_bodies(r: RequestRecord) -> RequestRecord:

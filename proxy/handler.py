@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from .client_stream import ClientStream
-from .config import Provider
+from .config import Provider, find_provider
 from .cost import Cost, priced_model
 from .errors import ProxyError, error_body, extract_error_message
 from .events import (
@@ -41,18 +41,19 @@ from .events import (
 )
 from .health import parse_retry_after
 from .intake import parse_client_body, read_body, resolve_or_4xx, session_key
-from .models import caps_of
 from .payload import build_payload
-from .providers import Api, upstream_api_for
 from .relay import PassthroughRelay, Relay, TranslatedRelay
-from .resolve import ModelNotFound, Resolution, find_provider, upstream_model_for
+from .resolve import ModelNotFound, Resolution, upstream_model_for
 from .state import ProxyState
 from .tls import wait_ready
 from .translate import Translation, get_translation
 from .turns import agent_of, fit_window, tool_names_of, turn_facts
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
-from .usage import EMPTY, Usage, from_body
 from .watch import terminal_error_event
+from .wire.errors import Untranslatable
+from .wire.models import caps_of
+from .wire.providers import Api, upstream_api_for
+from .wire.usage import EMPTY, Usage, from_body
 
 # OpenAI's answer on /chat/completions for a Responses-only model (the codex family).
 _NOT_CHAT = re.compile(rb"not a chat model", re.I)
@@ -261,7 +262,7 @@ class LlmHandler:
                 payload, suffix = {**body, "model": res.upstream_model}, "/count_tokens"
             else:
                 return estimate
-        except (TypeError, KeyError, ValueError, AttributeError, IndexError, ProxyError):
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, Untranslatable):
             return estimate
         url = upstream_url(provider, up_api, res.upstream_model) + suffix
         headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())

@@ -10,8 +10,8 @@ import orjson
 from aiohttp import web
 
 from .errors import ProxyError
-from .providers import Api
 from .resolve import AliasTable, ModelNotFound, Resolution, Resolver
+from .wire.providers import Api
 
 # The headers a session is known by, first match wins: Plano's affinity header, Codex, Claude Code.
 SESSION_HEADERS = ("x-model-affinity", "session-id", "session_id", "x-claude-code-session-id", "thread-id")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .config import Config, Provider
+from .config import Config, Provider, find_provider
 from .details import DetailBudget
 from .events import Event, RequestRecord
 from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, TurnView
-from .resolve import find_provider
 from .state import ProxyState
 from .stats import StatsSnapshot
 
@@ -130,7 +129,8 @@ class LocalLink:
 
         state = self.state
         version = state.sessions.version + state.turns.version  # either moving means a redraw
-        return version, rows(state.sessions, getattr(state.router, "budget", None), state.turns)
+        budget = state.router.budget if state.router is not None else None
+        return version, rows(state.sessions, budget, state.turns)
 
     async def session_turns(self, session_id: str) -> list[TurnView]:
         return self.state.turns.turns(session_id)
@@ -152,7 +152,7 @@ class LocalLink:
                 return ""
             parts = []
             if warm:
-                budget = getattr(state.router, "budget", None)
+                budget = state.router.budget if state.router is not None else None
                 cost = retarget_preview(state.sessions, alias, priced_model(res), state.prices, budget)
                 parts.append(cost.describe())
             win = state.windows.window(res.provider, res.upstream_model)

@@ -39,10 +39,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from .cost_hook import Pricer, pricer_for
+from .cost_hook import Pricer
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
-from .usage import Usage
+from .wire.usage import Usage
 
 # Buckets (seconds) exactly as brightstaff sets them, so the dashboard's quantiles mean the same thing.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -142,7 +142,7 @@ class _StateCollector(Collector):
                 "Spans the OTLP exporter could not deliver (collector down or slow); requests never wait on it.",
                 value=float(self._m.spans_dropped()),
             )
-        shared = getattr(st, "shared_state", None)
+        shared = st.shared_state
         if shared is not None:
             yield GaugeMetricFamily(
                 "planoai_shared_state_up",
@@ -316,18 +316,19 @@ class _Aggregates(Collector):
         self._m.fold()
         for f, d in self.values.items():
             if f.buckets is None:
-                fam: Metric = CounterMetricFamily(f.name, f.doc, labels=f.labels)
+                counter = CounterMetricFamily(f.name, f.doc, labels=f.labels)
                 for labels, v in d.items():
-                    fam.add_metric(labels, v)
+                    counter.add_metric(labels, v)
+                yield counter
             else:
-                fam = HistogramMetricFamily(f.name, f.doc, labels=f.labels)
+                hist = HistogramMetricFamily(f.name, f.doc, labels=f.labels)
                 for labels, (counts, total) in d.items():
                     cum, buckets = 0, []
                     for le, n in zip((*map(str, f.buckets), "+Inf"), counts, strict=True):
                         cum += n
                         buckets.append((le, float(cum)))
-                    fam.add_metric(labels, buckets, total)
-            yield fam
+                    hist.add_metric(labels, buckets, total)
+                yield hist
         inflight = GaugeMetricFamily(
             "brightstaff_http_in_flight_requests",
             "HTTP requests currently being served, by handler.",
@@ -441,7 +442,7 @@ class Metrics:
             self._routing(r)
 
     def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:
-        pricer = pricer_for(self.state, self.pricer)
+        pricer = self.pricer
         if pricer is None or r.provider is None or r.upstream_model is None:
             return
         cost = pricer(r.provider, r.upstream_model, u)

@@ -1,7 +1,7 @@
 """The upstream request body for one candidate: what `_attempt` sends, built without any I/O.
 
 Same API on both sides: the client's bytes, byte-faithful, with only `model` spliced in, unless the
-target would refuse part of the request (proxy.models.fit_request). Another API upstream: the
+target would refuse part of the request (proxy.wire.models.fit_request). Another API upstream: the
 translator's body (proxy.translate). Then prompt caching (proxy.caching) adds or removes Anthropic
 `cache_control` breakpoints on Messages upstreams.
 """
@@ -15,10 +15,11 @@ import orjson
 
 from .caching import CachePolicy, inject_breakpoints, strip_markers
 from .errors import ProxyError
-from .models import ModelCaps, fit_request
-from .providers import Api
 from .resolve import Resolution
 from .translate import Translation, get_translation
+from .wire.errors import Untranslatable
+from .wire.models import ModelCaps, fit_request
+from .wire.providers import Api
 
 
 @dataclass(slots=True)
@@ -67,6 +68,8 @@ def build_payload(
             )
         try:
             tr = translation.request(body, model, caps)
+        except Untranslatable as exc:  # the client asked for what the target cannot do: its 400
+            raise ProxyError(400, exc.message, exc.code) from None
         except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
             # A body of the wrong shape (e.g. `"messages": true`) is the client's mistake: a 400 it can
             # read, never a 500 that agents retry.

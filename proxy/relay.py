@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .providers import Api
-from .sse import SseParser
 from .translate import StreamTranslator
-from .usage import Usage
 from .watch import StreamWatcher, terminal_error_event
+from .wire.providers import Api
+from .wire.sse import SseParser
+from .wire.usage import Usage
 
 INCOMPLETE = "upstream stream ended before completion"
 

@@ -8,11 +8,10 @@ the provider. Aliases live in `AliasTable`, which the dashboard and the admin AP
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .config import Alias, Config, Provider
-from .providers import canonical_prefix
+from .config import Alias, Config, Provider, find_provider
 
 
 class ModelNotFound(LookupError):
@@ -32,29 +31,6 @@ class Resolution:
     alias_target: str | None = None
     via: str = "explicit"  # explicit | alias | default | wildcard | route
     route: str | None = None
-
-
-def find_provider(model: str, providers: Sequence[Provider]) -> Provider | None:
-    """Plano's lookup order: name or bare id, then full `provider/id`, then the bare part, then a wildcard."""
-    if not model:
-        return None
-    for p in providers:
-        if p.name == model or (not p.wildcard and (p.model_id == model or p.model == model)):
-            return p
-    if "/" in model:
-        prefix, rest = model.split("/", 1)
-        for p in providers:
-            if not p.wildcard and p.model_id == rest:
-                return p
-        cp = canonical_prefix(prefix)
-        for p in providers:
-            if p.wildcard and p.prefix == cp:
-                return p
-    else:
-        wild = [p for p in providers if p.wildcard]
-        if len(wild) == 1:  # a bare id matches a wildcard only when that is unambiguous
-            return wild[0]
-    return None
 
 
 def upstream_model_for(model: str, provider: Provider) -> str:

@@ -26,10 +26,10 @@ from aiohttp import web
 from .admin_stream import AdminStream
 from .cost import configured_models
 from .handler import LlmHandler
-from .providers import Api
 from .routing import install as install_routing
 from .routing.api import add_routes as add_routing_routes
 from .state import ProxyState
+from .wire.providers import Api
 
 SESSION_KEY = web.AppKey("session", aiohttp.ClientSession)
 STATE_KEY = web.AppKey("state", ProxyState)

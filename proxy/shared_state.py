@@ -31,6 +31,7 @@ import orjson
 
 from .events import ProviderCooling
 from .routing.pinning import DecisionCache, Pinned
+from .routing.router import TaskRouter
 from .state import ProxyState
 
 log = logging.getLogger(__name__)
@@ -227,9 +228,8 @@ def install(state: ProxyState) -> SharedState | None:
     if cfg is None:
         return None
     shared = SharedState(state, *cfg)
-    state.shared_state = shared  # type: ignore[attr-defined]  # read by metrics (planoai_shared_state_up)
+    state.shared_state = shared  # read by metrics (planoai_shared_state_up)
     router = state.router
-    cache = getattr(router, "cache", None)
-    if isinstance(cache, DecisionCache) and not isinstance(cache, SharedDecisionCache):
-        router.cache = SharedDecisionCache(cache, shared)  # type: ignore[union-attr]
+    if isinstance(router, TaskRouter) and not isinstance(router.cache, SharedDecisionCache):
+        router.cache = SharedDecisionCache(router.cache, shared)
     return shared

@@ -11,22 +11,26 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .budget import Budget
 from .bus import EventBus
 from .caching import CachePolicy
-from .config import Alias, Config, seconds
+from .config import Alias, Config, find_provider, seconds
 from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
 from .events import TERMINAL, AliasChanged, RouteInfo
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
-from .models import caps_of
-from .providers import Api
-from .resolve import AliasTable, Resolution, Resolver, find_provider
+from .resolve import AliasTable, Resolution, Resolver
 from .sessions import SessionStore
 from .stats import Stats
 from .turns import SessionLog, WindowBook
+from .wire.models import caps_of
+from .wire.providers import Api
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @dataclass
@@ -58,8 +62,15 @@ class ProxyOptions:
         return opts
 
 
+# The Protocols below are what the core and the front ends use of parts installed on the state by modules
+# that import this one (proxy.routing, proxy.reload, proxy.tracing, proxy.shared_state): typed here, so
+# nobody reaches them through getattr, and no import cycle.
+
+
 class Router(Protocol):
     """Task-aware routing (proxy.routing). May replace the resolution's provider."""
+
+    budget: Budget | None  # the routing budget, None without one (the sessions screen shows it)
 
     async def route(
         self,
@@ -76,6 +87,19 @@ class Reloader(Protocol):
     """Re-reads the config file (proxy.reload.ConfigReloader)."""
 
     def reload_now(self) -> tuple[bool, str]: ...
+
+
+class Tracer(Protocol):
+    """OTLP tracing (proxy.tracing.Tracing)."""
+
+    def traceparent(self, request: web.Request, request_id: str) -> str: ...
+
+
+class SharedStatus(Protocol):
+    """Pins and cooldowns shared through Redis (proxy.shared_state.SharedState)."""
+
+    @property
+    def up(self) -> bool: ...
 
 
 class ProxyState:
@@ -97,7 +121,8 @@ class ProxyState:
                                   lambda name: next((p for p in self.config.providers if p.name == name), None))
         self.turns = SessionLog(self.windows)
         self.bus.subscribe(self.turns, TERMINAL)
-        self.tracer: Any = None  # proxy.tracing.Tracing while OTLP tracing is on (the handler asks it for traceparents)
+        self.tracer: Tracer | None = None  # while OTLP tracing is on (the handler asks it for traceparents)
+        self.shared_state: SharedStatus | None = None  # while replicas share state (metrics report whether it is up)
         # Which requests keep headers and bodies on their record (proxy.details): every one unless a
         # front end says otherwise (the headless CLI keeps none, the dashboard a budget).
         self.details: DetailBudget | None = DetailBudget()

@@ -34,7 +34,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.status import Status, StatusCode
 
-from .cost_hook import Pricer, pricer_for
+from .cost_hook import Pricer
 from .events import RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
 from .trace_settings import TraceSettings, parse_traceparent
@@ -94,7 +94,7 @@ class _CountingExporter(SpanExporter):
 
 
 class Tracing:
-    TYPES = (RequestFinished, RequestFailed)
+    TYPES: tuple[type[RequestFinished | RequestFailed], ...] = (RequestFinished, RequestFailed)
 
     def __init__(self, state: ProxyState, settings: TraceSettings, pricer: Pricer | None = None) -> None:
         self.state = state
@@ -220,7 +220,7 @@ class Tracing:
                 "llm.usage.cached_input_tokens": u.cached_tokens,
                 "llm.usage.reasoning_tokens": u.reasoning_tokens,
             }
-            pricer = pricer_for(self.state, self.pricer)
+            pricer = self.pricer
             cost = pricer(r.provider, r.upstream_model, u) if pricer and r.provider and r.upstream_model else None
             if cost is not None:
                 attrs |= {

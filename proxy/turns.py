@@ -28,8 +28,8 @@ import orjson
 
 from .events import RequestRecord
 from .frontend import StepView, TurnView
-from .providers import Api
 from .sessions import cache_window_s
+from .wire.providers import Api
 
 MAX_SESSIONS = 500  # sessions kept (LRU); the view shows the live ones
 MAX_TURNS = 100  # turns kept per session (oldest dropped)
@@ -119,7 +119,7 @@ def tool_names_of(obj: Any) -> tuple[str, ...]:
 class WindowBook:
     """A model's context window: Codex's bundled catalog for its own slugs, else the price table's
     limit (models.dev `limit.context`, genai-prices `context_window`), else the capability family
-    (proxy.models). None when nothing knows it (no guard, no meter)."""
+    (proxy.wire.models). None when nothing knows it (no guard, no meter)."""
 
     def __init__(self, caps: Callable[[str, Any], Any], priced: Callable[[str], int | None],
                  generation: Callable[[], Any] = lambda: 0, provider_named: Callable[[str], Any] = lambda n: None,
@@ -142,7 +142,7 @@ class WindowBook:
         key = (getattr(provider, "name", "") or "", model)
         hit = self._cache.get(key, -1)
         if hit != -1:
-            return hit  # type: ignore[return-value]
+            return hit
         caps = self._caps(model, provider)
         win: int | None = caps.context_window if caps.source == "bundled" else None
         if win is None and provider is not None:

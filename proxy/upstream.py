@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from .config import Provider
-from .providers import AZURE_API_VERSION, Api
+from .wire.providers import AZURE_API_VERSION, Api
 
 # Client headers worth forwarding upstream (affinity, betas, Codex turn metadata); everything else —
 # hop-by-hop headers, Host, Content-Length, Accept-Encoding, the client's own credentials — is dropped.

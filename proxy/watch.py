@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import anthropic_type
-from .providers import Api
-from .sse import SseEvent, SseParser, encode
 from .turns import tool_names_of
-from .usage import EMPTY, Usage, from_anthropic, from_openai
+from .wire.providers import Api
+from .wire.sse import SseEvent, SseParser, encode
+from .wire.usage import EMPTY, Usage, from_anthropic, from_openai
 
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _TERMINAL_NEEDLES = tuple(f'"{t}"'.encode() for t in _RESPONSES_TERMINAL)

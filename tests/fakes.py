@@ -5,7 +5,7 @@ byte-level chunking). Shapes follow docs/codex-wire.md §5, §9–§11.
 Like the real services, the fake refuses what they refuse, before any scripted answer: OpenAI's codex
 models on /chat/completions (404 "not a chat model"), reasoning parameters a model does not take, and
 Ollama's reasoning options for a model that cannot think (`refusal`). These rules are written from the
-services' own error answers, independently of proxy.models, so a test cannot pass on the proxy's
+services' own error answers, independently of proxy.wire.models, so a test cannot pass on the proxy's
 beliefs alone.
 """
 

@@ -1,6 +1,8 @@
-"""The event bus: never blocks the publisher, filters per subscriber, counts what it drops."""
+"""The event bus: never blocks the publisher, filters per subscriber, shows what a slow subscriber drops."""
 
 from __future__ import annotations
+
+from .bus_queue import QueueSubscriber
 
 
 async def test_bus_queue_type_filter_and_drop_count() -> None:
@@ -8,7 +10,7 @@ async def test_bus_queue_type_filter_and_drop_count() -> None:
     from proxy.events import AliasChanged, FirstToken
 
     bus = EventBus()
-    sub = bus.subscribe_queue(2, (AliasChanged,))
+    sub = QueueSubscriber(bus, 2, (AliasChanged,))
     bus.publish(FirstToken("r1", 1.0))  # filtered: never queued, never counted
     for i in range(3):
         bus.publish(AliasChanged("a", None, f"t{i}"))
@@ -49,7 +51,7 @@ def test_typed_callbacks_and_wants() -> None:
     assert len(everything) == 1 and len(got) == 1
     unsubscribe()
     assert not bus.wants(FirstToken)
-    sub = bus.subscribe_queue(10, (FirstToken,))
+    sub = QueueSubscriber(bus, 10, (FirstToken,))
     assert bus.wants(FirstToken)
     sub.close()
     assert not bus.wants(FirstToken)

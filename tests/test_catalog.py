@@ -15,9 +15,9 @@ import pytest
 from proxy import catalog
 from proxy.catalog import build_catalog, catalog_etag, codex_catalog, load_data
 from proxy.config import parse_config
-from proxy.models import caps_for
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
+from proxy.wire.models import caps_for
 
 from .conftest import make_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import ConfigError, discover_config, load_config, parse_config
-from proxy.providers import Api
+from proxy.wire.providers import Api
 
 from .conftest import SHARED
 

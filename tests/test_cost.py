@@ -19,7 +19,7 @@ from plano_tui.headless import format_record
 from proxy.config import load_config, parse_config
 from proxy.cost import BuiltinPrices, PriceBook, Rates, parse_digitalocean, parse_models_dev, request_cost
 from proxy.jsonlog import record_dict
-from proxy.usage import from_anthropic, from_openai
+from proxy.wire.usage import from_anthropic, from_openai
 
 from .conftest import FAKE_KEYS, eventually, proxy_config_yaml
 from .test_routing_proxy import records, settled

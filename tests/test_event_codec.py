@@ -17,7 +17,7 @@ from proxy.events import (
 )
 from proxy.local_link import config_view
 from proxy.stats import Stats
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 from .conftest import make_config
 

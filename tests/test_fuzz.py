@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.events import RequestFailed, RequestFinished, RequestRecord
-from proxy.sse import SseParser
-from proxy.usage import Usage
+from proxy.wire.sse import SseParser
+from proxy.wire.usage import Usage
 
 from .conftest import FAKE_KEYS, eventually, leaked_secrets, make_config
 from .fakes import FakeUpstream, Script, chat_events, messages_events, responses_events

@@ -12,7 +12,7 @@ import orjson
 from plano_tui.headless import HeadlessPrinter, format_record
 from proxy.events import AliasChanged, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.jsonlog import JsonlLog
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 from .conftest import eventually
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -40,12 +42,18 @@ def test_proxy_is_our_package() -> None:
     assert (REPO / "proxy" / "server.py").exists()
 
 
-DASHBOARD = ["plano_tui/app.py", "plano_tui/bridge.py", "plano_tui/store.py", "plano_tui/format.py",
-             "plano_tui/ui_main.py", "plano_tui/strip_cycles.py", "plano_tui/themes.py", "plano_tui/forensics.py",
-             "plano_tui/query.py",
-             "plano_tui/widgets", "plano_tui/screens"]
+def _contract(contract_id: str) -> dict:
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c.get("id") == contract_id)
+
+
+# The dashboard and its boundary, as pyproject.toml's import-linter contract names them: this test and
+# `lint-imports` (.ci/run) check one rule.
+_BOUNDARY_CONTRACT = _contract("dashboard-boundary")
+DASHBOARD = [m.replace(".", "/") + ("" if (REPO / m.replace(".", "/")).is_dir() else ".py")
+             for m in _BOUNDARY_CONTRACT["source_modules"]]
 # The front-end boundary (proxy/frontend.py) and the record types: all the dashboard may know of the proxy.
-BOUNDARY = {"proxy.frontend", "proxy.events"}
+BOUNDARY = {rule.split("->")[1].strip() for rule in _BOUNDARY_CONTRACT["ignore_imports"]}
 
 
 def proxy_imports(path: Path) -> set[str]:
@@ -74,3 +82,17 @@ def test_the_dashboard_knows_the_proxy_only_through_the_front_end_boundary() -> 
     tree = ast.parse((REPO / "proxy" / "frontend.py").read_text())
     relative = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
     assert relative == {"events", "stats"}
+
+
+def test_the_dashboard_contract_names_the_boundary() -> None:
+    assert {"proxy.frontend", "proxy.events"} == BOUNDARY
+    assert all((REPO / entry).exists() for entry in DASHBOARD)
+
+
+def test_import_linter_contracts_hold() -> None:
+    """pyproject.toml's layer contracts (translators → wire only, proxy ↛ plano_tui, the dashboard boundary)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    if not lint.exists():
+        lint = Path(shutil.which("lint-imports") or "lint-imports")
+    proc = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

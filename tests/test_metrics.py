@@ -14,7 +14,7 @@ from proxy.cost_hook import Cost
 from proxy.server import ProxyServer
 from proxy.state import ProxyOptions, ProxyState
 from proxy.telemetry import Telemetry, install
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 from .conftest import eventually
 from .fakes import FakeUpstream

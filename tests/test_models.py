@@ -1,11 +1,11 @@
-"""proxy.models: the per-model capability table and the fitting of a request to its target."""
+"""proxy.wire.models: the per-model capability table and the fitting of a request to its target."""
 
 from __future__ import annotations
 
 import pytest
 
-from proxy.models import caps_for, clamp_effort, fit_request
-from proxy.providers import Api
+from proxy.wire.models import caps_for, clamp_effort, fit_request
+from proxy.wire.providers import Api
 
 
 @pytest.mark.parametrize(("model", "efforts", "reasoning"), [

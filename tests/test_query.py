@@ -9,7 +9,7 @@ import pytest
 from plano_tui.query import QueryError, parse
 from plano_tui.store import FilteredRows, RequestStore
 from proxy.events import Attempt, RequestRecord, RouteInfo
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 
 def rec(**kw: object) -> RequestRecord:

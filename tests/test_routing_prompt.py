@@ -9,7 +9,6 @@ import json
 import pytest
 
 from proxy.config import RoutingPreference
-from proxy.providers import Api
 from proxy.routing.conversation import Turn, parse
 from proxy.routing.prompt import (
     MAX_ROUTING_TURNS,
@@ -21,6 +20,7 @@ from proxy.routing.prompt import (
     select_messages,
     trim_middle,
 )
+from proxy.wire.providers import Api
 
 from .conftest import FIXTURES
 

@@ -10,7 +10,6 @@ import textwrap
 import pytest
 
 from proxy.config import RoutingPreference, parse_config
-from proxy.providers import Api
 from proxy.resolve import AliasTable, Resolver
 from proxy.routing.conversation import parse, strip_envelopes
 from proxy.routing.llm import resolve_target
@@ -18,7 +17,8 @@ from proxy.routing.pinning import DecisionCache, Pinned, codex_turn_id, keys_for
 from proxy.routing.preferences import PreferenceError, parse_inline, ranked_models
 from proxy.routing.settings import load
 from proxy.stats import Stats
-from proxy.usage import EMPTY
+from proxy.wire.providers import Api
+from proxy.wire.usage import EMPTY
 
 from .conftest import FIXTURES, make_config
 

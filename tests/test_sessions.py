@@ -12,9 +12,9 @@ import openai
 import orjson
 import pytest
 
-from proxy.providers import Api
 from proxy.routing.conversation import parse
 from proxy.sessions import SessionStore, resolve
+from proxy.wire.providers import Api
 
 from .conftest import FIXTURES
 from .test_routing_proxy import FakeRouter, codex_run, config, post, records, route_of, router_model, settled

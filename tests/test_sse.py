@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.sse import SseEvent, SseParser, encode
+from proxy.wire.sse import SseEvent, SseParser, encode
 
 from .fakes import chat_events, messages_events, responses_events
 
@@ -122,8 +122,8 @@ def test_stream_watcher_skipping_whole_chunks_sees_what_parsing_everything_sees(
     stream: text deltas). Whatever the chunking — an event per chunk, split events, the whole stream at
     once, runs of events cut anywhere — it must end with the same usage, error and done state as
     observing every event."""
-    from proxy.providers import Api
     from proxy.watch import StreamWatcher
+    from proxy.wire.providers import Api
 
     from .fakes import chat_events, messages_events, responses_events
 

@@ -10,8 +10,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.providers import Api
 from proxy.translate import get_translation
+from proxy.wire.providers import Api
 
 from .translate_helpers import (
     anthropic_stream,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from proxy.errors import ProxyError
-from proxy.providers import Api
 from proxy.translate import TranslatedRequest, get_translation
 from proxy.translate.common import pack_blob
+from proxy.wire.errors import Untranslatable
+from proxy.wire.providers import Api
 
 R2C = get_translation(Api.RESPONSES, Api.CHAT)
 R2M = get_translation(Api.RESPONSES, Api.MESSAGES)
@@ -194,9 +194,9 @@ def test_responses_tools_to_chat() -> None:
                                   "local_shell"])
 def test_meaning_changing_hosted_tools_are_refused(kind: str) -> None:
     for fn in (r2c, r2m):
-        with pytest.raises(ProxyError) as exc:
+        with pytest.raises(Untranslatable) as exc:
             fn({"input": "x", "tools": [{"type": kind}]})
-        assert exc.value.status == 400 and exc.value.code == "unsupported_tool" and kind in exc.value.message
+        assert exc.value.code == "unsupported_tool" and kind in exc.value.message
 
 
 @pytest.mark.parametrize("kind", ["web_search", "web_search_preview", "image_generation", "some_future_tool"])
@@ -375,9 +375,9 @@ def test_chat_to_anthropic_options() -> None:
     body = c2m({"messages": [{"role": "user", "content": "q"}], "response_format": {
         "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}}).body
     assert body["output_config"] == {"format": {"type": "json_schema", "schema": {"type": "object"}}}
-    with pytest.raises(ProxyError):
+    with pytest.raises(Untranslatable):
         c2m({"messages": [{"role": "user", "content": "q"}], "n": 2})
-    with pytest.raises(ProxyError):
+    with pytest.raises(Untranslatable):
         c2m({"messages": [{"role": "user", "content": "q"}], "tools": [{"type": "custom", "custom": {"name": "x"}}]})
 
 
@@ -454,7 +454,7 @@ def test_anthropic_to_chat_options_and_tools() -> None:
     assert body["stream_options"] == {"include_usage": True}
     assert not {"top_k", "thinking", "output_config", "context_management", "metadata", "reasoning_effort"} & set(body)
     assert any("web_search_20250305" in n for n in tr.notes)
-    with pytest.raises(ProxyError):
+    with pytest.raises(Untranslatable):
         m2c({"messages": [{"role": "user", "content": "q"}], "tools": [{"type": "computer_20250124", "name": "c"}]})
 
 

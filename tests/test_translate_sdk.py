@@ -250,6 +250,16 @@ async def test_meaning_changing_tool_is_a_400_through_the_proxy(proxy, upstream:
     assert recs[-1].status == 400 and recs[-1].error_code == "unsupported_tool"
 
 
+async def test_an_untranslatable_request_is_the_clients_400(proxy, upstream: FakeUpstream, oai_client) -> None:
+    # The translator raises without a status (proxy.wire.errors); the handler makes it the client's 400.
+    recs = records(proxy)
+    with pytest.raises(openai.BadRequestError) as exc:
+        await oai_client.chat.completions.create(model="arch.claude", n=2, messages=[{"role": "user", "content": "x"}])
+    assert exc.value.code == "invalid_request" and "`n` > 1" in str(exc.value)
+    assert not [r for r in upstream.requests if r.path.endswith("/messages")]
+    assert recs[-1].status == 400 and recs[-1].error_code == "invalid_request"
+
+
 async def test_chat_non_streaming_over_anthropic(proxy, upstream: FakeUpstream, oai_client) -> None:
     comp = await oai_client.chat.completions.create(model="arch.claude", messages=[{"role": "user", "content": "x"}])
     assert comp.choices[0].message.content == "Hello from the fake upstream."

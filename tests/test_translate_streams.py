@@ -7,10 +7,10 @@ import json
 import orjson
 import pytest
 
-from proxy.providers import Api
-from proxy.sse import SseEvent
 from proxy.translate import get_translation
 from proxy.translate.common import unpack_blob
+from proxy.wire.providers import Api
+from proxy.wire.sse import SseEvent
 
 from .translate_helpers import (
     anthropic_stream,

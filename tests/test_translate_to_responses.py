@@ -9,11 +9,11 @@ import re
 import orjson
 import pytest
 
-from proxy.errors import ProxyError
-from proxy.models import caps_for
-from proxy.providers import Api
 from proxy.translate import TranslatedRequest, get_translation
 from proxy.translate.common import pack_signature, unpack_signature
+from proxy.wire.errors import Untranslatable
+from proxy.wire.models import caps_for
+from proxy.wire.providers import Api
 
 from .conftest import FIXTURES
 from .translate_helpers import check_anthropic, check_chat, responses_stream, run
@@ -195,9 +195,9 @@ def test_chat_request_maps_to_responses() -> None:
 
 
 def test_chat_n_above_one_is_refused() -> None:
-    with pytest.raises(ProxyError) as e:
+    with pytest.raises(Untranslatable) as e:
         c2r({"messages": [{"role": "user", "content": "x"}], "n": 2})
-    assert e.value.status == 400
+    assert e.value.code == "invalid_request"
 
 
 # ----------------------------------------------------------------------------- streams back to the client

@@ -17,9 +17,9 @@ from textual.widgets import DataTable
 from plano_tui.screens.sessions import SessionsScreen, cells, meter
 from plano_tui.screens.turns import TurnsScreen, turn_rows
 from proxy.events import RequestFailed, RequestFinished, RequestRecord, make_record
-from proxy.providers import Api
 from proxy.turns import SessionLog, starts_user_turn, tool_names_of
-from proxy.usage import Usage
+from proxy.wire.providers import Api
+from proxy.wire.usage import Usage
 
 from .conftest import make_config
 from .fakes import FakeUpstream, Script, sse

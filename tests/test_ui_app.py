@@ -27,6 +27,7 @@ from proxy.local_link import LocalLink
 from proxy.reload import ConfigReloader
 from proxy.server import ProxyServer
 
+from .bus_queue import QueueSubscriber
 from .conftest import FAKE_KEYS, ProxyFactory, make_config, proxy_config_yaml
 from .fakes import FakeUpstream, Script
 
@@ -393,7 +394,7 @@ async def test_cooling_provider_dropped_events_and_palette_commands() -> None:
         await until(pilot, lambda: app.providers.cell("openai/gpt-5.3-codex", "key").startswith("❄ cooling"))
         assert isinstance(app.store[0], NoticeRow) and "cooling" in app.store[0].text
 
-        sub = app.link.state.bus.subscribe_queue(1)  # a slow subscriber: the bus drops and counts
+        sub = QueueSubscriber(app.link.state.bus, 1)  # a slow subscriber: it drops, the bus shows the count
         for i in range(3):
             app.link.state.bus.publish(fake(i))
         await until(pilot, lambda: "2 events dropped" in str(app.status_bar.content))

@@ -19,7 +19,7 @@ from plano_tui.app import DashboardApp
 from proxy.events import Attempt, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.local_link import LocalLink
 from proxy.state import ProxyState
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 from .conftest import make_config
 

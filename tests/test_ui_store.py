@@ -9,7 +9,7 @@ from plano_tui.bridge import EventBridge, log_pause
 from plano_tui.store import RequestRow, RequestStore
 from proxy.bus import EventBus
 from proxy.events import AliasChanged, FirstToken, RequestFailed, RequestFinished, RequestRecord, RouteInfo
-from proxy.usage import Usage
+from proxy.wire.usage import Usage
 
 
 def rec(i: int = 1, **kw: object) -> RequestRecord:

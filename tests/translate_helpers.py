@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from proxy.sse import SseEvent, SseParser
+from proxy.wire.sse import SseEvent, SseParser
 
 _ids = itertools.count(1)
 

@@ -22,7 +22,7 @@ __all__ = ["Decision", "TaskRouter", "install"]
 def install(state: ProxyState, session_getter: Callable[[], aiohttp.ClientSession]) -> TaskRouter:
     router = state.router
     if isinstance(router, TaskRouter):  # installed before (a second server on the same state)
-        router._session_getter = session_getter
+        router.use_session(session_getter)
         router.apply(state.config)
         return router
     router = TaskRouter(

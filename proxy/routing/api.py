@@ -21,9 +21,9 @@ from aiohttp import web
 
 from ..errors import ProxyError, error_body
 from ..intake import parse_client_body, read_body, resolve_or_4xx
-from ..providers import Api
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..state import ProxyState
+from ..wire.providers import Api
 from .router import Decision, TaskRouter, model_name
 
 PATHS = (

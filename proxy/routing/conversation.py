@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..providers import Api
+from ..wire.providers import Api
 
 _ENVELOPES = re.compile(r"<(system-reminder|user-prompt-submit-hook|environment_context)>.*?</\1>", re.DOTALL)
 _TOOL_OUTPUTS = frozenset(

@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 import aiohttp
 import orjson
 
-from ..config import Config, Provider, RoutingPreference
+from ..config import Config, Provider, RoutingPreference, find_provider
 from ..errors import extract_error_message
-from ..providers import BUILTIN, Api
-from ..resolve import find_provider
 from ..upstream import upstream_headers, upstream_url
+from ..wire.providers import BUILTIN, Api
 from .backend import Verdict, clip
 from .conversation import Conversation
 from .prompt import build_prompt, parse_answer, request_body

@@ -28,11 +28,11 @@ from ..config import Config, RoutingPreference
 from ..cost import PriceBook, priced_model
 from ..errors import ProxyError
 from ..events import RouteInfo
-from ..providers import Api, upstream_api_for
 from ..resolve import ModelNotFound, Resolution, Resolver
 from ..sessions import AFFINITY_HEADER, SessionRef, SessionStore
 from ..sessions import header as session_header
 from ..stats import Stats
+from ..wire.providers import Api, upstream_api_for
 from . import settings as settings_mod
 from .backend import Backend, Verdict
 from .conversation import Conversation, parse, prefix_facts
@@ -77,6 +77,11 @@ class TaskRouter:
         self.apply(config)
 
     # ------------------------------------------------------------------ configuration
+    def use_session(self, session_getter: Callable[[], aiohttp.ClientSession]) -> None:
+        """The HTTP session the LLM backend calls through (a second server on the same state brings its
+        own); takes effect at the next `apply`."""
+        self._session_getter = session_getter
+
     def apply(self, config: Config) -> None:
         """(Re)build from a config; registered on `ProxyState.on_config` so hot reload takes effect."""
         s = settings_mod.load(config)

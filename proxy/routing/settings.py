@@ -122,7 +122,7 @@ def load(config: Config) -> RoutingSettings:
     if not isinstance(ctx, int) or isinstance(ctx, bool) or ctx <= 0:
         warnings.append(f"overrides.orchestrator_model_context_length={ctx!r} is not a positive integer; using 8192")
         ctx = DEFAULT_CONTEXT_TOKENS
-    pc = config.raw.get("prompt_caching") if isinstance(config.raw.get("prompt_caching"), dict) else {}
+    pc = pc_ if isinstance(pc_ := config.raw.get("prompt_caching"), dict) else {}
     caching = _flag(pc, "enabled", False, warnings, "prompt_caching")
     ttl = _number(r, "session_ttl_seconds", DEFAULT_TTL_S, warnings)
     if caching and pc.get("session_ttl_seconds") is not None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..models import ModelCaps
-from ..providers import Api
-from ..sse import SseEvent
-from ..usage import Usage
+from ..wire.models import ModelCaps
+from ..wire.providers import Api
+from ..wire.sse import SseEvent
+from ..wire.usage import Usage
 
 
 @dataclass
@@ -75,8 +75,9 @@ class Translation(Protocol):
     upstream: Api
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
-        """Raises ProxyError(400, …) for requests whose meaning cannot be kept (e.g. file_search). `caps`:
-        what the target accepts (proxy.models); by default looked up from the model id alone."""
+        """Raises `Untranslatable` (proxy.wire.errors) for requests whose meaning cannot be kept (e.g.
+        file_search). `caps`: what the target accepts (proxy.wire.models); by default looked up from the
+        model id alone."""
         ...
 
     def response(self, body: dict[str, Any], state: Any) -> dict[str, Any]: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import ModelCaps, fit_effort, fit_sampling
+from ..wire.models import ModelCaps, fit_effort, fit_sampling
 from .conversation import Conv, render_chat
 from .tools import Choice, FnTool, to_chat_choice, to_chat_tools
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from ..sse import DONE, SseEvent
-from ..usage import Usage, from_openai
+from ..wire.sse import DONE, SseEvent
+from ..wire.usage import Usage, from_openai
 from .common import CHAT_TO_STOP, IdMaker, error_code
 from .pipe import Emitter
 

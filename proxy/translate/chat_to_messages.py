@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ProxyError
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.errors import Untranslatable
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling
 from .chat_stream import ChatEmitter
@@ -103,7 +103,7 @@ class ChatToMessages:
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         if isinstance(body.get("n"), int) and body["n"] > 1:
-            raise ProxyError(400, "`n` > 1 cannot be translated to the Anthropic API", "invalid_request")
+            raise Untranslatable("`n` > 1 cannot be translated to the Anthropic API", "invalid_request")
         notes: list[str] = []
         fns = chat_tools(body.get("tools"), notes)
         parallel = body.get("parallel_tool_calls")

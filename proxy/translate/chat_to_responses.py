@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ProxyError
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.errors import Untranslatable
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_stream import ChatEmitter
 from .chat_to_messages import ChatState, chat_sampling, parse_chat
@@ -33,7 +33,7 @@ class ChatToResponses:
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         if isinstance(body.get("n"), int) and body["n"] > 1:
-            raise ProxyError(400, "`n` > 1 cannot be translated to the Responses API", "invalid_request")
+            raise Untranslatable("`n` > 1 cannot be translated to the Responses API", "invalid_request")
         notes: list[str] = []
         fns = chat_tools(body.get("tools"), notes)
         parallel = body.get("parallel_tool_calls")

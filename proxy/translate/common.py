@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProxyError
+from ..wire.errors import Untranslatable
 
 
 class IdMaker:
@@ -131,8 +131,8 @@ def anthropic_error_type(code: str) -> str:
     return "api_error"
 
 
-def unsupported(what: str) -> ProxyError:
-    return ProxyError(400, what, "unsupported_tool")
+def unsupported(what: str) -> Untranslatable:
+    return Untranslatable(what, "unsupported_tool")
 
 
 # ----------------------------------------------------------------------------- small helpers

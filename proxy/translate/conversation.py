@@ -280,7 +280,7 @@ _CACHEABLE = frozenset({"text", "image", "tool_use", "tool_result", "document"})
 def render_anthropic(conv: Conv, keep_thinking: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(system blocks, messages). Cache breakpoints go on the system prompt and on the last block: the
     clients re-send the whole history each turn, so the prefix is cached turn after turn."""
-    system = [{"type": "text", "text": s} for s in conv.system if s.strip()]
+    system: list[dict[str, Any]] = [{"type": "text", "text": s} for s in conv.system if s.strip()]
     if system:
         system[-1]["cache_control"] = {"type": "ephemeral"}
     messages: list[dict[str, Any]] = []

@@ -4,14 +4,14 @@ Anthropic specifics: `max_tokens` is required; the reasoning effort becomes a `t
 it; with thinking on, `temperature`/`top_p` must stay unset and a forced tool choice is refused, and the
 assistant turn that made pending tool calls must start with a signed thinking block — when the history
 cannot provide one (it came from another provider), thinking is left off for that request, as it is for
-a model that cannot think (Claude 3.5, per proxy.models).
+a model that cannot think (Claude 3.5, per proxy.wire.models).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import ModelCaps
+from ..wire.models import ModelCaps
 from .chat_request import Sampling
 from .conversation import Conv, ends_in_tool_loop_without_thinking, render_anthropic
 from .tools import Choice, FnTool, to_anthropic_choice, to_anthropic_tools

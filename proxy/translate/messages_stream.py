@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..sse import SseEvent
-from ..usage import Usage, from_anthropic
+from ..wire.sse import SseEvent
+from ..wire.usage import Usage, from_anthropic
 from .common import ANTHROPIC_TO_STOP, STOP_TO_ANTHROPIC, IdMaker, anthropic_error_type, error_code, loads_obj
 from .pipe import Emitter
 
@@ -170,7 +170,7 @@ class MessagesEmitter(Emitter):
         if self._started:
             return
         self._started = True
-        msg = {"id": self.mid, "type": "message", "role": "assistant", "model": self._model_hint,
+        msg: dict[str, Any] = {"id": self.mid, "type": "message", "role": "assistant", "model": self._model_hint,
                "content": [], "stop_reason": None, "stop_sequence": None,
                "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                          "output_tokens": 0}}

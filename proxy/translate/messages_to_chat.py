@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request
 from .chat_stream import ChatDecoder

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .messages_request import effort_for_budget
 from .messages_stream import MessagesEmitter, reported_model

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..sse import SseEvent
-from ..usage import EMPTY, Usage
+from ..wire.sse import SseEvent
+from ..wire.usage import EMPTY, Usage
 
 
 class Emitter:
@@ -54,7 +54,8 @@ class Emitter:
     def finish(self, reason: str) -> None: ...
     def end(self) -> None: ...
     def fail(self, message: str, code: str) -> None: ...
-    def body(self) -> dict[str, Any]: ...
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError  # every emitter builds its API's complete body
 
 
 class Decoder(Protocol):

@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from ..sse import SseEvent
-from ..usage import Usage, from_openai
+from ..wire.sse import SseEvent
+from ..wire.usage import Usage, from_openai
 from .common import IdMaker, error_code, pack_blob, pack_signature
 from .pipe import Emitter
 from .tools import ToolMap, custom_input

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .chat_request import Sampling, chat_request, fmt_from_responses
 from .chat_stream import ChatDecoder

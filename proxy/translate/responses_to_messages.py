@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import ModelCaps, caps_for
-from ..providers import Api
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .messages_request import anthropic_request
 from .messages_stream import MessagesDecoder

@@ -2,7 +2,7 @@
 
 OpenAI serves every model on Responses — its codex family on nothing else — so Chat and Messages
 clients reach those providers through here. The request is stateless like Codex's own (`store: false`,
-the whole history each time). What the target accepts comes from proxy.models: a reasoning effort is
+the whole history each time). What the target accepts comes from proxy.wire.models: a reasoning effort is
 clamped to the model's levels, a summary is asked for when the model writes them, encrypted reasoning
 is asked for only when the model reasons and the client can hand it back (a Messages client, as a
 thinking block's signature), temperature/top_p are left out for models that refuse them, and the output
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import ENCRYPTED_REASONING, ModelCaps, fit_effort
+from ..wire.models import ENCRYPTED_REASONING, ModelCaps, fit_effort
 from .chat_request import Sampling, sampling_fields
 from .conversation import Conv, render_responses
 from .tools import Choice, FnTool

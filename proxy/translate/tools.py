@@ -71,7 +71,7 @@ def norm_params(params: Any) -> dict[str, Any]:
 
 def _custom_tool(name: str, tool: dict[str, Any]) -> FnTool:
     desc = str(tool.get("description") or "")
-    fmt = tool.get("format") if isinstance(tool.get("format"), dict) else {}
+    fmt = fmt_ if isinstance(fmt_ := tool.get("format"), dict) else {}
     # The freeform text has to travel inside a JSON argument here; say so, and pass the grammar on
     # (weaker models otherwise guess the patch format).
     desc += (f"\n\nPut the complete raw text in the `{CUSTOM_PARAM}` string parameter (this API needs one "
@@ -186,7 +186,7 @@ Choice = str | tuple[str, str] | None
 
 def responses_choice(tc: Any, tmap: ToolMap) -> Choice:
     if tc in ("auto", "none", "required"):
-        return tc
+        return str(tc)
     if isinstance(tc, dict):
         kind = tc.get("type")
         if kind in ("function", "custom") and tc.get("name"):
@@ -198,7 +198,7 @@ def responses_choice(tc: Any, tmap: ToolMap) -> Choice:
 
 def chat_choice(tc: Any) -> Choice:
     if tc in ("auto", "none", "required"):
-        return tc
+        return str(tc)
     if isinstance(tc, dict) and isinstance(tc.get("function"), dict) and tc["function"].get("name"):
         return ("tool", safe_name(str(tc["function"]["name"])))
     return None

@@ -21,11 +21,11 @@ import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .providers import Api
 
-DATA_PATH = Path(__file__).with_name("data") / "codex_models.json"
+DATA_PATH = Path(__file__).parents[1] / "data" / "codex_models.json"  # proxy/data
 
 # Reasoning efforts from least to most; clamping picks the nearest one a model accepts.
 EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra")
@@ -65,7 +65,12 @@ def _openai(efforts: tuple[str, ...], ctx: int = 272_000, out: int = 128_000, de
                      images=True, verbosity=verbosity)
 
 
-_NO_REASONING = {"efforts": (), "reasoning": False}
+class _Reasoning(TypedDict):
+    efforts: tuple[str, ...]
+    reasoning: bool
+
+
+_NO_REASONING: _Reasoning = {"efforts": (), "reasoning": False}
 
 # First match wins; patterns are searched in the lower-cased upstream model id.
 FAMILIES: tuple[tuple[str, ModelCaps], ...] = (
@@ -111,7 +116,8 @@ _OLLAMA_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|d
 
 @functools.cache
 def load_data(path: Path = DATA_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 @functools.lru_cache(maxsize=512)
