@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from plano_tui.screens.sessions import SessionsScreen, cells, meter
 from plano_tui.screens.turns import TurnsScreen, turn_rows
-from proxy.events import RequestFailed, RequestFinished, RequestRecord, make_record
+from proxy.events import RequestFailed, RequestFinished, RequestRecord
 from proxy.turns import SessionLog, starts_user_turn, tool_names_of
 from proxy.wire.providers import Api
 from proxy.wire.usage import Usage
@@ -106,7 +106,7 @@ def rec(n: int, **kw: Any) -> RequestRecord:
                                 provider="openai/gpt-5.3-codex", upstream_model="gpt-5.3-codex", session_id="s1",
                                 alias="arch.codex.default", alias_target="gpt-5.3-codex", via="alias",
                                 usage=Usage(1000 * n, 800 * n, 10), agent="codex_exec")
-    return make_record(**(base | kw))
+    return RequestRecord(**(base | kw))
 
 
 def test_a_turn_that_changed_model_midway_is_flagged_with_why() -> None:
