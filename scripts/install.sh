@@ -67,4 +67,4 @@ case "$mode" in
 esac
 # Our own sources too (an editable install: uv compiles site-packages only). A .pyc older than its source
 # is ignored by Python, so an edit never runs stale code; it only compiles again until the next install.
-.venv/bin/python -m compileall -q plano_tui proxy >/dev/null
+.venv/bin/python -m compileall -q plano_tui proxy || echo "install: some sources did not compile (above); the tests will say more"
