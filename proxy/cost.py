@@ -28,6 +28,7 @@ import contextlib
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,12 @@ print(json.dumps({"rates": out}))
 """
 
 
+# BuiltinPrices.load's tables by (interpreter, names); None: that interpreter has no genai-prices. Shared by
+# every BuiltinPrices in the process and never mutated once stored.
+_TABLES: dict[tuple[str, tuple[str, ...]], dict[str, Rates] | None] = {}
+_TABLES_LOCK = threading.Lock()
+
+
 class BuiltinPrices:
     """The `genai-prices` package's bundled table (no network: we never call its updater).
 
@@ -211,20 +218,34 @@ class BuiltinPrices:
         self._table: dict[str, Rates] = {}
 
     def load(self, warm: tuple[str, ...] = ()) -> None:
-        request = orjson.dumps({"providers": _GENAI_PROVIDER, "models": list(warm)})
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", _EXPORT], input=request, capture_output=True, timeout=120, check=False
-            )
-            answer = orjson.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-        except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError) as exc:
-            self.error = f"the built-in price table did not load: {exc}"
-            return
-        if answer.get("error") == "missing" or "rates" not in answer:
+        # The table depends only on the interpreter (its installed genai-prices) and the names asked for, so
+        # one child per process and name set is enough: a later proxy in the same process (a test run starts
+        # hundreds) reuses it instead of paying ~0.3-0.7 s of CPU for another child.
+        key = (sys.executable, tuple(sorted(set(warm))))
+        with _TABLES_LOCK:
+            if key not in _TABLES:
+                request = orjson.dumps({"providers": _GENAI_PROVIDER, "models": list(key[1])})
+                try:
+                    proc = subprocess.run(
+                        [sys.executable, "-c", _EXPORT], input=request, capture_output=True, timeout=120, check=False
+                    )
+                    answer = orjson.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+                except (OSError, subprocess.SubprocessError, orjson.JSONDecodeError) as exc:
+                    self.error = f"the built-in price table did not load: {exc}"  # not stored: a later load retries
+                    return
+                if "rates" in answer:
+                    _TABLES[key] = {k: Rates(v[0], v[1], v[2], "genai-prices", v[3] if len(v) > 3 else None)
+                                   for k, v in answer["rates"].items()}
+                elif answer.get("error") == "missing":
+                    _TABLES[key] = None
+                else:  # a crashed child: not stored either
+                    self.error = "no built-in price table: the genai-prices package is not installed"
+                    return
+            table = _TABLES[key]
+        if table is None:
             self.error = "no built-in price table: the genai-prices package is not installed"
             return
-        self._table = {k: Rates(v[0], v[1], v[2], "genai-prices", v[3] if len(v) > 3 else None)
-                       for k, v in answer["rates"].items()}
+        self._table = table
         self.ready = True
 
     def rates(self, model: str) -> Rates | None:

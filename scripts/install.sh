@@ -40,7 +40,11 @@ esac
 
 # The interpreter that ran this script, never one uv downloads; the TLS roots of the system (a
 # company proxy's CA works as it does for pip).
-export UV_PYTHON_DOWNLOADS=never UV_SYSTEM_CERTS=1
+# UV_COMPILE_BYTECODE: write the .pyc files at install, as pip does and uv by default does not. Where
+# PYTHONDONTWRITEBYTECODE=1 is set (these CI sandboxes), Python never writes them itself, so without this
+# every process (each test worker, each `planoai` the tests start) compiles aiohttp, textual, openai... from
+# source again: a large share of the test suite's CPU time.
+export UV_PYTHON_DOWNLOADS=never UV_SYSTEM_CERTS=1 UV_COMPILE_BYTECODE=1
 PY_EXE=$("$PY" -c 'import sys; print(sys.executable)')
 
 case "$mode" in
@@ -61,3 +65,6 @@ case "$mode" in
     "$UV" pip freeze --python .venv/bin/python --exclude-editable | sed 's/^/  /'
     ;;
 esac
+# Our own sources too (an editable install: uv compiles site-packages only). A .pyc older than its source
+# is ignored by Python, so an edit never runs stale code; it only compiles again until the next install.
+.venv/bin/python -m compileall -q plano_tui proxy || echo "install: some sources did not compile (above); the tests will say more"

@@ -62,6 +62,16 @@ def make_config(upstream_url: str, extra: str = "", env: dict[str, str] | None =
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the tests that start real processes (e2e, or marked slow) first, in the order
+    pytest-randomly shuffled them (a stable sort, after its shuffle): a 5-20 s test handed out last would
+    keep one worker busy while the other idles; first, the many short tests even the workers out at the
+    end. The workers' collection order is the schedule; a serial run (`-n0`) keeps file order."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None and item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeUpstream]:
     fake = await FakeUpstream().start()

@@ -21,9 +21,18 @@ PLANOAI = REPO / ".tools" / "plano-venv" / "bin" / "planoai"
 PLANO_PYTHON = PLANOAI.parent / "python"
 MISSING = f"Plano's CLI is not installed at {PLANOAI.relative_to(REPO)}: run `bash .ci/install_plano.sh`"
 
+# Plano parses its 100 KB schema YAML (pure-Python PyYAML) twice per config it validates: about two thirds
+# of a batch's CPU time. The script memoises `yaml.safe_load` by input text and hands out deep copies, so
+# every call returns exactly what a fresh parse would; Plano's code and verdicts are untouched.
 _SCRIPT = """
-import contextlib, io, json, sys
+import contextlib, copy, functools, io, json, sys
 from importlib.metadata import version
+import yaml
+_parse = functools.lru_cache(maxsize=None)(yaml.safe_load)
+def _safe_load(stream):
+    text = stream if isinstance(stream, str | bytes) else stream.read()
+    return copy.deepcopy(_parse(text))
+yaml.safe_load = _safe_load
 from planoai.native_runner import native_validate_config
 out = {"version": version("planoai"), "results": {}}
 for path in json.load(sys.stdin):

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from .conftest import FAKE_KEYS, proxy_config_yaml
 from .fakes import FakeUpstream, Script, responses_events
+
+pytestmark = pytest.mark.slow  # `planoai` subprocesses: scheduled first (tests/conftest.py)
 
 REPO = Path(__file__).resolve().parents[1]
 

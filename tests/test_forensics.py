@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from plano_tui import forensics
 from plano_tui.app import DashboardApp
@@ -89,6 +90,7 @@ async def test_a_broken_apply_patch_and_a_cut_stream_are_flagged(proxy, upstream
     assert {c.title: c for c in forensics.checks(lossy)}["apply_patch"].verdict == "fail"
 
 
+@pytest.mark.slow  # `planoai` subprocesses: scheduled first (tests/conftest.py)
 async def test_exchange_is_redacted_and_replays_against_another_config(
     proxy, upstream: FakeUpstream, tmp_path: Path
 ) -> None:

@@ -125,6 +125,7 @@ async def test_metrics_off_installs_nothing(upstream) -> None:
         assert (await scrape(server.url + "/metrics"))[0] == 404
 
 
+@pytest.mark.slow  # a `planoai` subprocess: scheduled first (tests/conftest.py)
 async def test_cli_serves_metrics_on_the_proxy_and_the_scraper_port(tmp_path, upstream) -> None:
     import openai
 

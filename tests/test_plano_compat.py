@@ -25,6 +25,7 @@ from .conftest import FAKE_KEYS, proxy_config_yaml
 from .e2e.harness import write_config
 
 needs_plano = pytest.mark.skipif(not plano_validator.available(), reason=plano_validator.MISSING)
+pytestmark = pytest.mark.slow  # most tests here run Plano's validator in a child: scheduled first (tests/conftest.py)
 
 PLANO_PART = textwrap.dedent(
     """\

@@ -28,7 +28,10 @@ from .telemetry_traffic import drive, telemetry_config
 
 PROMETHEUS = shutil.which("prometheus")
 QUERIES = json.loads((Path(__file__).parent / "data" / "brightstaff_dashboard_queries.json").read_text())["queries"]
-pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (run .ci/install_services.sh)")
+pytestmark = [
+    pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (run .ci/install_services.sh)"),
+    pytest.mark.slow,  # a real Prometheus server: scheduled first (tests/conftest.py)
+]
 
 
 def free_port() -> int:

@@ -22,6 +22,8 @@ from .conftest import FAKE_KEYS, proxy_config_yaml
 from .fakes import FakeUpstream, Script, responses_events
 from .planoai_cmd import Result, Terminal, kill_leftover, recorded_pid, run_planoai
 
+pytestmark = pytest.mark.slow  # `planoai up/down/...` subprocesses: scheduled first (tests/conftest.py)
+
 # The default drain (8 s) is for users; the tests that stop a proxy with nothing in flight don't wait on it.
 
 

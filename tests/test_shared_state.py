@@ -33,9 +33,11 @@ from .test_routing_proxy import FakeRouter, codex_run, route_of
 
 REDIS = shutil.which("redis-server")
 HAPROXY = shutil.which("haproxy")
-pytestmark = pytest.mark.skipif(
-    REDIS is None or HAPROXY is None, reason="redis-server and haproxy not installed (run .ci/install_services.sh)"
-)
+pytestmark = [
+    pytest.mark.skipif(REDIS is None or HAPROXY is None,
+                       reason="redis-server and haproxy not installed (run .ci/install_services.sh)"),
+    pytest.mark.slow,  # redis-server, haproxy and proxies as processes: scheduled first (tests/conftest.py)
+]
 
 
 async def poll(check: Callable[[], Awaitable[bool] | bool], deadline_s: float = 60.0) -> None:

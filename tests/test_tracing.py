@@ -86,6 +86,7 @@ def attrs(span: dict) -> dict[str, object]:
     return out
 
 
+@pytest.mark.slow  # Plano's `trace listen` and `trace` processes: scheduled first (tests/conftest.py)
 async def test_planoai_trace_shows_a_codex_request(plano_listener, upstream) -> None:
     server, tel = await tracing_proxy(upstream, f"http://127.0.0.1:{PLANO_PORT}")
     try:

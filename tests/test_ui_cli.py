@@ -13,12 +13,16 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from plano_tui.demo import start_demo
 from proxy.events import Event, RequestFailed, RequestFinished, RequestRecord
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
 
 from .conftest import eventually
+
+pytestmark = pytest.mark.slow  # `planoai tui` in a pseudo-terminal: scheduled first (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 

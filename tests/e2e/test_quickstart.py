@@ -9,8 +9,10 @@ and stop it: `logs`, `status`, `down`.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shlex
+import shutil
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -31,9 +33,20 @@ DEMO = "demos/llm_routing/codex_router"
 
 
 @pytest.fixture(scope="session")
-def planoai_tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def planoai_tool(tmp_path_factory: pytest.TempPathFactory, worker_id: str, testrun_uid: str) -> Path:
+    """One install per run, not per xdist worker: building the wheel and the venv costs ~8 CPU-s. Workers
+    share the parent of their temporary folders, and the folder is named by the run's id (never an earlier
+    run's tool); the first builds under a lock and the others use the finished, never-modified tool."""
     try:
-        return install_tool(tmp_path_factory.mktemp("pipx"))
+        if worker_id == "master":
+            return install_tool(tmp_path_factory.mktemp("pipx"))
+        root = tmp_path_factory.getbasetemp().parent / f"pipx-{testrun_uid}"
+        with root.with_suffix(".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (root / "bin").is_dir():  # install_tool creates bin/ last
+                shutil.rmtree(root, ignore_errors=True)  # what a failed attempt left
+                install_tool(root)
+        return root / "bin"
     except LookupError as exc:
         pytest.skip(str(exc))
 
