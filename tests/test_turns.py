@@ -21,7 +21,7 @@ from proxy.turns import SessionLog, starts_user_turn, tool_names_of
 from proxy.wire.providers import Api
 from proxy.wire.usage import Usage
 
-from .conftest import make_config
+from .conftest import eventually, make_config
 from .fakes import FakeUpstream, Script, sse
 from .test_ui_app import SIZE, make_app, until
 
@@ -82,6 +82,17 @@ async def replay(server: Any, upstream: FakeUpstream, name: str, model: str = "a
     return statuses
 
 
+async def settled_window(pilot: Any, server: Any, model: str) -> int:
+    """`model`'s window once the built-in price table (loaded in the background; it may list a window)
+    is in, so what a test compares against cannot change under it."""
+    prices = server.state.prices
+    await until(pilot, lambda: prices.builtin.ready or prices.builtin.error is not None)
+    provider = next(p for p in server.state.config.providers if p.name.endswith(model))
+    win = server.state.windows.window(provider, model)
+    assert win is not None
+    return int(win)
+
+
 def finished(server: Any, n: int) -> Any:
     return lambda: server.state.turns.version >= n
 
@@ -131,6 +142,8 @@ def test_a_turn_that_changed_model_midway_is_flagged_with_why() -> None:
 # ----------------------------------------------------------------------------- through the proxy
 async def test_recorded_codex_runs_become_turns_with_their_tool_loops(upstream, make_proxy) -> None:
     server = await make_proxy(make_config(upstream.url))
+    prices = server.state.prices
+    await eventually(lambda: prices.builtin.ready or prices.builtin.error is not None)  # windows settled
     assert await replay(server, upstream, "par") == [200, 200]
     assert await replay(server, upstream, "resume") == [200, 200, 200]
     await _settle(server, 5)
@@ -145,7 +158,8 @@ async def test_recorded_codex_runs_become_turns_with_their_tool_loops(upstream, 
     _, rows = _rows(server)
     row = next(r for r in rows if r.session_id == resume_id)
     assert (row.client, row.turns, row.requests, row.context_tokens) == ("codex", 2, 3, 22_000)
-    assert row.context_window == 272_000 and not row.amber  # Codex's bundled catalog: gpt-5.3-codex
+    provider = next(p for p in server.state.config.providers if p.name.endswith("gpt-5.3-codex"))
+    assert row.context_window == server.state.windows.window(provider, "gpt-5.3-codex") and not row.amber
     assert row.cache_ratio == pytest.approx(45_000 / 63_000)
     assert row.models == ("openai/gpt-5.3-codex",)
 
@@ -213,14 +227,16 @@ async def test_sessions_screen_opens_a_sessions_turns(upstream, make_proxy) -> N
     server = await make_proxy(make_config(upstream.url))
     app = make_app(server)
     async with app.run_test(size=SIZE) as pilot:
-        assert await replay(server, upstream, "exec_ww", input_tokens=230_000) == [200, 200]
+        win = await settled_window(pilot, server, "gpt-5.3-codex")
+        context = int(win * 0.85)  # the replay's answer adds 1,000 tokens to what was sent
+        assert await replay(server, upstream, "exec_ww", input_tokens=context - 1000) == [200, 200]
         await until(pilot, finished(server, 2))
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
         row = app.screen.rows[0]
-        assert row.amber and row.context_tokens == 231_000  # 231k of gpt-5.3-codex's 272k: amber
+        assert row.amber and row.context_tokens == context  # 85 % of the model's window: amber
         c = cells(row)
         assert c[1] == "codex" and c[3] == "1" and c[4] == "2" and "85%" in str(c[5]) and meter(0.85) in str(c[5])
         await pilot.press("enter")
@@ -248,13 +264,14 @@ async def test_attached_dashboard_reads_sessions_and_turns_from_the_admin_api(up
         app = attached_app(link)
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: link.connected)
+            win = await settled_window(pilot, server, "gpt-5.3-codex")
             assert await replay(server, upstream, "exec_ww") == [200, 200]
             await until(pilot, finished(server, 2))
             await pilot.press("s")
             await until(pilot, lambda: isinstance(app.screen, SessionsScreen))
             await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
             row = app.screen.rows[0]
-            assert (row.client, row.turns, row.requests, row.context_window) == ("codex", 1, 2, 272_000)
+            assert (row.client, row.turns, row.requests, row.context_window) == ("codex", 1, 2, win)
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, TurnsScreen))
             await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
