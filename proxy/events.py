@@ -49,7 +49,7 @@ class RouteInfo:
         return self.route is not None or self.backend is not None or self.reason is not None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field through object.__setattr__, per request
 class Timing:
     """Where a request's time went (the detail view's waterfall): monotonic marks in ms since it arrived,
     taken with `time.perf_counter()` only (no aiohttp tracing on the request path). None: not reached."""
