@@ -143,6 +143,48 @@ async def test_planoai_trace_shows_a_codex_request(plano_listener, upstream) -> 
         await server.stop(drain_s=0)
 
 
+async def wait_for_spans(env: dict[str, str], trace_id: str, n: int) -> list[dict]:
+    got: list[dict] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        got = await asyncio.to_thread(plano_trace_json, env, trace_id)
+        if got and len(got[0]["spans"]) >= n:
+            return got[0]["spans"]
+        assert loop.time() < deadline, "spans never reached planoai trace listen"
+        await asyncio.sleep(0.3)
+
+
+async def test_routing_api_decisions_are_plano_routing_spans(plano_listener, upstream) -> None:
+    """`/routing/v1/*` decisions are traced as Plano traces its routing service: a `plano(routing)` span
+    in the client's trace, whose id the decision answers as `trace_id`."""
+    server, tel = await tracing_proxy(upstream, f"http://127.0.0.1:{PLANO_PORT}")
+    try:
+        body = {"model": "arch.codex.default", "input": ROUTED_PROMPT}
+        client_tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        headers = {"traceparent": client_tp, "x-model-affinity": "routing-api-session"}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(server.url + "/routing/v1/responses", data=orjson.dumps(body), headers=headers) as r,
+        ):
+            assert r.status == 200
+            decision = await r.json()
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert decision["trace_id"] == trace_id and decision["route"] == "project understanding"
+        spans = await wait_for_spans(plano_listener, trace_id, 1)
+        (span,) = spans
+        a = attrs(span)
+        assert span["service"] == "plano(routing)" and span["name"] == "POST /routing/v1/responses"
+        assert span["parentSpanId"] == "00f067aa0ba902b7"
+        assert a["route.selected_model"] == decision["models"][0] == "openai/gpt-5-mini"
+        assert a["model.requested"] == "arch.codex.default" and a["plano.route.name"] == "project understanding"
+        assert a["plano.session_id"] == "routing-api-session" and "routing.determination_ms" in a
+        assert a["team"] == "core"
+    finally:
+        await tel.stop()
+        await server.stop(drain_s=0)
+
+
 class SilentCollector:
     """Accepts TCP connections and never answers: the worst collector, short of none."""
 
