@@ -23,26 +23,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeHistogramMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
 
 from .cost_hook import Pricer, pricer_for
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
 # Buckets (seconds) exactly as brightstaff sets them, so the dashboard's quantiles mean the same thing.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -51,7 +44,6 @@ ROUTER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 SESSION_COST_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 MAX_MODELS = 200  # distinct model label values kept; the rest are `other`
 MAX_SESSIONS = 10_000  # per-session running totals kept (least recently used dropped), as Plano's pin bound
-
 
 
 def status_class(status: int | None) -> str:
@@ -109,13 +101,15 @@ class _SessionCosts:
         return list(self._totals.values())
 
 
-class _StateCollector(Collector):
+class _StateCollector:
     """Gauges read from live state at scrape time: nothing on the request path."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
+
         st = self._m.state
         cooling = GaugeMetricFamily(
             "planoai_provider_cooling",
@@ -288,7 +282,7 @@ FAMILIES = (
 PENDING_MAX = 256  # records folded in batches: few enough that they die young (no gen-2 GC work)
 
 
-class _Aggregates(Collector):
+class _Aggregates:
     """Counters and histograms as plain dicts, exposed through prometheus-client's metric families.
 
     prometheus-client's own Counter/Histogram take a lock per `labels()` and per update; at a dozen
@@ -313,6 +307,8 @@ class _Aggregates(Collector):
         h[1] += value
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
         self._m.fold()
         for f, d in self.values.items():
             if f.buckets is None:
@@ -343,11 +339,9 @@ class Metrics:
     TYPES = (RequestFinished, RequestFailed, ProviderCooling)
 
     def __init__(self, state: ProxyState, pricer: Pricer | None = None) -> None:
-        # No `*_created` series: brightstaff has none, and they would double the scrape for nothing.
-        disable_created_metrics()
         self.state = state
-        self.pricer = pricer
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.pricer = pricer  # only for records that carry no cost (the handler prices them: proxy.cost)
+        self._registry: CollectorRegistry | None = None  # built at the first scrape (prometheus-client is lazy)
         self.session_costs = _SessionCosts()
         self.spans_dropped: Callable[[], int] | None = None  # set when tracing is on (proxy.telemetry)
         self._pending: list[RequestRecord] = []
@@ -355,16 +349,30 @@ class Metrics:
         self._prefixes: dict[str, str] = {}
         self._prefix_config: object = None
         self.agg = _Aggregates(self)
-        r = self.registry
-        build = GaugeMetricFamily(
-            "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
-            labels=["version", "git_sha"],
-        )  # fmt: skip
-        build.add_metric([_version(), "unknown"], 1.0)
-        r.register(_Constant(build))
-        r.register(self.agg)
-        r.register(_StateCollector(self))
-        ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """prometheus-client is imported here, at the first scrape or render, not at start-up: it is ~85 ms
+        of import, and the request path only appends records to a list (the aggregation is plain dicts)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry, disable_created_metrics
+            from prometheus_client.core import GaugeMetricFamily
+            from prometheus_client.process_collector import ProcessCollector
+
+            # No `*_created` series: brightstaff has none, and they would double the scrape for nothing.
+            disable_created_metrics()
+            r = CollectorRegistry(auto_describe=True)
+            build = GaugeMetricFamily(
+                "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
+                labels=["version", "git_sha"],
+            )  # fmt: skip
+            build.add_metric([_version(), "unknown"], 1.0)
+            r.register(_Constant(build))  # type: ignore[arg-type]  # duck-typed collectors: no import at start-up
+            r.register(self.agg)  # type: ignore[arg-type]
+            r.register(_StateCollector(self))  # type: ignore[arg-type]
+            ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
+            self._registry = r
+        return self._registry
 
     # ------------------------------------------------------------------ labels
     def _model(self, model: str | None) -> str:
@@ -441,12 +449,14 @@ class Metrics:
             self._routing(r)
 
     def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:
-        pricer = pricer_for(self.state, self.pricer)
-        if pricer is None or r.provider is None or r.upstream_model is None:
-            return
-        cost = pricer(r.provider, r.upstream_model, u)
+        cost: Any = r.cost  # priced once, by the handler (proxy.cost): not priced again here
         if cost is None:
-            return
+            pricer = pricer_for(self.state, self.pricer)
+            if pricer is None or r.provider is None or r.upstream_model is None:
+                return
+            cost = pricer(r.provider, r.upstream_model, u)
+            if cost is None:
+                return
         usd = cost.total_usd
         self.agg.inc(MODEL_COST, pm, usd)
         self.agg.inc(ALIAS_COST, (r.alias or "none",), usd)
@@ -515,15 +525,19 @@ class Metrics:
             self.agg.observe(ROUTER_DURATION, ("routing",), latency / 1000)
 
     def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry)
 
     def response(self) -> web.Response:
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
         resp = web.Response(body=self.render())
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 
 
-class _Constant(Collector):
+class _Constant:
     def __init__(self, metric: Metric) -> None:
         self.metric = metric
 
