@@ -138,11 +138,11 @@ class TaskRouter:
             sessions_on = self.settings.session_affinity or self.budget is not None
             if not sessions_on and not session_header(headers, AFFINITY_HEADER):
                 return resolution, None  # the hot path: no preferences, no sessions, nothing to do
-            return self._session_only(client_api, body, headers, resolution, resolver)
+            return await self._session_only(client_api, body, headers, resolution, resolver)
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
         return d.resolution, d.info
 
-    def _session_only(
+    async def _session_only(
         self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
     ) -> tuple[Resolution, RouteInfo | None]:
         """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
@@ -152,6 +152,8 @@ class TaskRouter:
         ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
         if ref is None:
             return res, None
+        if (prefetch := getattr(self.sessions, "prefetch", None)) is not None:  # Redis-shared (proxy.shared_state)
+            await prefetch(ref.key, headers)
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
@@ -204,7 +206,7 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            res, info = self._session_only(client_api, body, headers, resolution, resolver)
+            res, info = await self._session_only(client_api, body, headers, resolution, resolver)
             if info is None:
                 return Decision(res, None)
             return Decision(res, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
@@ -218,6 +220,8 @@ class TaskRouter:
         session_id = ref.session_id if ref else None  # Plano reports none without a session
         if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
             await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
+        if ref is not None and (fetch := getattr(self.sessions, "prefetch", None)) is not None:
+            await fetch(ref.key, headers)  # the session's binding (budget totals) as other replicas left it
         pin = self.pins(client_api)
         cold = ""
         decision: Decision | None = None
