@@ -74,6 +74,7 @@ class TaskRouter:
         # One store for the proxy path and the decision API (Plano shares its session cache the same way).
         self.sessions = sessions if sessions is not None else SessionStore()
         self.prefs: tuple[RoutingPreference, ...] = ()
+        self._infos: dict[tuple[Any, ...], RouteInfo] = {}  # session-only RouteInfos (_session_info)
         self.apply(config)
 
     # ------------------------------------------------------------------ configuration
@@ -157,10 +158,24 @@ class TaskRouter:
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
-            return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
-                                  decision=sd.decision, decision_reason=sd.reason)
+            return res, self._session_info(ref.session_id, sd.warm, sd.switched, sd.decision, sd.reason)
         d = self._bind(Decision(res, None), ref, model_name(res), resolver, client_api, headers, body)
         return d.resolution, d.info
+
+    def _session_info(
+        self, session_id: str, pinned: bool, switched: bool, decision: str | None, reason: str | None
+    ) -> RouteInfo:
+        """RouteInfo is frozen, so one object serves every request of a session in the same state (a
+        frozen dataclass costs ~2 µs to build; this path runs on every request of every session)."""
+        k = (session_id, pinned, switched, decision, reason)
+        info = self._infos.get(k)
+        if info is None:
+            if len(self._infos) > 4096:
+                self._infos.clear()
+            info = self._infos[k] = RouteInfo(
+                session_id=session_id, pinned=pinned, switched=switched, decision=decision, decision_reason=reason
+            )
+        return info
 
     async def decide(
         self,
