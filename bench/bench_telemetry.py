@@ -9,11 +9,17 @@ both start orders and the geometric mean of the two cancels the harness's own bi
     .venv/bin/python bench/bench_telemetry.py                      # small requests
     .venv/bin/python bench/bench_telemetry.py --stream             # streaming requests
     .venv/bin/python bench/bench_telemetry.py --baseline e175cb0   # also: off vs the pre-telemetry revision
+    .venv/bin/python bench/bench_telemetry.py --only NONE --issue14  # sessions and cost accounting (#14)
+
+`--issue14` (what issue 14's session store and cost accounting cost, same code on both sides): a priced
+model vs the same proxy on a model without a price (cost accounting), and Codex's `session-id` on every
+request with sessions on (`prompt_caching.enabled`) vs off; metrics on (the default) on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -58,13 +64,13 @@ CPU_US: dict[str, list[float]] = {}  # variant label → CPU µs per request, ev
 
 
 def side_by_side(procs: list[tuple[subprocess.Popen[bytes], str]], body: bytes, reps: int, seconds: int,
-                 labels: tuple[str, str]) -> list[float]:  # fmt: skip
+                 labels: tuple[str, str], headers: dict[str, str] | None = None) -> list[float]:  # fmt: skip
     """Requests served by the second over the first, both saturated at once (one warm-up round); also
     each proxy's CPU time per request, which the machine's other load disturbs less than throughput."""
     out = []
     for i in range(reps + 1):
         before = [cpu_s(p.pid) for p, _ in procs]
-        runs = [wrk_start(u, body, seconds, 32) for _, u in procs]
+        runs = [wrk_start(u, body, seconds, 32, headers) for _, u in procs]
         done = [wrk_result(r).requests for r in runs]
         used = [cpu_s(p.pid) - b for (p, _), b in zip(procs, before, strict=True)]
         if i:
@@ -77,14 +83,14 @@ def side_by_side(procs: list[tuple[subprocess.Popen[bytes], str]], body: bytes, 
 Side = tuple[Path, Path, tuple[str, ...]]  # source tree, config, extra CLI arguments
 
 
-def compare(a: Side, b: Side, body: bytes, reps: int, seconds: int,
-            labels: tuple[str, str] = ("off", "on")) -> tuple[float, list[float], list[float]]:  # fmt: skip
+def compare(a: Side, b: Side, body: bytes, reps: int, seconds: int, labels: tuple[str, str] = ("off", "on"),
+            headers: dict[str, str] | None = None) -> tuple[float, list[float], list[float]]:  # fmt: skip
     """b/a throughput, both orders combined (geometric mean), and each order's ratios."""
     out = []
     for first, second, names in ((a, b, labels), (b, a, labels[::-1])):
         procs = [start(*first[:2], *first[2]), start(*second[:2], *second[2])]
         try:
-            out.append(side_by_side(procs, body, reps, seconds, names))
+            out.append(side_by_side(procs, body, reps, seconds, names, headers))
         finally:
             for p, _ in procs:
                 p.terminate()
@@ -124,6 +130,40 @@ def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> 
         server.wait(10)
 
 
+ISSUE14 = """\
+version: v0.4.0
+model_providers:
+  - model: openai/bench-model
+    access_key: $BENCH_KEY
+    base_url: http://127.0.0.1:{port}/v1
+    default: true
+model_aliases:
+  arch.codex.default:
+    target: bench-model
+"""
+PRICES = {"openai": {"models": {"bench-model": {"cost": {"input": 1.25, "output": 10.0, "cache_read": 0.125}}}}}
+
+
+def issue14_rows(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> list[tuple[str, float, list, list]]:
+    """Sessions and cost accounting (issue 14), each against the same proxy without them."""
+    prices = tmp / "prices.json"
+    prices.write_text(json.dumps(PRICES))
+    unpriced, priced, sessions = tmp / "unpriced.yaml", tmp / "priced.yaml", tmp / "sessions.yaml"
+    unpriced.write_text(ISSUE14.format(port=up_port))
+    source = f"model_metrics_sources:\n  - {{type: cost, provider: models.dev, url: {prices}}}\n"
+    priced.write_text(ISSUE14.format(port=up_port) + source)
+    sessions.write_text(priced.read_text() + "prompt_caching:\n  enabled: true\n")
+    rows = []
+    labels = ("unpriced model", "priced model (cost accounting)")
+    rows.append(("cost accounting / unpriced", *compare((ROOT, unpriced, ()), (ROOT, priced, ()), body, reps,
+                                                        seconds, labels)))  # fmt: skip
+    labels = ("session-id, sessions off", "session-id, sessions on")
+    rows.append(("sessions on / off (session-id each request)", *compare(
+        (ROOT, priced, ()), (ROOT, sessions, ()), body, reps, seconds, labels, {"session-id": "bench-session-1"}
+    )))  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stream", action="store_true", help="streaming requests (22 SSE events each)")
@@ -133,6 +173,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
     ap.add_argument("--redis", action="store_true", help="also: routed proxy with Redis-shared sessions vs memory")
+    ap.add_argument("--issue14", action="store_true", help="also: sessions and cost accounting (issue 14) vs without")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -165,6 +206,8 @@ def main() -> None:
             rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds, ("off", name))))
         if args.redis:
             rows.append(redis_row(tmp, up_port, body, args.reps, args.seconds))
+        if args.issue14:
+            rows += issue14_rows(tmp, up_port, body, args.reps, args.seconds)
         if args.baseline:
             base = (tree(args.baseline, tmp / "baseline"), plain, ())
             name = f"off / {args.baseline} (before telemetry)"
