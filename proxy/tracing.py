@@ -53,19 +53,19 @@ BATCH = 512  # spans per export call
 SCHEDULE_S = 1.0  # export period, as the SDK's BatchSpanProcessor default
 
 
-@dataclass(slots=True)
 class _Trace:
-    """The ids chosen when a request starts, and what the spans need from the request itself."""
+    """The ids chosen when a request starts, and what the spans need from the request itself. A plain
+    slotted class: one is built for every request while tracing is on, sampled or not."""
 
-    trace_id: int
-    span_id: int
-    parent_span_id: int | None
-    sampled: bool
-    custom: Mapping[str, str]
-    traceparent: str = ""  # formatted once: the upstream call and the response both send it
+    __slots__ = ("custom", "parent_span_id", "sampled", "span_id", "trace_id", "traceparent")
 
-    def __post_init__(self) -> None:
-        self.traceparent = f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
+    def __init__(
+        self, trace_id: int, span_id: int, parent_span_id: int | None, sampled: bool, custom: Mapping[str, str]
+    ) -> None:
+        self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
+        self.sampled, self.custom = sampled, custom
+        # Formatted once: the upstream call and the response both send it.
+        self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +249,7 @@ class Tracing:
         """The `traceparent` for a request's upstream calls (the handler asks before each attempt): ids
         chosen on the first ask, a client's trace continued. No middleware: one would wrap every
         request, and cost more than this."""
-        t = request.get(TRACE_KEY)
+        t = self._live.get(request_id)  # (a dict: aiohttp's request.get of a missing key raises inside)
         if t is None:
             t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
         return t.traceparent
