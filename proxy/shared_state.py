@@ -13,7 +13,9 @@ Sessions (proxy.sessions: anchor, warmth, context size, the routing budget's bas
 session cost): every binding a replica stores or settles is written through as `plano:session:{tenant}:
 {key}`; before a request binds its session, the replica reads that key back and adopts it when it is
 newer than its own copy (more requests, or the same count used later), so a budget spent on one replica
-holds on the other. Concurrent requests share one MGET per loop iteration.
+holds on the other. Without a routing budget nothing on the request path depends on another replica's
+latest copy (the model is the router's or the requested one), so a session already in memory is not read
+again. Concurrent requests share one MGET per loop iteration.
 Cooldowns: each `ProviderCooling` this replica decides is written as `plano:cooldown:{provider}`
 (expiring with it); a background loop reads them every half second and adopts the others' cooldowns.
 
@@ -88,7 +90,12 @@ class SharedSessionStore(SessionStore):
         self._keys.update(base._keys)
         self.shared = shared
 
-    async def prefetch(self, key: str, headers: Any) -> None:
+    async def prefetch(self, key: str, headers: Any, fresh: bool = True) -> None:
+        """`fresh`: read Redis even when this replica holds the session (a routing budget's totals must be
+        the latest); otherwise only a session this replica has not seen is read, as pins are."""
+        if not fresh and key in self._data:
+            _tenant.set(self.shared._tenant_of(headers))
+            return
         await self.shared.prefetch_session(self, key, headers)
 
     def put(self, key: str, binding: Binding) -> None:

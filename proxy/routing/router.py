@@ -154,7 +154,7 @@ class TaskRouter:
         if ref is None:
             return res, None
         if (prefetch := getattr(self.sessions, "prefetch", None)) is not None:  # Redis-shared (proxy.shared_state)
-            await prefetch(ref.key, headers)
+            await prefetch(ref.key, headers, self.budget is not None)
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
@@ -236,7 +236,7 @@ class TaskRouter:
         if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
             await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
         if ref is not None and (fetch := getattr(self.sessions, "prefetch", None)) is not None:
-            await fetch(ref.key, headers)  # the session's binding (budget totals) as other replicas left it
+            await fetch(ref.key, headers, self.budget is not None)  # budget totals as other replicas left them
         pin = self.pins(client_api)
         cold = ""
         decision: Decision | None = None
