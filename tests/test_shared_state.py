@@ -337,7 +337,7 @@ async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster:
     async def settled() -> bool:
         async with aioredis.from_url(f"redis://127.0.0.1:{c.redis.port}") as r:
             raw = await r.get("plano:session:-:a:team-sess")
-        d = orjson.loads(raw) if raw else {}
+        d = orjson.loads(raw)["b"] if raw else {}  # {"shift": the writer's clock offset, "b": the binding}
         return d.get("requests") == 2 and abs(d.get("session_cost_usd", 0) - sum(costs)) < 1e-12
 
     await poll(settled)
