@@ -234,7 +234,9 @@ class TaskRouter:
         keys = keys_for(headers, conv, lane, ref.key if ref else None)
         session_id = ref.session_id if ref else None  # Plano reports none without a session
         if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
-            await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
+            # Not keys.session_key: nothing stores it in this cache since sessions have their own store
+            # (read below); asking for it sent every routed request to Redis.
+            await prefetch((keys.turn_key, keys.retry_key), headers)
         if ref is not None and (fetch := getattr(self.sessions, "prefetch", None)) is not None:
             await fetch(ref.key, headers, self.budget is not None)  # budget totals as other replicas left them
         pin = self.pins(client_api)
