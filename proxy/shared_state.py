@@ -65,14 +65,26 @@ class SharedDecisionCache(DecisionCache):
         super().__init__(base.ttl_s, base.max_entries)
         self._data.update(base._data)
         self.shared = shared
+        self._written: dict[str, float] = {}  # key → when this replica last wrote it to Redis
 
     async def prefetch(self, keys: tuple[str | None, ...], headers: Any) -> None:
         await self.shared.prefetch(self, keys, headers)
 
     def put(self, key: str | None, value: Pinned, now: float | None = None) -> None:
+        old = self._data.get(key) if key is not None else None
         super().put(key, value, now)
-        if key is not None:
-            self.shared.write_pin(key, value, self.ttl_s)
+        if key is None:
+            return
+        # A turn replayed request after request stores the same pin each time: Redis is told again only
+        # when it changed, or a quarter of its TTL on (so the key outlives use on any replica).
+        t = time.monotonic()
+        last = self._written.get(key)
+        if old is not None and old[1] == value and last is not None and t - last < self.ttl_s / 4:
+            return
+        if len(self._written) > self.max_entries:
+            self._written.clear()
+        self._written[key] = t
+        self.shared.write_pin(key, value, self.ttl_s)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
