@@ -9,11 +9,17 @@ both start orders and the geometric mean of the two cancels the harness's own bi
     .venv/bin/python bench/bench_telemetry.py                      # small requests
     .venv/bin/python bench/bench_telemetry.py --stream             # streaming requests
     .venv/bin/python bench/bench_telemetry.py --baseline e175cb0   # also: off vs the pre-telemetry revision
+    .venv/bin/python bench/bench_telemetry.py --only NONE --issue14  # sessions and cost accounting (#14)
+
+`--issue14` (what issue 14's session store and cost accounting cost, same code on both sides): a priced
+model vs the same proxy on a model without a price (cost accounting), and Codex's `session-id` on every
+request with sessions on (`prompt_caching.enabled`) vs off; metrics on (the default) on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -24,9 +30,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ab_versions import CONFIG, ratios, tree
+from ab_versions import CONFIG, tree
 from bench_proxy import SMALL, STREAM, codex_body
-from common import free_port, pin
+from common import free_port, pin, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -48,14 +54,43 @@ def start(src: Path, config: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"proxy {extra} did not start")
 
 
-def compare(a: tuple[Path, Path, tuple[str, ...]], b: tuple[Path, Path, tuple[str, ...]], body: bytes,
-            reps: int, seconds: int) -> tuple[float, list[float], list[float]]:  # fmt: skip
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CPU_US: dict[str, list[float]] = {}  # variant label → CPU µs per request, every rep of every order
+
+
+def side_by_side(procs: list[tuple[subprocess.Popen[bytes], str]], body: bytes, reps: int, seconds: int,
+                 labels: tuple[str, str], headers: dict[str, str] | None = None) -> list[float]:  # fmt: skip
+    """Requests served by the second over the first, both saturated at once (one warm-up round); also
+    each proxy's CPU time per request, which the machine's other load disturbs less than throughput."""
+    out = []
+    for i in range(reps + 1):
+        before = [cpu_s(p.pid) for p, _ in procs]
+        runs = [wrk_start(u, body, seconds, 32, headers) for _, u in procs]
+        done = [wrk_result(r).requests for r in runs]
+        used = [cpu_s(p.pid) - b for (p, _), b in zip(procs, before, strict=True)]
+        if i:
+            out.append(done[1] / max(1, done[0]))
+            for label, n, c in zip(labels, done, used, strict=True):
+                CPU_US.setdefault(label, []).append(c / max(1, n) * 1e6)
+    return out
+
+
+Side = tuple[Path, Path, tuple[str, ...]]  # source tree, config, extra CLI arguments
+
+
+def compare(a: Side, b: Side, body: bytes, reps: int, seconds: int, labels: tuple[str, str] = ("off", "on"),
+            headers: dict[str, str] | None = None) -> tuple[float, list[float], list[float]]:  # fmt: skip
     """b/a throughput, both orders combined (geometric mean), and each order's ratios."""
     out = []
-    for first, second in ((a, b), (b, a)):
+    for first, second, names in ((a, b, labels), (b, a, labels[::-1])):
         procs = [start(*first[:2], *first[2]), start(*second[:2], *second[2])]
         try:
-            out.append(ratios((procs[0][1], procs[1][1]), body, reps, seconds))
+            out.append(side_by_side(procs, body, reps, seconds, names, headers))
         finally:
             for p, _ in procs:
                 p.terminate()
@@ -88,10 +123,45 @@ def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> 
         time.sleep(0.5)  # redis-server binds at once; a missing one shows as the replica's warning
         off = (ROOT, memory, ("--no-metrics",))
         on = (ROOT, shared, ("--no-metrics",))
-        return ("Redis sessions / memory (routed)", *compare(off, on, body, reps, seconds))
+        labels = ("routed, memory sessions", "routed, Redis sessions")
+        return ("Redis sessions / memory (routed)", *compare(off, on, body, reps, seconds, labels))
     finally:
         server.terminate()
         server.wait(10)
+
+
+ISSUE14 = """\
+version: v0.4.0
+model_providers:
+  - model: openai/bench-model
+    access_key: $BENCH_KEY
+    base_url: http://127.0.0.1:{port}/v1
+    default: true
+model_aliases:
+  arch.codex.default:
+    target: bench-model
+"""
+PRICES = {"openai": {"models": {"bench-model": {"cost": {"input": 1.25, "output": 10.0, "cache_read": 0.125}}}}}
+
+
+def issue14_rows(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> list[tuple[str, float, list, list]]:
+    """Sessions and cost accounting (issue 14), each against the same proxy without them."""
+    prices = tmp / "prices.json"
+    prices.write_text(json.dumps(PRICES))
+    unpriced, priced, sessions = tmp / "unpriced.yaml", tmp / "priced.yaml", tmp / "sessions.yaml"
+    unpriced.write_text(ISSUE14.format(port=up_port))
+    source = f"model_metrics_sources:\n  - {{type: cost, provider: models.dev, url: {prices}}}\n"
+    priced.write_text(ISSUE14.format(port=up_port) + source)
+    sessions.write_text(priced.read_text() + "prompt_caching:\n  enabled: true\n")
+    rows = []
+    labels = ("unpriced model", "priced model (cost accounting)")
+    rows.append(("cost accounting / unpriced", *compare((ROOT, unpriced, ()), (ROOT, priced, ()), body, reps,
+                                                        seconds, labels)))  # fmt: skip
+    labels = ("session-id, sessions off", "session-id, sessions on")
+    rows.append(("sessions on / off (session-id each request)", *compare(
+        (ROOT, priced, ()), (ROOT, sessions, ()), body, reps, seconds, labels, {"session-id": "bench-session-1"}
+    )))  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -103,6 +173,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--baseline", help="git revision before telemetry: compare `off` against it too")
     ap.add_argument("--redis", action="store_true", help="also: routed proxy with Redis-shared sessions vs memory")
+    ap.add_argument("--issue14", action="store_true", help="also: sessions and cost accounting (issue 14) vs without")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -132,18 +203,23 @@ def main() -> None:
             variants = {k: v for k, v in variants.items() if args.only in k}
         rows = []
         for name, v in variants.items():
-            rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds)))
+            rows.append((f"{name} / off", *compare(off, v, body, args.reps, args.seconds, ("off", name))))
         if args.redis:
             rows.append(redis_row(tmp, up_port, body, args.reps, args.seconds))
+        if args.issue14:
+            rows += issue14_rows(tmp, up_port, body, args.reps, args.seconds)
         if args.baseline:
             base = (tree(args.baseline, tmp / "baseline"), plain, ())
             name = f"off / {args.baseline} (before telemetry)"
-            rows.append((name, *compare(base, off, body, args.reps, args.seconds)))
+            rows.append((name, *compare(base, off, body, args.reps, args.seconds, (args.baseline, "off"))))
         kind = "streaming" if args.stream else "Codex 40 KB" if args.codex else "small"
         print(f"throughput ratios, {kind} requests, side by side on one core, {args.reps} x {args.seconds} s per order")
         for name, combined, fwd, bwd in rows:
             detail = ", ".join(f"{x:.3f}" for x in fwd) + " | " + ", ".join(f"{1 / x:.3f}" for x in bwd)
             print(f"  {name:<42} {combined:.3f}   ({detail})")
+        print("CPU µs per request (median over every rep; the proxy's own user + system time):")
+        for label, us in CPU_US.items():
+            print(f"  {label:<42} {statistics.median(us):7.1f}   (min {min(us):.1f}, max {max(us):.1f})")
     finally:
         sink.terminate()
         sink.wait(10)

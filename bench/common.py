@@ -36,14 +36,18 @@ class Wrk(NamedTuple):
     requests: int
 
 
-def wrk_start(url: str, body: bytes, seconds: int, conns: int = 32) -> subprocess.Popen[str]:
-    """wrk (one thread, on CPU 0) POSTing `body` as JSON to `url` for `seconds`; read it with `wrk_result`."""
+def wrk_start(
+    url: str, body: bytes, seconds: int, conns: int = 32, headers: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """wrk (one thread, on CPU 0) POSTing `body` as JSON to `url` for `seconds` (with extra `headers`);
+    read it with `wrk_result`."""
     script = Path(tempfile.mkdtemp()) / "post.lua"
     body_file = script.with_name("body.json")
     body_file.write_bytes(body)
     script.write_text(
         f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\n'
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
     )
     return subprocess.Popen([*pin(0), "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script), url],
                             stdout=subprocess.PIPE, text=True)

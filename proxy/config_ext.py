@@ -81,18 +81,15 @@ PLANO_METRICS = {
 
 # Plano keys we read but do not act on, with what happens instead. Each one found is named in a warning.
 UNIMPLEMENTED: dict[tuple[str, ...], str] = {
-    ("routing", "session_cache", "url"): "sessions are kept in this process only",
-    ("routing", "session_cache", "tenant_header"): "sessions are not scoped by tenant",
     ("overrides", "prompt_target_intent_matching_threshold"): "prompt targets are a Plano feature this proxy ignores",
     ("overrides", "optimize_context_window"): "requests are forwarded as sent",
     ("overrides", "use_agent_orchestrator"): "agent orchestration is a Plano feature this proxy ignores",
     ("overrides", "agent_orchestration_model"): "agent orchestration is a Plano feature this proxy ignores",
     ("overrides", "disable_signals"): "this proxy runs no signal analysis",
     ("overrides", "upstream_tls_ca_path"): "the system trust store (or SSL_CERT_FILE) is used",
-    ("tracing", "random_sampling"): "no OTLP traces are exported; use --log-json or /admin/stats",
-    ("tracing", "trace_arch_internal"): "no OTLP traces are exported",
-    ("tracing", "opentracing_grpc_endpoint"): "no OTLP traces are exported",
-    ("tracing", "span_attributes"): "no OTLP traces are exported",
+    # Implemented since issue #18, so not listed: tracing.random_sampling / opentracing_grpc_endpoint /
+    # span_attributes (proxy.tracing), routing.session_cache type redis / url / tenant_header (proxy.shared_state).
+    ("tracing", "trace_arch_internal"): "no spans of Plano's internal services are exported",
     ("tracing", "exporters"): "no traces are exported",
     ("listener", "address"): "the proxy binds 127.0.0.1 unless --host/--allow-remote say otherwise",
     ("listener", "router"): "the routing backend comes from overrides.llm_routing_model",
@@ -280,9 +277,6 @@ def compat_warnings(data: Mapping[str, Any], where: Callable[..., str], sidecar_
     _section(routing, "routing_budget", PLANO_BUDGET, frozenset(), rejects, prefix=("routing",))
     _section(data, "prompt_caching", PLANO_PROMPT_CACHING, frozenset(), rejects)
     _section(data, "tracing", PLANO_TRACING, frozenset(), rejects)
-    cache = routing.get("session_cache")
-    if isinstance(cache, dict) and cache.get("type") == "redis":
-        unimplemented(("routing", "session_cache", "type"), "redis is not supported; sessions stay in this process")
     for i, src in enumerate(data.get("model_metrics_sources") or []):
         if isinstance(src, dict) and src.get("type") in PLANO_METRICS:
             for k in src:

@@ -23,26 +23,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeHistogramMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
 
 from .cost_hook import Pricer
 from .events import Attempt, ProviderCooling, RequestFailed, RequestFinished, RequestRecord
 from .state import ProxyState
 from .wire.usage import Usage
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
 # Buckets (seconds) exactly as brightstaff sets them, so the dashboard's quantiles mean the same thing.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -51,7 +44,6 @@ ROUTER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 SESSION_COST_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 MAX_MODELS = 200  # distinct model label values kept; the rest are `other`
 MAX_SESSIONS = 10_000  # per-session running totals kept (least recently used dropped), as Plano's pin bound
-
 
 
 def status_class(status: int | None) -> str:
@@ -109,13 +101,15 @@ class _SessionCosts:
         return list(self._totals.values())
 
 
-class _StateCollector(Collector):
+class _StateCollector:
     """Gauges read from live state at scrape time: nothing on the request path."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
+
         st = self._m.state
         cooling = GaugeMetricFamily(
             "planoai_provider_cooling",
@@ -169,7 +163,9 @@ class _StateCollector(Collector):
         )
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: families are module-level singletons used as dict keys on every fold; identity hashing is C,
+# where the generated __hash__ hashed all fields (buckets included) in Python, 11 times per record.
+@dataclass(frozen=True, slots=True, eq=False)
 class _Family:
     name: str  # as exposed (counters without `_total`: the exposition adds it)
     doc: str
@@ -288,7 +284,7 @@ FAMILIES = (
 PENDING_MAX = 256  # records folded in batches: few enough that they die young (no gen-2 GC work)
 
 
-class _Aggregates(Collector):
+class _Aggregates:
     """Counters and histograms as plain dicts, exposed through prometheus-client's metric families.
 
     prometheus-client's own Counter/Histogram take a lock per `labels()` and per update; at a dozen
@@ -313,6 +309,8 @@ class _Aggregates(Collector):
         h[1] += value
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
         self._m.fold()
         for f, d in self.values.items():
             if f.buckets is None:
@@ -338,17 +336,31 @@ class _Aggregates(Collector):
         yield inflight
 
 
+class _Plan(NamedTuple):
+    http: tuple[str, ...]
+    requests: tuple[str, ...]
+    translation: tuple[str, ...] | None
+    attempts: tuple[tuple[tuple[str, ...], tuple[str, ...], bool], ...]  # (LLM labels, provider+model, fallback)
+    pm: tuple[str, str] | None
+    ok: bool
+    served_by_fallback: bool
+    ttft: bool
+    prompt: tuple[str, ...]
+    completion: tuple[str, ...]
+    cache_read: tuple[str, ...]
+    hit: tuple[str, ...]
+    miss: tuple[str, ...]
+
+
 class Metrics:
     """The registry and the families; subscribe the instance to the bus and `on_response_prepare` to the app."""
 
     TYPES = (RequestFinished, RequestFailed, ProviderCooling)
 
     def __init__(self, state: ProxyState, pricer: Pricer | None = None) -> None:
-        # No `*_created` series: brightstaff has none, and they would double the scrape for nothing.
-        disable_created_metrics()
         self.state = state
-        self.pricer = pricer
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.pricer = pricer  # only for records that carry no cost (the handler prices them: proxy.cost)
+        self._registry: CollectorRegistry | None = None  # built at the first scrape (prometheus-client is lazy)
         self.session_costs = _SessionCosts()
         self.spans_dropped: Callable[[], int] | None = None  # set when tracing is on (proxy.telemetry)
         self._pending: list[RequestRecord] = []
@@ -356,16 +368,32 @@ class Metrics:
         self._prefixes: dict[str, str] = {}
         self._prefix_config: object = None
         self.agg = _Aggregates(self)
-        r = self.registry
-        build = GaugeMetricFamily(
-            "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
-            labels=["version", "git_sha"],
-        )  # fmt: skip
-        build.add_metric([_version(), "unknown"], 1.0)
-        r.register(_Constant(build))
-        r.register(self.agg)
-        r.register(_StateCollector(self))
-        ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._plans_config: object = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """prometheus-client is imported here, at the first scrape or render, not at start-up: it is ~85 ms
+        of import, and the request path only appends records to a list (the aggregation is plain dicts)."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry, disable_created_metrics
+            from prometheus_client.core import GaugeMetricFamily
+            from prometheus_client.process_collector import ProcessCollector
+
+            # No `*_created` series: brightstaff has none, and they would double the scrape for nothing.
+            disable_created_metrics()
+            r = CollectorRegistry(auto_describe=True)
+            build = GaugeMetricFamily(
+                "brightstaff_build_info", "Build metadata. Always 1; labels carry version and git SHA.",
+                labels=["version", "git_sha"],
+            )  # fmt: skip
+            build.add_metric([_version(), "unknown"], 1.0)
+            r.register(_Constant(build))  # duck-typed collectors: their classes import nothing at start-up
+            r.register(self.agg)
+            r.register(_StateCollector(self))
+            ProcessCollector(registry=r)  # process_* (RSS, CPU): the dashboard's process panel
+            self._registry = r
+        return self._registry
 
     # ------------------------------------------------------------------ labels
     def _model(self, model: str | None) -> str:
@@ -405,49 +433,92 @@ class Metrics:
     def observe(self, r: RequestRecord) -> None:
         agg = self.agg
         inc, obs = agg.inc, agg.observe
-        rsc = status_class(r.status)
-        inc(HTTP_REQUESTS, ("llm_chat", "POST", rsc))
+        p = self._plan_of(r)
+        inc(HTTP_REQUESTS, p.http)
         obs(HTTP_DURATION, ("llm_chat",), r.latency_ms / 1000)
+        for (labels, pm_a, fallback), a in zip(p.attempts, r.attempts, strict=True):
+            inc(LLM_REQUESTS, labels)
+            obs(LLM_DURATION, pm_a, a.duration_ms / 1000)
+            if fallback:
+                inc(FALLBACK_ATTEMPTS, labels)
+        inc(REQUESTS, p.requests)
+        if p.translation is not None:
+            inc(TRANSLATIONS, p.translation)
+        pm = p.pm
+        if pm is not None:
+            if p.served_by_fallback:
+                inc(SERVED_BY_FALLBACK, pm)
+            if p.ttft:
+                obs(LLM_TTFT, pm, r.ttft_ms / 1000)  # type: ignore[operator]
+            u = r.usage
+            if u:
+                inc(LLM_TOKENS, p.prompt, u.input_tokens)
+                inc(LLM_TOKENS, p.completion, u.output_tokens)
+                if u.cached_tokens:
+                    inc(LLM_TOKENS, p.cache_read, u.cached_tokens)
+                    inc(PROMPT_CACHE, p.hit)
+                else:
+                    inc(PROMPT_CACHE, p.miss)
+                self._cost(r, pm, u)
+            elif p.ok:
+                inc(USAGE_MISSING, pm)
+        if r.route is not None:
+            self._routing(r)
+
+    def _plan_of(self, r: RequestRecord) -> _Plan:
+        """The label tuples of a record, computed once per kind of record (status, models, attempts…):
+        a fold then only adds values. Half the per-record cost of metrics was building these labels."""
+        key = (r.status, r.error is None, r.via, r.client_api, r.upstream_api, r.provider, r.upstream_model,
+               r.stream, r.ttft_ms is None,
+               tuple((a.provider, a.upstream_model, a.status, a.error if a.status is None else None)
+                     for a in r.attempts))  # fmt: skip
+        if self._plans_config is not self.state.config:  # provider labels may change with a reload
+            self._plans.clear()
+            self._plans_config = self.state.config
+        p = self._plans.get(key)
+        if p is None:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            p = self._plans[key] = self._plan(r)
+        return p
+
+    def _plan(self, r: RequestRecord) -> _Plan:
+        rsc = status_class(r.status)
         n = len(r.attempts)
+        attempts = []
         for i, a in enumerate(r.attempts):
             last = i == n - 1
             provider, model = self._provider(a.provider), self._model(a.upstream_model)
             ec = error_class(a, last, r)
             sc = status_class(r.status if last and a.status is not None else a.status)
-            inc(LLM_REQUESTS, (provider, model, sc, ec))
-            obs(LLM_DURATION, (provider, model), a.duration_ms / 1000)
-            if not last:
-                inc(FALLBACK_ATTEMPTS, (provider, model, sc, ec))
-        inc(REQUESTS, (r.via or "none", rsc))
-        if r.upstream_api:
-            inc(TRANSLATIONS, (r.client_api, r.upstream_api))
-        if n and r.provider:
-            pm = (self._provider(r.provider), self._model(r.upstream_model))
-            ok = r.ok
-            if n > 1 and ok:
-                inc(SERVED_BY_FALLBACK, pm)
-            if ok and r.stream and r.ttft_ms is not None:
-                obs(LLM_TTFT, pm, r.ttft_ms / 1000)
-            u = r.usage
-            if u:
-                inc(LLM_TOKENS, (*pm, "prompt"), u.input_tokens)
-                inc(LLM_TOKENS, (*pm, "completion"), u.output_tokens)
-                if u.cached_tokens:
-                    inc(LLM_TOKENS, (*pm, "cache_read"), u.cached_tokens)
-                inc(PROMPT_CACHE, (*pm, "hit" if u.cached_tokens else "miss"))
-                self._cost(r, pm, u)
-            elif ok:
-                inc(USAGE_MISSING, pm)
-        if r.route is not None:
-            self._routing(r)
+            attempts.append(((provider, model, sc, ec), (provider, model), not last))
+        pm = (self._provider(r.provider), self._model(r.upstream_model)) if n and r.provider else None
+        ok = r.ok
+        return _Plan(
+            http=("llm_chat", "POST", rsc),
+            requests=(r.via or "none", rsc),
+            translation=(r.client_api, r.upstream_api) if r.upstream_api else None,
+            attempts=tuple(attempts),
+            pm=pm,
+            ok=ok,
+            served_by_fallback=pm is not None and n > 1 and ok,
+            ttft=pm is not None and ok and r.stream and r.ttft_ms is not None,
+            prompt=(*pm, "prompt") if pm else (),
+            completion=(*pm, "completion") if pm else (),
+            cache_read=(*pm, "cache_read") if pm else (),
+            hit=(*pm, "hit") if pm else (),
+            miss=(*pm, "miss") if pm else (),
+        )
 
     def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:
-        pricer = self.pricer
-        if pricer is None or r.provider is None or r.upstream_model is None:
-            return
-        cost = pricer(r.provider, r.upstream_model, u)
+        cost: Any = r.cost  # priced once, by the handler (proxy.cost): not priced again here
         if cost is None:
-            return
+            pricer = self.pricer  # a test's own pricer, or an unpriced record
+            if pricer is None or r.provider is None or r.upstream_model is None:
+                return
+            cost = pricer(r.provider, r.upstream_model, u)
+            if cost is None:
+                return
         usd = cost.total_usd
         self.agg.inc(MODEL_COST, pm, usd)
         self.agg.inc(ALIAS_COST, (r.alias or "none",), usd)
@@ -516,15 +587,19 @@ class Metrics:
             self.agg.observe(ROUTER_DURATION, ("routing",), latency / 1000)
 
     def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry)
 
     def response(self) -> web.Response:
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
         resp = web.Response(body=self.render())
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 
 
-class _Constant(Collector):
+class _Constant:
     def __init__(self, metric: Metric) -> None:
         self.metric = metric
 

@@ -1,4 +1,5 @@
-"""Session pins and provider cooldowns shared by replicas through Redis (`routing.session_cache.type: redis`).
+"""Session pins, sessions (with their routing-budget totals) and provider cooldowns shared by replicas
+through Redis (`routing.session_cache.type: redis`).
 
     routing:
       session_cache: {type: redis, url: "redis://127.0.0.1:6379", tenant_header: x-tenant}
@@ -8,6 +9,13 @@ lookups of a request the router asks `prefetch` to copy that request's keys it d
 into it (one MGET), and every `put` is also written to Redis in the background (`SET … PX ttl`,
 pipelined). Keys are Plano's shape, `plano:affinity:{tenant}:{key}`, the tenant being the
 `tenant_header` value (`-` without one).
+Sessions (proxy.sessions: anchor, warmth, context size, the routing budget's baseline and switch spend,
+session cost): every binding a replica stores or settles is written through as `plano:session:{tenant}:
+{key}`; before a request binds its session, the replica reads that key back and adopts it when it is
+newer than its own copy (more requests, or the same count used later), so a budget spent on one replica
+holds on the other. Without a routing budget nothing on the request path depends on another replica's
+latest copy (the model is the router's or the requested one), so a session already in memory is not read
+again. Concurrent requests share one MGET per loop iteration.
 Cooldowns: each `ProviderCooling` this replica decides is written as `plano:cooldown:{provider}`
 (expiring with it); a background loop reads them every half second and adopts the others' cooldowns.
 
@@ -22,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict
 from typing import Any
@@ -32,6 +40,7 @@ import orjson
 from .events import ProviderCooling
 from .routing.pinning import DecisionCache, Pinned
 from .routing.router import TaskRouter
+from .sessions import Binding, SessionStore, Visit
 from .state import ProxyState
 
 log = logging.getLogger(__name__)
@@ -57,20 +66,78 @@ class SharedDecisionCache(DecisionCache):
         super().__init__(base.ttl_s, base.max_entries)
         self._data.update(base._data)
         self.shared = shared
+        self._written: dict[str, float] = {}  # key → when this replica last wrote it to Redis
 
     async def prefetch(self, keys: tuple[str | None, ...], headers: Any) -> None:
         await self.shared.prefetch(self, keys, headers)
 
     def put(self, key: str | None, value: Pinned, now: float | None = None) -> None:
+        old = self._data.get(key) if key is not None else None
         super().put(key, value, now)
-        if key is not None:
-            self.shared.write_pin(key, value, self.ttl_s)
+        if key is None:
+            return
+        # A turn replayed request after request stores the same pin each time: Redis is told again only
+        # when it changed, or a quarter of its TTL on (so the key outlives use on any replica).
+        t = time.monotonic()
+        last = self._written.get(key)
+        if old is not None and old[1] == value and last is not None and t - last < self.ttl_s / 4:
+            return
+        if len(self._written) > self.max_entries:
+            self._written.clear()
+        self._written[key] = t
+        self.shared.write_pin(key, value, self.ttl_s)
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
     def adopt(self, key: str, value: Pinned) -> None:
         super().put(key, value)
+
+
+class SharedSessionStore(SessionStore):
+    """The session store, written through to Redis and read back before a request binds its session."""
+
+    def __init__(self, base: SessionStore, shared: SharedState) -> None:
+        super().__init__(base.ttl_s, base.max_entries, base.clock)
+        self._data.update(base._data)
+        self._keys.update(base._keys)
+        self.shared = shared
+
+    async def prefetch(self, key: str, headers: Any, fresh: bool = True) -> None:
+        """`fresh`: read Redis even when this replica holds the session (a routing budget's totals must be
+        the latest); otherwise only a session this replica has not seen is read, as pins are."""
+        if not fresh and key in self._data:
+            _tenant.set(self.shared._tenant_of(headers))
+            return
+        await self.shared.prefetch_session(self, key, headers)
+
+    def put(self, key: str, binding: Binding) -> None:
+        super().put(key, binding)
+        self.shared.write_session(self, key, binding)
+
+    def settle(self, session_id: str, prompt_tokens: int, cost_usd: float | None) -> None:
+        super().settle(session_id, prompt_tokens, cost_usd)
+        key = self._keys.get(session_id)
+        b = self._data.get(key) if key is not None else None
+        if b is not None:
+            self.shared.write_session(self, key, b)  # type: ignore[arg-type]
+
+    def adopt(self, key: str, binding: Binding) -> None:
+        SessionStore.put(self, key, binding)
+
+    # A binding's times are this process's monotonic clock; the payload carries this process's offset to
+    # the wall clock, and a reader converts them to its own. orjson encodes the dataclasses natively
+    # (dataclasses.asdict cost ~30 µs per binding).
+    def encode(self, b: Binding) -> bytes:
+        return orjson.dumps({"shift": time.time() - self.clock(), "b": b})
+
+    def decode(self, raw: bytes) -> Binding:
+        payload = orjson.loads(raw)
+        d, delta = payload["b"], float(payload["shift"]) - (time.time() - self.clock())
+        d["last_used"] = float(d["last_used"]) + delta
+        d["history"] = [Visit(str(v["model"]), float(v["last_used"]) + delta, int(v["cached_tokens"]))
+                        for v in d.get("history") or ()]  # fmt: skip
+        return Binding(**d)
 
 
 class SharedState:
@@ -86,7 +153,10 @@ class SharedState:
         self.up = False  # until the first answer
         self.warned = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writes: list[tuple[str, bytes, int]] = []
+        # Writes of this loop iteration by key (the last one wins); a value is bytes, or a callable that
+        # encodes it at flush time (a session bound and settled by many requests is encoded once).
+        self._writes: dict[str, tuple[bytes | Callable[[], bytes], int]] = {}
+        self._reads: list[tuple[str, asyncio.Future[Any]]] = []  # session keys wanted this loop iteration
         self._loop_task: asyncio.Task[None] | None = None
         self._unsubscribe = state.bus.subscribe(self._on_cooling, (ProviderCooling,))
 
@@ -115,7 +185,7 @@ class SharedState:
         return f"plano:affinity:{tenant or _tenant.get()}:{key}"
 
     async def prefetch(self, cache: SharedDecisionCache, keys: tuple[str | None, ...], headers: Any) -> None:
-        tenant = (headers.get(self.tenant_header) if self.tenant_header and headers is not None else None) or "-"
+        tenant = self._tenant_of(headers)
         _tenant.set(tenant)  # this request's task: its puts use the same tenant
         # Only what this replica has not seen: a pin already in memory is the same decision (pins are
         # written once per turn), so a session that keeps landing here never waits on Redis.
@@ -140,17 +210,20 @@ class SharedState:
         decision stores up to three keys, and concurrent requests share the round trip."""
         if not self.up:
             return
-        self._writes.append((self._key(key), orjson.dumps(asdict(value)), max(1, int(ttl_s * 1000))))
-        if len(self._writes) == 1:
+        self._queue(self._key(key), orjson.dumps(asdict(value)), max(1, int(ttl_s * 1000)))
+
+    def _queue(self, name: str, data: bytes | Callable[[], bytes], px: int) -> None:
+        if not self._writes:
             asyncio.get_running_loop().call_soon(self._flush)
+        self._writes[name] = (data, px)
 
     def _flush(self) -> None:
-        writes, self._writes = self._writes, []
+        writes, self._writes = self._writes, {}
         if not writes:
             return
         pipe = self.redis.pipeline(transaction=False)
-        for name, data, px in writes:
-            pipe.set(name, data, px=px)
+        for name, (data, px) in writes.items():
+            pipe.set(name, data if isinstance(data, bytes) else data(), px=px)
         self._spawn(pipe.execute())
 
     def _spawn(self, coro: Any) -> None:
@@ -167,6 +240,73 @@ class SharedState:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ sessions
+    def _tenant_of(self, headers: Any) -> str:
+        return (headers.get(self.tenant_header) if self.tenant_header and headers is not None else None) or "-"
+
+    async def prefetch_session(self, store: SharedSessionStore, key: str, headers: Any) -> None:
+        tenant = self._tenant_of(headers)
+        _tenant.set(tenant)  # this request's task: its writes (bind, settle) use the same tenant
+        if not self.up:
+            return
+        try:
+            raw = await self._call(self._read(f"plano:session:{tenant}:{key}"))
+        except Exception as exc:  # down, slow, or a broken answer: memory alone
+            self._down(exc)
+            return
+        if raw is None:
+            return
+        try:
+            remote = store.decode(raw)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+            return
+        local = store._data.get(key)
+        if local is None or (remote.requests, remote.last_used) > (local.requests, local.last_used + 1e-6):
+            store.adopt(key, remote)
+
+    def _read(self, name: str) -> asyncio.Future[Any]:
+        """One GET, sent with every other session read of this loop iteration as one MGET (redis-py
+        costs ~100 µs of Python per command; at saturation dozens of requests share one)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._reads.append((name, fut))
+        if len(self._reads) == 1:
+            loop.call_soon(self._flush_reads)
+        return fut
+
+    def _flush_reads(self) -> None:
+        reads, self._reads = self._reads, []
+        if not reads:
+            return
+
+        async def run() -> None:
+            try:
+                async with asyncio.timeout(TIMEOUT_S):
+                    values = await self.redis.mget([n for n, _ in reads])
+            except Exception as exc:
+                for _, f in reads:
+                    if not f.done():
+                        f.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                return
+            for (_, f), v in zip(reads, values, strict=False):
+                if not f.done():
+                    f.set_result(v)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def write_session(self, store: SharedSessionStore, key: str, b: Binding) -> None:
+        if not self.up:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller (a unit test, the dashboard's preview): memory only
+            return
+        self._queue(
+            f"plano:session:{_tenant.get()}:{key}", lambda: store.encode(b), max(1, int(store.ttl_s * 1000))
+        )
 
     # ------------------------------------------------------------------ cooldowns
     def _on_cooling(self, e: ProviderCooling) -> None:
@@ -223,7 +363,8 @@ class SharedState:
 
 
 def install(state: ProxyState) -> SharedState | None:
-    """Share pins and cooldowns through Redis when the config asks; call after the router is installed."""
+    """Share pins, sessions and cooldowns through Redis when the config asks; call after the router is
+    installed."""
     cfg = settings_of(state.config.routing)
     if cfg is None:
         return None
@@ -232,4 +373,10 @@ def install(state: ProxyState) -> SharedState | None:
     router = state.router
     if isinstance(router, TaskRouter) and not isinstance(router.cache, SharedDecisionCache):
         router.cache = SharedDecisionCache(router.cache, shared)
+    if not isinstance(state.sessions, SharedSessionStore):
+        # One store for the proxy path, /routing/v1/* and the dashboard: replaced everywhere it is held.
+        store = SharedSessionStore(state.sessions, shared)
+        if isinstance(router, TaskRouter) and router.sessions is state.sessions:
+            router.sessions = store
+        state.sessions = store
     return shared

@@ -94,6 +94,10 @@ class Tracer(Protocol):
 
     def traceparent(self, request: web.Request, request_id: str) -> str: ...
 
+    def routing_call(self, headers: Any, call: Any) -> str:
+        """A `/routing/v1/*` decision traced; returns the trace id the decision answers with."""
+        ...
+
 
 class SharedStatus(Protocol):
     """Pins and cooldowns shared through Redis (proxy.shared_state.SharedState)."""

@@ -6,33 +6,38 @@ localhost default pinned to IPv4), `span_attributes: {static: {k: v}, header_pre
 
 Per LLM request: a span of service `plano(llm)` named `POST <path> <model>` (`… <requested> -> <resolved>`
 when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (reference/docs/plano-compat.md §4.7,
-plano_sessions.md §5), and, when routing ran, a child span of service `plano(routing)`.
+plano_sessions.md §5), and, when routing ran, a child span of service `plano(routing)`. Each
+`/routing/v1/*` decision is a `plano(routing)` span of its own (Plano traces its routing API too).
 
 W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is
 honoured); the upstream call and the client's response carry a `traceparent` naming the LLM span.
-The ids are chosen at the request's first upstream call (the handler asks `state.tracer`), the spans are
-built from the request's terminal record on the bus (linked by request id), and a `BatchSpanProcessor`
-exports from its own thread: a slow or dead collector only fills (then overflows) its bounded queue,
-never a request.
+The ids are chosen at the request's first upstream call (the handler asks `state.tracer`).
+
+Cost: the request path only appends (terminal record, ids) to a bounded deque. An export thread turns a
+second's worth of records into one OTLP `ExportTraceServiceRequest` built directly as protobuf, and sends
+it through the OTLP exporter library's own `_export` (its channel, retries and reconnects). The SDK's
+span objects and its encoder are skipped: they cost ~130 µs per span (bench/RESULTS.md, session 4),
+against ~200 µs of proxy work per small request. A slow or dead collector only fills (then overflows)
+the bounded queue, never a request.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
-from opentelemetry.trace.status import Status, StatusCode
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
 from .events import RequestFailed, RequestFinished, RequestRecord
@@ -43,54 +48,173 @@ log = logging.getLogger(__name__)
 SERVICE_LLM = "plano(llm)"
 SERVICE_ROUTING = "plano(routing)"
 PREVIEW_CHARS = 50  # llm.user_message_preview, as Plano
+MAX_QUEUE = 8192  # records waiting for the export thread; beyond it spans are dropped (and counted)
+BATCH = 512  # spans per export call
+SCHEDULE_S = 1.0  # export period, as the SDK's BatchSpanProcessor default
 
 
-@dataclass
 class _Trace:
-    """The ids chosen when a request starts, and what the spans need from the request itself."""
+    """The ids chosen when a request starts, and what the spans need from the request itself. A plain
+    slotted class: one is built for every request while tracing is on, sampled or not."""
 
-    trace_id: int
-    span_id: int
-    parent_span_id: int | None
-    sampled: bool
-    custom: dict[str, str]
+    __slots__ = ("custom", "parent_span_id", "sampled", "span_id", "trace_id", "traceparent")
 
-    @property
-    def traceparent(self) -> str:
-        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
+    def __init__(
+        self, trace_id: int, span_id: int, parent_span_id: int | None, sampled: bool, custom: Mapping[str, str]
+    ) -> None:
+        self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
+        self.sampled, self.custom = sampled, custom
+        # Formatted once: the upstream call and the response both send it.
+        self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingCall:
+    """One `/routing/v1/*` decision, as the routing API hands it to the tracer (proxy.routing.api)."""
+
+    path: str
+    started_at: float  # epoch seconds
+    duration_ms: float
+    status: int
+    requested: str
+    alias_target: str | None
+    selected: str | None  # the first ranked model, None when no route matched
+    route: str | None
+    session_id: str | None
+    pinned: bool
+    backend: str | None
+    determination_ms: float | None
+    reason: str | None
 
 
 TRACE_KEY = web.RequestKey("plano_trace", _Trace)
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_UNSET = Status(StatusCode.UNSET)
+_STATUS_ERROR = Status.STATUS_CODE_ERROR
+# Numbers vary per request (durations, tokens, cost) and are built per span; strings and flags come from
+# small vocabularies (paths, models, routes, session ids, custom attributes) and are serialized once.
+_FRESH_STRINGS = frozenset({"request_id", "error.message", "routing.selection_reason"})
 
 
-class _CountingExporter(SpanExporter):
-    """The OTLP exporter, counting spans it could not deliver (a dead collector shows in /metrics)."""
+def _set(kv: KeyValue, key: str, value: Any) -> None:
+    kv.key = key
+    if isinstance(value, bool):
+        kv.value.bool_value = value
+    elif isinstance(value, int):
+        kv.value.int_value = value
+    elif isinstance(value, float):
+        kv.value.double_value = value
+    else:
+        kv.value.string_value = str(value)
 
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
-        self.exported = 0
-        self.failed = 0
 
-    def export(self, spans: Any) -> Any:
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            result = SpanExportResult.FAILURE
-        if result is SpanExportResult.SUCCESS:
-            self.exported += len(spans)
-        else:
-            if not self.failed:  # once: the count in /metrics (planoai_trace_spans_dropped) tells the rest
-                log.warning("OTLP trace export failing (collector down or slow); requests are unaffected")
-            self.failed += len(spans)
-        return result
+class _Encoder:
+    """Records → OTLP protobuf spans, without the SDK. A span is the concatenation of protobuf-serialized
+    fragments (protobuf defines concatenated messages as merged: repeated fields append), so the
+    attributes that repeat across requests are serialized once and reused; the export request parses
+    each span back with `MergeFromString` (C, ~1 µs). Only the export thread uses it."""
 
-    def shutdown(self) -> None:
-        self.inner.shutdown()
+    def __init__(self) -> None:
+        self._frags: dict[tuple[str, Any, type], bytes] = {}
+        self._names: dict[str, bytes] = {}
+        self._kinds: dict[int, bytes] = {
+            int(k): Span(kind=k).SerializeToString() for k in (Span.SPAN_KIND_SERVER, Span.SPAN_KIND_INTERNAL)
+        }
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
+    def _frag(self, key: str, value: Any) -> bytes:
+        ck = (key, value, type(value))
+        b = self._frags.get(ck)
+        if b is None:
+            if len(self._frags) > 16384:  # bounded: session ids and models are open vocabularies
+                self._frags.clear()
+            s = Span()
+            _set(s.attributes.add(), key, value)
+            b = self._frags[ck] = s.SerializeToString()
+        return b
+
+    def _name(self, name: str) -> bytes:
+        b = self._names.get(name)
+        if b is None:
+            if len(self._names) > 4096:
+                self._names.clear()
+            b = self._names[name] = Span(name=name).SerializeToString()
+        return b
+
+    def static(self, name: str, kind: int, attrs: Mapping[str, Any]) -> bytes:
+        """Name, kind and attributes as one serialized fragment (strings and flags from the cache)."""
+        parts = [self._name(name), self._kinds[kind]]
+        rest = Span()
+        for k, v in attrs.items():
+            if (type(v) is str and k not in _FRESH_STRINGS) or type(v) is bool or k == "http.status_code":
+                parts.append(self._frag(k, v))
+            else:
+                _set(rest.attributes.add(), k, v)
+        parts.append(rest.SerializeToString())
+        return b"".join(parts)
+
+    def fresh(
+        self,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        start: int,
+        end: int,
+        attrs: Mapping[str, Any],
+        error: str | None = None,
+    ) -> bytes:
+        """Ids, times, status and the attributes that change every request, serialized."""
+        s = Span(
+            trace_id=trace_id.to_bytes(16, "big"),
+            span_id=span_id.to_bytes(8, "big"),
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
+        )
+        if parent_id is not None:
+            s.parent_span_id = parent_id.to_bytes(8, "big")
+        add = s.attributes.add
+        for k, v in attrs.items():
+            _set(add(), k, v)
+        if error is not None:
+            s.status.code = _STATUS_ERROR
+            s.status.message = error[:200]
+        out: bytes = s.SerializeToString()
+        return out
+
+    def span(
+        self,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        name: str,
+        kind: int,
+        start: int,
+        end: int,
+        attrs: Mapping[str, Any],
+        error: str | None = None,
+    ) -> bytes:
+        """A whole span whose attributes are not split by the caller (routing spans)."""
+        return self.fresh(trace_id, span_id, parent_id, start, end, {}, error) + self.static(name, kind, attrs)
+
+
+def _resource(service: str) -> Resource:
+    r = Resource()
+    for k, v in (
+        ("service.name", service),
+        ("telemetry.sdk.language", "python"),
+        ("telemetry.sdk.name", "planoai-tui"),
+    ):
+        _set(r.attributes.add(), k, v)
+    return r
+
+
+class _Exporter(OTLPSpanExporter):
+    """The OTLP/gRPC exporter library, fed a ready `ExportTraceServiceRequest` (built by `_Encoder`)
+    instead of SDK spans: its channel, retry with backoff and reconnect logic are kept as they are."""
+
+    def _translate_data(self, data: Any) -> ExportTraceServiceRequest:
+        req: ExportTraceServiceRequest = data[0]
+        return req
+
+    def _count_data(self, data: Any) -> int:
+        return int(data[1])
 
 
 class Tracing:
@@ -99,31 +223,37 @@ class Tracing:
     def __init__(self, state: ProxyState, settings: TraceSettings, pricer: Pricer | None = None) -> None:
         self.state = state
         self.settings = settings
-        self.pricer = pricer
+        self.pricer = pricer  # only for records that carry no cost (the handler prices them: proxy.cost)
         # The exporter logs every retry of a dead collector; ours says it once and counts the rest.
         logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.CRITICAL)
-        self._llm = Resource.create({"service.name": SERVICE_LLM})
-        self._routing = Resource.create({"service.name": SERVICE_ROUTING})
-        self._scope = InstrumentationScope("planoai-tui")
-        self.exporter = _CountingExporter(
-            OTLPSpanExporter(endpoint=settings.endpoint, insecure=not settings.endpoint.startswith("https"), timeout=5)
+        self.exporter = _Exporter(
+            endpoint=settings.endpoint, insecure=not settings.endpoint.startswith("https"), timeout=5
         )
-        # The SDK's batch processor: bounded queue (overflow is dropped, never waited on), export every
-        # second from its own thread; the OTLP encoder groups the spans by service (resource).
-        self.processor = BatchSpanProcessor(self.exporter, max_queue_size=4096, schedule_delay_millis=1000)
-        self.spans = 0  # spans handed to the processor
+        self._resources = {SERVICE_LLM: _resource(SERVICE_LLM), SERVICE_ROUTING: _resource(SERVICE_ROUTING)}
+        self._encoder = _Encoder()
+        self._shapes: dict[tuple[Any, ...], tuple[bytes, str]] = {}  # export thread only
+        # deque append/popleft are atomic: the request path and the export thread share it without a lock.
+        self._queue: collections.deque[tuple[Any, _Trace]] = collections.deque()
+        self.spans = 0  # spans handed to the export thread
+        self.exported = 0
+        self.failed = 0  # spans the collector did not take (down, slow, refused)
+        self.overflow = 0  # spans dropped because the queue was full
         self._live: dict[str, _Trace] = {}  # request id → its trace, from its first upstream call to its end
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
+        self._thread.start()
 
     @property
     def dropped(self) -> int:
-        return self.exporter.failed
+        return self.failed + self.overflow
 
     # ------------------------------------------------------------------ request start
     def traceparent(self, request: web.Request, request_id: str) -> str:
         """The `traceparent` for a request's upstream calls (the handler asks before each attempt): ids
         chosen on the first ask, a client's trace continued. No middleware: one would wrap every
         request, and cost more than this."""
-        t = request.get(TRACE_KEY)
+        t = self._live.get(request_id)  # (a dict: aiohttp's request.get of a missing key raises inside)
         if t is None:
             t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
         return t.traceparent
@@ -135,7 +265,7 @@ class Tracing:
         else:
             tid, psid = random.getrandbits(128) or 1, None
             sampled = random.random() < self.settings.sampling
-        custom = self._custom(headers) if headers is not None else dict(self.settings.static_attributes)
+        custom = self._custom(headers) if headers is not None else self.settings.static_attributes
         return _Trace(tid, random.getrandbits(64) or 1, psid, sampled, custom)
 
     @staticmethod
@@ -144,42 +274,166 @@ class Tracing:
         if t is not None:
             response.headers["traceparent"] = t.traceparent
 
-    def _custom(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def _custom(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         """`span_attributes`: static pairs, plus headers with a listed prefix as `suffix.with.dots`."""
+        if not self.settings.header_prefixes:
+            return self.settings.static_attributes  # shared, never mutated
         out = dict(self.settings.static_attributes)
-        if self.settings.header_prefixes:
-            for name, value in headers.items():
-                low = name.lower()
-                for prefix in self.settings.header_prefixes:
-                    if low.startswith(prefix):
-                        key = low[len(prefix) :].lstrip("-").replace("-", ".")
-                        if key:
-                            out[key] = value.strip()
-                        break
+        for name, value in headers.items():
+            low = name.lower()
+            for prefix in self.settings.header_prefixes:
+                if low.startswith(prefix):
+                    key = low[len(prefix) :].lstrip("-").replace("-", ".")
+                    if key:
+                        out[key] = value.strip()
+                    break
         return out
 
-    # ------------------------------------------------------------------ request end (bus)
+    # ------------------------------------------------------------------ request end (bus): the request path
     def __call__(self, event: RequestFinished | RequestFailed) -> None:
         r = event.record
         # Exactly one terminal event per request, so `_live` never keeps an entry. A request that failed
         # before any upstream call (bad JSON, unknown model) gets its ids now, still traced if sampled.
         t = self._live.pop(r.request_id, None) or self._begin(None)
-        if not t.sampled:
-            return
-        self._emit(r, t)
+        if t.sampled:
+            self._enqueue(r, t, 2 if r.route is not None else 1)
 
-    def _emit(self, r: RequestRecord, t: _Trace) -> None:
-        # Spans are built finished, as the SDK's own ReadableSpan, straight for the batch processor: the
-        # request already ended, so the SDK's live-span machinery (ids, sampler, locks, attribute
-        # checks) would only cost time; the ids are the ones the request announced in its traceparent.
+    def _enqueue(self, item: Any, t: _Trace, spans: int) -> None:
+        if len(self._queue) >= MAX_QUEUE:  # the collector is not keeping up: drop, never wait
+            self.overflow += spans
+            return
+        self._queue.append((item, t))
+        self.spans += spans
+
+    def routing_call(self, headers: Mapping[str, str], call: RoutingCall) -> str:
+        """A `/routing/v1/*` decision: its span is queued (when sampled); returns the trace id it belongs
+        to (a client's `traceparent` continued), which the decision API answers as `trace_id`."""
+        t = self._begin(headers)
+        if t.sampled:
+            self._enqueue(call, t, 1)
+        return f"{t.trace_id:032x}"
+
+    # ------------------------------------------------------------------ the export thread
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(SCHEDULE_S)
+            self._wake.clear()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        q = self._queue
+        while q:
+            items = [q.popleft() for _ in range(min(BATCH, len(q)))]
+            try:
+                request, n = self._encode(items)
+            except Exception:  # a bug here must cost the spans, never the proxy
+                log.exception("building OTLP spans failed")
+                self.failed += len(items)
+                continue
+            try:
+                result = self.exporter._export(cast(Any, (request, n)))  # _translate_data unpacks it
+            except Exception:
+                result = SpanExportResult.FAILURE
+            if result is SpanExportResult.SUCCESS:
+                self.exported += n
+            else:
+                if not self.failed:  # once: the count in /metrics (planoai_trace_spans_dropped) tells the rest
+                    log.warning("OTLP trace export failing (collector down or slow); requests are unaffected")
+                self.failed += n
+
+    def _encode(self, items: list[tuple[Any, _Trace]]) -> tuple[ExportTraceServiceRequest, int]:
+        llm: list[bytes] = []
+        routing: list[bytes] = []
+        for item, t in items:
+            if isinstance(item, RoutingCall):
+                routing.append(self._routing_call_span(item, t))
+            else:
+                self._record_spans(item, t, llm, routing)
+        req = ExportTraceServiceRequest()
+        for service, spans in ((SERVICE_LLM, llm), (SERVICE_ROUTING, routing)):
+            if not spans:
+                continue
+            rs = req.resource_spans.add()
+            rs.resource.CopyFrom(self._resources[service])
+            ss = rs.scope_spans.add()
+            ss.scope.name = "planoai-tui"
+            add = ss.spans.add
+            for b in spans:
+                add().MergeFromString(b)
+        return req, len(llm) + len(routing)
+
+    def _record_spans(self, r: RequestRecord, t: _Trace, llm: list[bytes], routing: list[bytes]) -> None:
         start = int(r.started_at * 1e9)
         end = start + int(r.latency_ms * 1e6)
-        ctx = SpanContext(t.trace_id, t.span_id, is_remote=False, trace_flags=_SAMPLED)
-        parent = (
-            SpanContext(t.trace_id, t.parent_span_id, is_remote=True, trace_flags=_SAMPLED)
-            if t.parent_span_id is not None
-            else None
-        )
+        route = r.route.route if r.route is not None else None
+        fallback = len(r.attempts) > 1
+        # Everything but ids, times and numbers repeats across requests of one kind: serialized once.
+        shape = (r.path, r.status, r.provider, r.upstream_model, r.client_model, r.stream, r.client_api,
+                 r.upstream_api, r.alias_target, route, r.session_id, fallback, r.error_code if r.error else None,
+                 tuple(t.custom.items()), self._prefix(r.provider))  # fmt: skip
+        cached = self._shapes.get(shape)
+        if cached is None:
+            cached = self._shape(r, t, route, fallback)
+            if len(self._shapes) > 4096:
+                self._shapes.clear()
+            self._shapes[shape] = cached
+        static, resolved = cached
+        fresh: dict[str, Any] = {"request_id": r.request_id, "llm.duration_ms": round(r.latency_ms, 3)}
+        if r.ttft_ms is not None:
+            fresh["llm.time_to_first_token"] = round(r.ttft_ms, 3)
+        if fallback:
+            fresh["planoai.attempts"] = len(r.attempts)
+        u = r.usage
+        if u:
+            fresh["llm.usage.prompt_tokens"] = u.input_tokens
+            fresh["llm.usage.completion_tokens"] = u.output_tokens
+            fresh["llm.usage.total_tokens"] = u.total
+            fresh["llm.usage.cached_input_tokens"] = u.cached_tokens
+            fresh["llm.usage.reasoning_tokens"] = u.reasoning_tokens
+            cost: Any = r.cost  # priced once, by the handler (proxy.cost)
+            if cost is None and self.pricer is not None and r.provider and r.upstream_model:
+                cost = self.pricer(r.provider, r.upstream_model, u)
+            if cost is not None:
+                # Plano's input cost covers every prompt token, cache reads included.
+                fresh["llm.usage.input_cost_usd"] = cost.input_usd + getattr(cost, "cached_usd", 0.0)
+                fresh["llm.usage.output_cost_usd"] = cost.output_usd
+                fresh["llm.usage.total_cost_usd"] = cost.total_usd
+        if r.error:
+            fresh["error.message"] = r.error[:500]
+        enc = self._encoder
+        llm.append(enc.fresh(t.trace_id, t.span_id, t.parent_span_id, start, end, fresh, r.error) + static)
+        info = r.route
+        if info is None:
+            return
+        rattrs: dict[str, Any] = {
+            "http.method": "POST",
+            "http.target": r.path,
+            "model.requested": r.client_model,
+            "model.alias_resolved": r.alias_target or r.client_model,
+            "route.selected_model": resolved if info.route else "none",
+        }
+        if info.latency_ms is not None:
+            rattrs["routing.determination_ms"] = float(info.latency_ms)
+        if info.route:
+            rattrs["plano.route.name"] = info.route
+        if r.session_id:
+            rattrs["plano.session_id"] = r.session_id
+        if info.backend:
+            rattrs["routing.strategy"] = info.backend
+        if info.reason:
+            rattrs["routing.selection_reason"] = info.reason[:300]
+        if info.backend == "pinned":
+            rattrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
+        if info.decision:
+            rattrs["plano.switch.decision"] = info.decision
+        rattrs |= t.custom
+        rend = start + int((info.latency_ms or 0) * 1e6)
+        routing.append(enc.span(t.trace_id, random.getrandbits(64) or 1, t.span_id, f"POST {r.path}",
+                                Span.SPAN_KIND_INTERNAL, start, rend, rattrs))  # fmt: skip
+
+    def _shape(self, r: RequestRecord, t: _Trace, route: str | None, fallback: bool) -> tuple[bytes, str]:
+        """The LLM span's name, kind and repeating attributes, serialized; and the resolved model name."""
         p = self._prefix(r.provider)
         resolved = f"{p}/{r.upstream_model}" if p and r.upstream_model else (r.upstream_model or r.client_model)
         name = f"POST {r.path} {r.client_model or resolved}"
@@ -189,108 +443,55 @@ class Tracing:
             "http.method": "POST",
             "http.target": r.path,
             "http.status_code": r.status,
-            "request_id": r.request_id,
             "llm.model": resolved,
             "model.requested": r.client_model,
             "llm.is_streaming": r.stream,
-            "llm.duration_ms": round(r.latency_ms, 3),
             "planoai.client_api": r.client_api,
         }
         if p:
             attrs["llm.provider"] = p
         if r.upstream_api:
             attrs["planoai.upstream_api"] = r.upstream_api
-        if r.ttft_ms is not None:
-            attrs["llm.time_to_first_token"] = round(r.ttft_ms, 3)
         if r.alias_target:
             attrs["model.alias_resolved"] = r.alias_target
-        if r.route is not None and r.route.route:
-            attrs["plano.route.name"] = r.route.route
+        if route:
+            attrs["plano.route.name"] = route
         if r.session_id:
             attrs["plano.session_id"] = r.session_id
-        if len(r.attempts) > 1:
+        if fallback:
             attrs["routing.is_fallback"] = True
-            attrs["planoai.attempts"] = len(r.attempts)
-        u = r.usage
-        if u:
-            attrs |= {
-                "llm.usage.prompt_tokens": u.input_tokens,
-                "llm.usage.completion_tokens": u.output_tokens,
-                "llm.usage.total_tokens": u.total,
-                "llm.usage.cached_input_tokens": u.cached_tokens,
-                "llm.usage.reasoning_tokens": u.reasoning_tokens,
-            }
-            pricer = self.pricer
-            cost = pricer(r.provider, r.upstream_model, u) if pricer and r.provider and r.upstream_model else None
-            if cost is not None:
-                attrs |= {
-                    "llm.usage.input_cost_usd": cost.input_usd,
-                    "llm.usage.output_cost_usd": cost.output_usd,
-                    "llm.usage.total_cost_usd": cost.total_usd,
-                }
         if r.error:
-            attrs |= {"error": True, "error.message": r.error[:500], "error.type": r.error_code or "error"}
+            attrs["error"] = True
+            attrs["error.type"] = r.error_code or "error"
         attrs |= t.custom
-        status = Status(StatusCode.ERROR, r.error[:200]) if r.error else _UNSET
-        self.processor.on_end(
-            ReadableSpan(
-                name,
-                ctx,
-                parent,
-                self._llm,
-                attrs,
-                kind=SpanKind.SERVER,
-                status=status,
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self._scope,
-            )
-        )
-        self.spans += 1
-        if r.route is not None:
-            self._routing_span(r, resolved, ctx, start, t.custom)
+        return self._encoder.static(name, Span.SPAN_KIND_SERVER, attrs), resolved
 
-    def _routing_span(
-        self, r: RequestRecord, resolved: str, parent: SpanContext, start: int, custom: dict[str, str]
-    ) -> None:
-        info = r.route
-        assert info is not None
+    def _routing_call_span(self, c: RoutingCall, t: _Trace) -> bytes:
+        start = int(c.started_at * 1e9)
         attrs: dict[str, Any] = {
             "http.method": "POST",
-            "http.target": r.path,
-            "model.requested": r.client_model,
-            "model.alias_resolved": r.alias_target or r.client_model,
-            "route.selected_model": resolved if info.route else "none",
+            "http.target": c.path,
+            "http.status_code": c.status,
+            "model.requested": c.requested,
+            "model.alias_resolved": c.alias_target or c.requested,
+            "route.selected_model": c.selected or "none",
+            "plano.session.pinned": c.pinned,
         }
-        if info.latency_ms is not None:
-            attrs["routing.determination_ms"] = info.latency_ms
-        if info.route:
-            attrs["plano.route.name"] = info.route
-        if r.session_id:
-            attrs["plano.session_id"] = r.session_id
-        if info.backend:
-            attrs["routing.strategy"] = info.backend
-        if info.reason:
-            attrs["routing.selection_reason"] = info.reason[:300]
-        if info.backend == "pinned":
-            attrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
-        attrs |= custom
-        ctx = SpanContext(parent.trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=_SAMPLED)
-        end = start + int((info.latency_ms or 0) * 1e6)
-        self.processor.on_end(
-            ReadableSpan(
-                f"POST {r.path}",
-                ctx,
-                parent,
-                self._routing,
-                attrs,
-                kind=SpanKind.INTERNAL,
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=self._scope,
-            )
-        )
-        self.spans += 1
+        if c.determination_ms is not None:
+            attrs["routing.determination_ms"] = float(c.determination_ms)
+        if c.route:
+            attrs["plano.route.name"] = c.route
+        if c.session_id:
+            attrs["plano.session_id"] = c.session_id
+        if c.backend:
+            attrs["routing.strategy"] = c.backend
+        if c.reason:
+            attrs["routing.selection_reason"] = c.reason[:300]
+        attrs |= t.custom
+        end = start + int(c.duration_ms * 1e6)
+        error = None if c.status < 400 else f"HTTP {c.status}"
+        return self._encoder.span(t.trace_id, t.span_id, t.parent_span_id, f"POST {c.path}",
+                                  Span.SPAN_KIND_SERVER, start, end, attrs, error)  # fmt: skip
 
     _prefix_cache: tuple[object, dict[str, str]] = (None, {})
 
@@ -303,16 +504,23 @@ class Tracing:
         return self._prefix_cache[1].get(provider)
 
     # ------------------------------------------------------------------ lifetime
+    def flush(self) -> None:
+        """Ask the export thread to send what is queued now (tests; shutdown)."""
+        self._wake.set()
+
     def stop(self, timeout_s: float = 3.0) -> None:
-        """Flush and stop the exporters, waiting at most `timeout_s`: a dead collector must not hold
-        the proxy's shutdown (the export thread is a daemon and dies with the process)."""
+        """Send what is queued and stop, waiting at most `timeout_s`: a dead collector must not hold the
+        proxy's shutdown (the export thread is a daemon and dies with the process)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout_s)
 
         def shutdown() -> None:
             try:
-                self.processor.shutdown()
+                self.exporter.shutdown()
             except Exception:
-                log.debug("span processor shutdown failed", exc_info=True)
+                log.debug("OTLP exporter shutdown failed", exc_info=True)
 
         th = threading.Thread(target=shutdown, name="otlp-shutdown", daemon=True)
         th.start()
-        th.join(timeout_s)
+        th.join(max(0.1, timeout_s / 3))

@@ -96,3 +96,24 @@ def test_import_linter_contracts_hold() -> None:
         lint = Path(shutil.which("lint-imports") or "lint-imports")
     proc = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_prometheus_client_loads_at_the_first_scrape_not_at_start_up() -> None:
+    """Metrics are on by default, but prometheus-client (~85 ms of import) is needed only to render a
+    scrape: a proxy with metrics installed and requests folded has not imported it."""
+    code = (
+        "import sys\n"
+        "from proxy.config import parse_config\n"
+        "from proxy.server import ProxyServer\n"
+        "from proxy.state import ProxyState\n"
+        "from proxy.telemetry import install\n"
+        "cfg = parse_config('version: v0.4.0\\nmodel_providers:\\n  - model: openai/gpt-5.3-codex\\n"
+        "    access_key: k\\n    default: true\\n', 'c.yaml', {})\n"
+        "tel = install(ProxyServer(ProxyState(cfg), host='127.0.0.1', port=0))\n"
+        "tel.metrics.fold()\n"
+        "before = any(m.startswith('prometheus_client') for m in sys.modules)\n"
+        "text = tel.metrics.render()\n"
+        "print(before, b'brightstaff_build_info' in text)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["False", "True"], proc.stdout + proc.stderr

@@ -1,7 +1,8 @@
-"""Two proxy replicas behind a real haproxy, sharing session pins and provider cooldowns through a real
-redis-server (both started here on free loopback ports): one Codex session keeps its turn's model
-whichever replica serves each request; a cooldown one replica decides holds on the other; Redis down or
-stalled fails no request (each replica on memory, with a warning), and sharing resumes when it is back."""
+"""Two proxy replicas behind a real haproxy, sharing session pins, sessions with their routing-budget
+totals, and provider cooldowns through a real redis-server (both started here on free loopback ports):
+one Codex session keeps its turn's model whichever replica serves each request; a budget spent on one
+replica holds on the other; a cooldown one replica decides holds on the other; Redis down or stalled
+fails no request (each replica on memory, with a warning), and sharing resumes when it is back."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from proxy.config import parse_config
+from proxy.cost import Rates
 from proxy.events import RequestFailed, RequestFinished, RequestRecord
 from proxy.server import ProxyServer
 from proxy.shared_state import SharedState
@@ -125,7 +127,7 @@ class HaProxy:
         self.proc.wait(10)
 
 
-def replica_config(upstream: str, router: str, redis_port: int) -> str:
+def replica_config(upstream: str, router: str, redis_port: int, routing_extra: str = "") -> str:
     return textwrap.dedent(
         f"""\
         version: v0.4.0
@@ -161,7 +163,7 @@ def replica_config(upstream: str, router: str, redis_port: int) -> str:
           router_timeout_ms: 5000
           session_cache: {{type: redis, url: "redis://127.0.0.1:{redis_port}", tenant_header: x-tenant}}
         """
-    )
+    ) + routing_extra
 
 
 @dataclass
@@ -184,12 +186,12 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[Cluster]:
+async def cluster(upstream: FakeUpstream, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     redis = RedisServer(tmp_path)
     await redis.start()
     router = await FakeRouter().start()
     router.default = '{"route": []}'
-    text = replica_config(upstream.url, router.url, redis.port)
+    text = replica_config(upstream.url, router.url, redis.port, getattr(request, "param", ""))
     replicas = []
     for _ in range(2):
         state = ProxyState(parse_config(text, "replica.yaml", FAKE_KEYS))
@@ -292,3 +294,52 @@ async def test_redis_down_or_stalled_fails_nothing_and_sharing_resumes(cluster: 
         _, owners = await codex_turn(c, "ns")
         await stall
     await poll(lambda: all(r.shared.up for r in c.replicas))
+
+
+BUDGET = "  routing_budget:\n    max_switch_spend_pct: 10\n"
+
+
+@pytest.mark.parametrize("cluster", [BUDGET], indirect=True)
+async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster: Cluster) -> None:
+    """Turn 1 (one replica) routes the session to gpt-5-mini; turn 2 lands on the other replica, where the
+    router wants gpt-5.3-codex: that replica reads the warm session and its budget totals from Redis, so
+    the gate retains the anchor, exactly as one proxy would (tests/test_budget.py)."""
+    c = cluster
+    for rep in c.replicas:
+        rep.server.state.prices.feed = {
+            "openai/gpt-5-mini": Rates(0.25, 2.0, 0.025), "openai/gpt-5.3-codex": Rates(1.75, 14.0, 0.175)
+        }  # fmt: skip
+    c.router.answer(route_of("project understanding"))
+    c.router.answer(route_of("code generation"))
+    h = {"X-Model-Affinity": "team-sess"}
+    history: list[dict] = [{"role": "system", "content": "You are a coding agent. " * 400}]
+    owners, rids = [], []
+    for text in ("explain the repo", "now write the parser"):
+        history.append({"role": "user", "content": text})
+        status, rid = await post(c.lb.url + "/v1/chat/completions", {"model": "arch.codex.default",
+                                                                     "messages": history}, h)  # fmt: skip
+        assert status == 200 and rid is not None
+        await poll(lambda rid=rid: any(x.request_id == rid for rep in c.replicas for x in rep.records))
+        owners.append(c.owner(rid))
+        rids.append(rid)
+        history.append({"role": "assistant", "content": "ok"})
+    assert owners[0] != owners[1], "haproxy sent both turns to one replica"
+    assert [q.json["model"] for q in c.upstream.requests if q.path.endswith("/responses")][-2:] == [
+        "gpt-5-mini", "gpt-5-mini"
+    ]  # fmt: skip
+    second = next(x for x in c.replicas[owners[1]].records if x.request_id == rids[1])
+    assert second.route is not None
+    assert (second.route.decision, second.route.decision_reason, second.route.pinned) == ("retained", "over_cap", True)
+    b = c.replicas[owners[1]].server.state.sessions.by_session("team-sess")
+    assert b is not None and b.requests == 2 and b.baseline_usd > 0 and b.anchor_model == "openai/gpt-5-mini"
+    # Redis holds the session as the last replica left it, the cost of both turns settled into it.
+    costs = [x.cost.total_usd for rep in c.replicas for x in rep.records if x.request_id in rids and x.cost]
+    assert len(costs) == 2
+
+    async def settled() -> bool:
+        async with aioredis.from_url(f"redis://127.0.0.1:{c.redis.port}") as r:
+            raw = await r.get("plano:session:-:a:team-sess")
+        d = orjson.loads(raw)["b"] if raw else {}  # {"shift": the writer's clock offset, "b": the binding}
+        return d.get("requests") == 2 and abs(d.get("session_cost_usd", 0) - sum(costs)) < 1e-12
+
+    await poll(settled)

@@ -144,6 +144,48 @@ async def test_planoai_trace_shows_a_codex_request(plano_listener, upstream) -> 
         await server.stop(drain_s=0)
 
 
+async def wait_for_spans(env: dict[str, str], trace_id: str, n: int) -> list[dict]:
+    got: list[dict] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        got = await asyncio.to_thread(plano_trace_json, env, trace_id)
+        if got and len(got[0]["spans"]) >= n:
+            return got[0]["spans"]
+        assert loop.time() < deadline, "spans never reached planoai trace listen"
+        await asyncio.sleep(0.3)
+
+
+async def test_routing_api_decisions_are_plano_routing_spans(plano_listener, upstream) -> None:
+    """`/routing/v1/*` decisions are traced as Plano traces its routing service: a `plano(routing)` span
+    in the client's trace, whose id the decision answers as `trace_id`."""
+    server, tel = await tracing_proxy(upstream, f"http://127.0.0.1:{PLANO_PORT}")
+    try:
+        body = {"model": "arch.codex.default", "input": ROUTED_PROMPT}
+        client_tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        headers = {"traceparent": client_tp, "x-model-affinity": "routing-api-session"}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(server.url + "/routing/v1/responses", data=orjson.dumps(body), headers=headers) as r,
+        ):
+            assert r.status == 200
+            decision = await r.json()
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert decision["trace_id"] == trace_id and decision["route"] == "project understanding"
+        spans = await wait_for_spans(plano_listener, trace_id, 1)
+        (span,) = spans
+        a = attrs(span)
+        assert span["service"] == "plano(routing)" and span["name"] == "POST /routing/v1/responses"
+        assert span["parentSpanId"] == "00f067aa0ba902b7"
+        assert a["route.selected_model"] == decision["models"][0] == "openai/gpt-5-mini"
+        assert a["model.requested"] == "arch.codex.default" and a["plano.route.name"] == "project understanding"
+        assert a["plano.session_id"] == "routing-api-session" and "routing.determination_ms" in a
+        assert a["team"] == "core"
+    finally:
+        await tel.stop()
+        await server.stop(drain_s=0)
+
+
 class SilentCollector:
     """Accepts TCP connections and never answers: the worst collector, short of none."""
 
@@ -218,3 +260,54 @@ def test_settings_follow_plano_config_and_env() -> None:
         {"OTEL_TRACING_GRPC_ENDPOINT": "http://127.0.0.1:9999"},
     )
     assert cfg.endpoint == "http://127.0.0.1:4999" and cfg.sampling == 1.0
+
+
+def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
+    """The export thread's protobuf (fragments serialized once and concatenated) parses back to exactly the
+    span a record describes: ids, parent, times, status, and every attribute with its type."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    from proxy.events import Attempt, RequestRecord, RouteInfo
+    from proxy.tracing import Tracing, _Trace
+    from proxy.wire.usage import Usage
+
+    state = ProxyState(telemetry_config(upstream.url))
+    tr = Tracing(state, TraceSettings(sampling=1.0, endpoint=f"http://127.0.0.1:{closed_port()}",
+                                      static_attributes={"team": "core"}))  # fmt: skip
+    try:
+        provider = "openai/gpt-5-mini"  # the provider's name in telemetry_config
+        rec = RequestRecord(
+            "r-1", 1_700_000_000.5, "responses", "/v1/responses", "arch.codex.default", True, 502, 12.5,
+            provider=provider, upstream_model="gpt-5-mini", upstream_api="chat", alias_target="gpt-5.3-codex",
+            route=RouteInfo(route="project understanding", backend="llm", latency_ms=3.25), ttft_ms=4.5,
+            usage=Usage(120, 20, 7, 3), error="upstream broke", error_code="upstream_error", session_id="s-1",
+            attempts=(Attempt(provider, "gpt-5-mini", 429, "rate limited", 1.0),
+                      Attempt(provider, "gpt-5-mini", 502, None, 2.0)),
+            cost=Cost(0.25, 0.5),
+        )  # fmt: skip
+        for _ in range(2):  # the second time from the shape cache
+            req, n = tr._encode([(rec, _Trace(0xABC, 0xDEF, 0x123, True, {"team": "core"}))])
+            assert n == 2
+            by_service = {r.resource.attributes[0].value.string_value: r.scope_spans[0].spans
+                          for r in req.resource_spans}  # fmt: skip
+            (llm,), (routing,) = by_service["plano(llm)"], by_service["plano(routing)"]
+            assert (llm.trace_id.hex(), llm.span_id.hex(), llm.parent_span_id.hex()) == (
+                f"{0xABC:032x}", f"{0xDEF:016x}", f"{0x123:016x}"
+            )  # fmt: skip
+            assert llm.name == "POST /v1/responses arch.codex.default -> openai/gpt-5-mini"
+            assert llm.kind == Span.SPAN_KIND_SERVER and llm.status.code == 2  # STATUS_CODE_ERROR
+            assert llm.start_time_unix_nano == 1_700_000_000_500_000_000
+            assert llm.end_time_unix_nano - llm.start_time_unix_nano == 12_500_000
+            got = {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in llm.attributes}
+            assert got["http.status_code"] == 502 and got["llm.is_streaming"] is True
+            assert got["llm.model"] == "openai/gpt-5-mini" and got["llm.provider"] == "openai"
+            assert (got["llm.usage.prompt_tokens"], got["llm.usage.completion_tokens"]) == (120, 7)
+            assert got["llm.usage.total_cost_usd"] == 0.75 and got["llm.time_to_first_token"] == 4.5
+            assert got["routing.is_fallback"] is True and got["planoai.attempts"] == 2
+            assert got["error.type"] == "upstream_error" and got["team"] == "core" and got["request_id"] == "r-1"
+            assert len(got) == len(llm.attributes)  # no attribute twice
+            assert routing.parent_span_id == llm.span_id and routing.trace_id == llm.trace_id
+            r_got = {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in routing.attributes}
+            assert r_got["route.selected_model"] == "openai/gpt-5-mini" and r_got["routing.determination_ms"] == 3.25
+    finally:
+        tr.stop()

@@ -12,6 +12,7 @@ different model.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -70,6 +71,7 @@ def _trace_id(request: web.Request) -> str:
 
 
 async def decide(request: web.Request, state: ProxyState, api: Api) -> web.Response:
+    started, t0 = time.time(), time.perf_counter()
     body, model = parse_client_body(await read_body(request, state.options.max_body_bytes))
     inline = body.pop("routing_preferences", None)
     resolver = state.resolver
@@ -97,4 +99,30 @@ async def decide(request: web.Request, state: ProxyState, api: Api) -> web.Respo
         "raw": info.raw if info else None,
         "reason": info.reason if info else None,
     }
+    if state.tracer is not None:  # OTLP tracing on: the decision is a plano(routing) span (proxy.tracing)
+        out["trace_id"] = state.tracer.routing_call(request.headers, _call(request, started, t0, model, res, d, out))
     return web.Response(body=orjson.dumps(out), content_type="application/json")
+
+
+def _call(
+    request: web.Request, started: float, t0: float, model: str | None, res: Resolution, d: Decision,
+    out: dict[str, Any],
+) -> Any:
+    from ..tracing import RoutingCall  # loaded only when tracing is on
+
+    info = d.info
+    return RoutingCall(
+        path=request.path,
+        started_at=started,
+        duration_ms=(time.perf_counter() - t0) * 1000,
+        status=200,
+        requested=model or "",
+        alias_target=res.alias_target,
+        selected=out["models"][0] if d.route else None,
+        route=d.route,
+        session_id=d.session_id,
+        pinned=d.pinned,
+        backend=info.backend if info else None,
+        determination_ms=info.latency_ms if info else None,
+        reason=info.reason if info else None,
+    )

@@ -198,6 +198,10 @@ def parse(api: Api, body: dict[str, Any]) -> Conversation:
 def prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None]:
     """(instructions, tool names, first user text) — what a session key hashes — reading the history only
     up to its first user message, where `parse` walks all of it (a Codex body has hundreds of items)."""
+    if api is Api.RESPONSES and isinstance(body.get("input"), str):  # a bare prompt: nothing to walk
+        top = body.get("instructions")
+        text = strip_envelopes(_parts_text(body["input"])[0])
+        return (_parts_text(top)[0] if top else ""), _tool_names(body.get("tools")), text or None
     src = _from_responses if api is Api.RESPONSES else _from_messages if api is Api.MESSAGES else _from_chat
     head: list[Turn] = []
     first: str | None = None

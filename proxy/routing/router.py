@@ -74,6 +74,7 @@ class TaskRouter:
         # One store for the proxy path and the decision API (Plano shares its session cache the same way).
         self.sessions = sessions if sessions is not None else SessionStore()
         self.prefs: tuple[RoutingPreference, ...] = ()
+        self._infos: dict[tuple[Any, ...], RouteInfo] = {}  # session-only RouteInfos (_session_info)
         self.apply(config)
 
     # ------------------------------------------------------------------ configuration
@@ -143,11 +144,11 @@ class TaskRouter:
             sessions_on = self.settings.session_affinity or self.budget is not None
             if not sessions_on and not session_header(headers, AFFINITY_HEADER):
                 return resolution, None  # the hot path: no preferences, no sessions, nothing to do
-            return self._session_only(client_api, body, headers, resolution, resolver)
+            return await self._session_only(client_api, body, headers, resolution, resolver)
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
         return d.resolution, d.info
 
-    def _session_only(
+    async def _session_only(
         self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
     ) -> tuple[Resolution, RouteInfo | None]:
         """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
@@ -157,13 +158,29 @@ class TaskRouter:
         ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
         if ref is None:
             return res, None
+        if (prefetch := getattr(self.sessions, "prefetch", None)) is not None:  # Redis-shared (proxy.shared_state)
+            await prefetch(ref.key, headers, self.budget is not None)
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
-            return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
-                                  decision=sd.decision, decision_reason=sd.reason)
+            return res, self._session_info(ref.session_id, sd.warm, sd.switched, sd.decision, sd.reason)
         d = self._bind(Decision(res, None), ref, model_name(res), resolver, client_api, headers, body)
         return d.resolution, d.info
+
+    def _session_info(
+        self, session_id: str, pinned: bool, switched: bool, decision: str | None, reason: str | None
+    ) -> RouteInfo:
+        """RouteInfo is frozen, so one object serves every request of a session in the same state (a
+        frozen dataclass costs ~2 µs to build; this path runs on every request of every session)."""
+        k = (session_id, pinned, switched, decision, reason)
+        info = self._infos.get(k)
+        if info is None:
+            if len(self._infos) > 4096:
+                self._infos.clear()
+            info = self._infos[k] = RouteInfo(
+                session_id=session_id, pinned=pinned, switched=switched, decision=decision, decision_reason=reason
+            )
+        return info
 
     async def decide(
         self,
@@ -209,7 +226,7 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            res, info = self._session_only(client_api, body, headers, resolution, resolver)
+            res, info = await self._session_only(client_api, body, headers, resolution, resolver)
             if info is None:
                 return Decision(res, None)
             return Decision(res, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
@@ -222,7 +239,11 @@ class TaskRouter:
         keys = keys_for(headers, conv, lane, ref.key if ref else None)
         session_id = ref.session_id if ref else None  # Plano reports none without a session
         if (prefetch := getattr(self.cache, "prefetch", None)) is not None:  # shared by replicas (proxy.shared_state)
-            await prefetch((keys.turn_key, keys.session_key, keys.retry_key), headers)
+            # Not keys.session_key: nothing stores it in this cache since sessions have their own store
+            # (read below); asking for it sent every routed request to Redis.
+            await prefetch((keys.turn_key, keys.retry_key), headers)
+        if ref is not None and (fetch := getattr(self.sessions, "prefetch", None)) is not None:
+            await fetch(ref.key, headers, self.budget is not None)  # budget totals as other replicas left them
         pin = self.pins(client_api)
         cold = ""
         decision: Decision | None = None
