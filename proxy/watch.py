@@ -25,7 +25,7 @@ _MATTERS = {
     # observe() acts on a Responses event only when its JSON says a terminal type, quoted: so a text
     # delta that merely mentions "error" does not count.
     Api.RESPONSES: _TERMINAL_NEEDLES,
-    Api.CHAT: (b"[DONE]", *_CHAT_NEEDLES),
+    Api.CHAT: (b"[DONE]", *_CHAT_NEEDLES, b'"name"'),  # a tool call's first delta names it
     Api.MESSAGES: (b"message_start", b"message_delta", b"message_stop", b"error", b'"tool_use"'),
 }
 
@@ -79,7 +79,9 @@ class StreamWatcher:
             if data == b"[DONE]":
                 self.done = True
                 return
-            if any(n in data for n in _CHAT_NEEDLES):
+            # A tool call's name comes once, in its first delta; argument deltas are not parsed.
+            named = b'"name"' in data and b'"tool_calls"' in data
+            if named or any(n in data for n in _CHAT_NEEDLES):
                 obj = ev.json()
                 if not isinstance(obj, dict):
                     return
@@ -87,6 +89,8 @@ class StreamWatcher:
                     self.usage = from_openai(obj["usage"])
                 if isinstance(obj.get("error"), dict | str):
                     self._err(obj["error"])
+                if named:
+                    self.tool_names += _chat_tool_names(obj)
             self.saw_output = True
             return
         if self.api is Api.MESSAGES:
@@ -151,6 +155,18 @@ class StreamWatcher:
         else:
             self.error = str(err)[:500] if err else "upstream error"
             self.error_code = "upstream_error"
+
+
+def _chat_tool_names(chunk: dict[str, Any]) -> tuple[str, ...]:
+    """The tool calls a Chat Completions stream chunk starts, by function name."""
+    names: list[str] = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        for tc in (delta.get("tool_calls") if isinstance(delta, dict) else None) or ():
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            if isinstance(fn, dict) and fn.get("name"):
+                names.append(str(fn["name"]))
+    return tuple(names)
 
 
 def terminal_error_event(api: Api, message: str, code: str, response_id: str = "resp_proxy") -> bytes:

@@ -102,6 +102,7 @@ async def test_request_without_model_uses_default_provider(proxy, upstream: Fake
 
 
 async def test_chat_passthrough_stream_and_tools(proxy, upstream: FakeUpstream, oai) -> None:
+    got = records(proxy)
     upstream.script(
         "/chat/completions",
         Script(
@@ -127,6 +128,8 @@ async def test_chat_passthrough_stream_and_tools(proxy, upstream: FakeUpstream, 
     sent = upstream.last("/chat/completions")
     assert sent.path == "/v1/chat/completions" and sent.json["model"] == "llama3.1"
     assert "Authorization" not in sent.headers  # ollama: no key configured, the client's is not forwarded
+    await eventually(lambda: got)
+    assert got[-1].tool_calls == ("exec_command",)  # the turn's tool loop names it (issue #17)
 
 
 async def test_anthropic_passthrough_stream_and_non_stream(proxy, upstream: FakeUpstream, ant) -> None:
