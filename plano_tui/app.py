@@ -327,6 +327,15 @@ class DashboardApp(App[None]):
                         title="Alias retargeted")
 
         self.push_screen(picker, chosen)
+        if picker.preview is None:  # not known in process: ask (an attached dashboard asks the proxy)
+            choices = link.model_choices()
+
+            async def previews() -> None:
+                found = await link.switch_previews(alias, choices)
+                if picker.is_attached:
+                    picker.set_previews(found)
+
+            self.run_worker(previews(), exclusive=False)
 
     def action_sessions(self) -> None:
         self.push_screen(SessionsScreen(self.link.sessions, self.link.session_turns))

@@ -17,7 +17,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
@@ -273,4 +273,11 @@ class RemoteLink:
         return []
 
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
-        return None  # the picker's preview is synchronous; an attached one would need an async hook
+        return None  # over the network: the picker asks switch_previews() once it is open
+
+    async def switch_previews(self, alias: str, targets: list[str]) -> dict[str, str]:
+        query = urlencode([("alias", alias), *(("target", t) for t in targets)])
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError, CommandError, KeyError):
+            data = await self._call("GET", f"/admin/sessions/preview?{query}")
+            return {str(k): str(v) for k, v in data["previews"].items()}
+        return {}

@@ -225,10 +225,13 @@ class AdminStream:
         return web.Response(body=_line({"turns": turns}), content_type="application/json")
 
     async def sessions_preview(self, request: web.Request) -> web.Response:
-        """`?alias=A&target=T`: what retargeting A to T would do to its live sessions (the alias picker)."""
-        describe = self.link.switch_preview(request.query.get("alias", ""))
-        text = describe(request.query.get("target", "")) if describe is not None else ""
-        return web.Response(body=_line({"preview": text, "any": describe is not None}),
+        """`?alias=A&target=T[&target=U…]`: what retargeting A to each target would do to its live
+        sessions (an attached alias picker asks for all its choices at once). `preview`: the first
+        target's text; `previews`: every target that has something to say."""
+        targets = request.query.getall("target", [])
+        previews = await self.link.switch_previews(request.query.get("alias", ""), list(targets))
+        first = previews.get(targets[0], "") if targets else ""
+        return web.Response(body=_line({"preview": first, "previews": previews, "any": bool(previews)}),
                             content_type="application/json")
 
     async def save_aliases(self, request: web.Request) -> web.Response:

@@ -222,3 +222,8 @@ class FrontEndLink(Protocol):
         """For the alias picker: a target → what moving `alias`'s warm sessions there would cost."""
         ...
 
+    async def switch_previews(self, alias: str, targets: list[str]) -> dict[str, str]:
+        """`switch_preview` for several targets at once, for a front end that must ask over the network
+        (the attached dashboard); only targets with something to say are in the answer."""
+        ...
+

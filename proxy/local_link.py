@@ -135,6 +135,12 @@ class LocalLink:
     async def session_turns(self, session_id: str) -> list[TurnView]:
         return self.state.turns.turns(session_id)
 
+    async def switch_previews(self, alias: str, targets: list[str]) -> dict[str, str]:
+        describe = self.switch_preview(alias)
+        if describe is None:
+            return {}
+        return {t: text for t in targets if (text := describe(t))}
+
     def switch_preview(self, alias: str) -> Callable[[str], str] | None:
         state = self.state
         warm = any(b.alias == alias for b in state.sessions.live())

@@ -292,3 +292,43 @@ async def test_the_palette_opens_the_highlighted_requests_session(upstream, make
         await pilot.press("S")
         await until(pilot, lambda: isinstance(app.screen, TurnsScreen))
         await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
+
+
+async def test_an_attached_alias_picker_warns_which_sessions_would_not_fit(upstream, make_proxy) -> None:
+    """The window warning of the alias picker, in a dashboard attached over the admin API: the picker
+    opens at once and the proxy's previews for every choice arrive after it (switch_previews)."""
+    from plano_tui.remote_link import RemoteLink
+    from plano_tui.screens.alias_picker import AliasPicker
+    from proxy.config import parse_config
+
+    from .conftest import FAKE_KEYS, proxy_config_yaml
+    from .test_attach import attached_app
+
+    yaml = proxy_config_yaml(upstream.url).replace("model_aliases:", SMALL_ALIAS.format(url=upstream.url)
+                                                   + "model_aliases:", 1)
+    server = await make_proxy(parse_config(yaml, "test-config.yaml", FAKE_KEYS))
+    first = codex_run("exec_ww")
+    upstream.script("/responses", answer("gpt-5.3-codex", calls_after_last_user(first[1]["body"]), 150_000))
+    async with aiohttp.ClientSession() as s, s.post(
+            server.url + "/v1/responses", headers=first[0]["headers"],
+            data=orjson.dumps(dict(first[0]["body"], model="arch.codex.default"))) as resp:
+        await resp.read()
+    await _settle(server, 1)
+    link = await RemoteLink(server.url, retry_s=0.05).start()
+    try:
+        previews = await link.switch_previews("arch.codex.default", ["gpt-4o", "gpt-5.3-codex"])
+        assert "1 session would not fit" in previews["gpt-4o"] and "fit" not in previews.get("gpt-5.3-codex", "")
+        app = attached_app(link)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: link.connected)
+            await pilot.press("t")  # the highlighted alias: arch.codex.default
+            await until(pilot, lambda: isinstance(app.screen, AliasPicker))
+            picker = app.screen
+            assert isinstance(picker, AliasPicker)
+            # The choices are spelled as configured ("openai/gpt-4o").
+            await until(pilot, lambda: "would not fit" in (picker.preview or str)("openai/gpt-4o"))
+            options = picker.query_one("#picker-options")
+            labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            assert any("gpt-4o" in label and "would not fit" in label for label in labels)
+    finally:
+        await link.close()

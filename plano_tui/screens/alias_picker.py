@@ -85,6 +85,12 @@ class AliasPicker(ModalScreen[str | None]):
     def _changed(self, event: Input.Changed) -> None:
         self._refilter(event.value)
 
+    def set_previews(self, previews: dict[str, str]) -> None:
+        """Previews that arrived after the picker opened (an attached dashboard asks the proxy)."""
+        if previews:
+            self.preview = lambda model: previews.get(model, "")
+            self._refilter(self.query_one(Input).value)
+
     def _refilter(self, query: str) -> None:
         ol = self.query_one(OptionList)
         ol.clear_options()
