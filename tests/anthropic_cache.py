@@ -12,11 +12,13 @@ the prefix up to and including its block when that prefix is at least `min_token
 a later request reads the longest cached prefix that ends at one of its breakpoints or at most 20 blocks
 before one (Anthropic's lookback). Byte-exact: a prefix that differs in any block (cache_control aside)
 is a miss. Usage: `cache_read_input_tokens`, `cache_creation_input_tokens`, and `input_tokens` for the
-rest.
+rest — in the default answer and in a scripted stream's `message_start` alike (scripted errors and raw
+bodies pass through unvalidated).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -116,7 +118,9 @@ class AnthropicCacheUpstream(FakeUpstream):
         return usage
 
     async def _answer(self, request: web.Request, body: dict, script: Script | None) -> web.StreamResponse:
-        if not request.path.endswith("/messages") or script is not None:
+        scripted_stream = script is not None and bool(script.frames) and script.status < 400 and (
+            script.json is None and script.raw is None)
+        if not request.path.endswith("/messages") or (script is not None and not scripted_stream):
             return await super()._answer(request, body, script)
         try:
             usage = self._usage(body)
@@ -125,12 +129,24 @@ class AnthropicCacheUpstream(FakeUpstream):
             err = {"type": "error", "error": {"type": "invalid_request_error", "message": str(exc)}}
             return web.Response(status=400, body=orjson.dumps(err), content_type="application/json")
         model = str(body.get("model", "?"))
+        if script is not None:  # a scripted stream (e.g. a tool_use): the same answer, with the cache's usage
+            assert script.frames is not None
+            return await super()._answer(request, body, dataclasses.replace(
+                script, frames=with_usage(script.frames, usage)))
         if body.get("stream") is True:
-            frames = messages_events(model)
-            start = orjson.loads(frames[0].split(b"data: ", 1)[1])
-            start["message"]["usage"] = {**usage, "output_tokens": 1}
-            frames[0] = b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n"
-            return await super()._answer(request, body, Script(frames=frames))
+            return await super()._answer(request, body, Script(frames=with_usage(messages_events(model), usage)))
         payload = messages_body(model)
         payload["usage"] = {**usage, "output_tokens": 6}
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+
+def with_usage(frames: list[bytes], usage: dict[str, int]) -> list[bytes]:
+    """Messages SSE frames with `usage` (plus output_tokens 1) in their message_start event."""
+    out = list(frames)
+    for i, frame in enumerate(out):
+        if frame.startswith(b"event: message_start\n"):
+            start = orjson.loads(frame.split(b"data: ", 1)[1])
+            start["message"]["usage"] = {**usage, "output_tokens": 1}
+            out[i] = b"event: message_start\ndata: " + orjson.dumps(start) + b"\n\n"
+            return out
+    raise AssertionError("the scripted Messages stream has no message_start frame")

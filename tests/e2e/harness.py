@@ -134,10 +134,11 @@ class E2EUpstream(FakeUpstream):
 
 @dataclass
 class ProxyProcess:
-    """`python -m plano_tui.cli tui --no-ui --config … --port …`; stdout lines are collected live."""
+    """`python -m plano_tui.cli tui --no-ui --config … --port … [args]`; stdout lines are collected live."""
 
     config: Path
     port: int = field(default_factory=free_port)
+    args: Sequence[str] = ()  # more `tui` options, e.g. ("--log-json", path)
     lines: list[str] = field(default_factory=list)
     stderr: str = ""
     proc: asyncio.subprocess.Process | None = None
@@ -151,7 +152,7 @@ class ProxyProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "plano_tui.cli", "tui", "--no-ui", "--config", str(self.config),
-            "--port", str(self.port), "--no-watch", "--drain", "0.5",
+            "--port", str(self.port), "--no-watch", "--drain", "0.5", *self.args,
             cwd=str(self.config.parent), env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())

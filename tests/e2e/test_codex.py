@@ -32,12 +32,19 @@ FINAL = "E2E final answer: all done."
 async def run_codex(proxy: ProxyProcess, tmp_path: Path, codex_bin: str, prompt: str,
                     settings: str | None = None) -> tuple[AgentRun, Path]:
     ws = tmp_path / "workspace"
-    for d in (ws, tmp_path / "codex_home", tmp_path / "home"):
-        d.mkdir(exist_ok=True)
-    env = {"CODEX_HOME": str(tmp_path / "codex_home"), "HOME": str(tmp_path / "home"), "PLANOAI_CODEX_BIN": codex_bin,
-           "OPENAI_API_KEY": ""}
-    run = await run_launcher("codex", proxy, [*CODEX_EXEC, "-C", str(ws), prompt], env, cwd=ws, settings=settings)
+    ws.mkdir(exist_ok=True)
+    run = await run_launcher("codex", proxy, [*CODEX_EXEC, "-C", str(ws), prompt], codex_env(tmp_path, codex_bin),
+                             cwd=ws, settings=settings)
     return run, ws
+
+
+def codex_env(tmp_path: Path, codex_bin: str) -> dict[str, str]:
+    """A private CODEX_HOME and HOME under `tmp_path` (the same ones on every call: `exec resume` finds the
+    session `run_codex` recorded)."""
+    for d in (tmp_path / "codex_home", tmp_path / "home"):
+        d.mkdir(exist_ok=True)
+    return {"CODEX_HOME": str(tmp_path / "codex_home"), "HOME": str(tmp_path / "home"), "PLANOAI_CODEX_BIN": codex_bin,
+            "OPENAI_API_KEY": ""}
 
 
 def metadata_warnings(run: AgentRun) -> list[str]:
