@@ -7,6 +7,14 @@ own time-to-first-token, generation speed and occasional 429/5xx. The config is 
 `parse_config`, so everything downstream — resolution, aliases, statistics — is the real proxy. A traffic
 task then sends a few requests per second through the proxy's aliases, the way Codex and Claude Code
 would. Nothing here reaches the network beyond loopback.
+
+Codex traffic comes as sessions (issue #17): a few threads, each with Codex's `session-id` and an
+`x-codex-turn-metadata` `turn_id` per user turn, where a turn is a tool loop — the simulated OpenAI upstream
+answers with `exec_command` function calls and `apply_patch` custom tool calls, the thread sends the tool
+outputs back with the whole history, and the turn ends with a text answer (shapes from the recorded Codex
+runs in tests/data/codex_tool_loops.json). A 429/5xx mid-turn falls back to Claude through the alias's
+`fallbacks`, so the turn changes model. Like the real services, the fakes refuse a tool output that
+answers no tool call.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ model_providers:
 model_aliases:
   arch.codex.default:
     target: gpt-5.3-codex
+    fallbacks: [claude-sonnet-4-6]   # a 429/5xx mid-turn moves the rest of the turn to Claude
   arch.codex.fast:
     target: gpt-5-mini
   arch.claude:
@@ -71,6 +80,91 @@ PROMPTS = ("fix the failing test in tests/test_sse.py", "add a --json flag to th
            "why does the router pick the local model for refactors?", "write a docstring for Resolver.resolve",
            "rename the config loader and update the imports", "explain this stack trace",
            "make the retry loop respect Retry-After", "summarise the diff for a commit message")
+
+# Codex's own tools (docs/codex-wire.md §3): the simulated OpenAI upstream calls them in a tool loop.
+CODEX_TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "name": "exec_command", "description": "Runs a command in a PTY.", "strict": False,
+     "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}, "workdir": {"type": "string"},
+                                                     "yield_time_ms": {"type": "number"}},
+                    "required": ["cmd"], "additionalProperties": False}},
+    {"type": "custom", "name": "apply_patch", "description": "Use the `apply_patch` tool to edit files.",
+     "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}},
+]
+COMMANDS = ("rg -n 'def parse_chunk' proxy/", "sed -n 1,80p tests/test_sse.py", "pytest -q tests/test_sse.py",
+            "git diff --stat", "ruff check .", "ls proxy/", "git log --oneline -5", "pytest -q -x tests/")
+FILES = ("proxy/sse.py", "proxy/config.py", "tests/test_sse.py", "plano_tui/cli.py", "README.md")
+_CALLS = frozenset({"function_call", "custom_tool_call"})
+_OUTPUTS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
+
+
+def refusal(kind: str, path: str, body: dict[str, Any]) -> web.Response | None:
+    """What the real service refuses with a 400 before anything else: a tool output that answers no tool
+    call (OpenAI Responses and Chat, Anthropic Messages; their own messages)."""
+    if path.endswith("/responses"):
+        calls: dict[str, str] = {}
+        items = body.get("input")
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, dict):
+                continue
+            t = item.get("type")
+            if t in _CALLS:
+                calls[str(item.get("call_id"))] = t
+            elif t in _OUTPUTS and calls.get(str(item.get("call_id"))) != _OUTPUTS[t]:
+                what = "function call" if t == "function_call_output" else "custom tool call"
+                return web.json_response({"error": {"message": f"No tool call found for {what} output with "
+                                                               f"call_id {item.get('call_id')}.",
+                                                    "type": "invalid_request_error", "param": "input",
+                                                    "code": None}}, status=400)
+        return None
+    raw = body.get("messages")
+    msgs: list[Any] = raw if isinstance(raw, list) else []
+    if kind == "anthropic":
+        for i, m in enumerate(msgs):
+            content = m.get("content") if isinstance(m, dict) else None
+            if not isinstance(content, list):
+                continue
+            prev = msgs[i - 1].get("content") if i and isinstance(msgs[i - 1], dict) else None
+            uses = {b.get("id") for b in prev if isinstance(b, dict) and b.get("type") == "tool_use"} \
+                if isinstance(prev, list) else set()
+            for j, b in enumerate(content):
+                if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("tool_use_id") not in uses:
+                    return web.json_response({"type": "error", "error": {
+                        "type": "invalid_request_error",
+                        "message": f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                                   f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
+                                   "corresponding `tool_use` block in the previous message."}}, status=400)
+        return None
+    ids: set[str] = set()
+    for m in msgs:
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "assistant":
+            ids = {str(c.get("id")) for c in m.get("tool_calls") or () if isinstance(c, dict)}
+        elif m.get("role") == "tool" and str(m.get("tool_call_id")) not in ids:
+            return web.json_response({"error": {"message": "Invalid parameter: messages with role 'tool' must be "
+                                                           "a response to a preceeding message with 'tool_calls'.",
+                                                "type": "invalid_request_error", "param": "messages.[].role",
+                                                "code": None}}, status=400)
+    return None
+
+
+def _loop_steps(body: dict[str, Any]) -> int | None:
+    """How many tool calls the current turn has made so far (since its user message), or None
+    when the request does not come from a tool loop (no `exec_command` tool)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not any(isinstance(t, dict) and t.get("name") == "exec_command"
+                                              for t in tools):
+        return None
+    steps = 0
+    items = body.get("input")
+    for item in reversed(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("type", "message") == "message" and item.get("role") == "user":
+            break
+        if item.get("type") in _CALLS:
+            steps += 1
+    return steps
 
 
 @dataclass(frozen=True)
@@ -100,6 +194,7 @@ class SimUpstream:
         self.served = 0
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
+        self._prefix: dict[str, tuple[int, int]] = {}  # prompt_cache_key -> (base tokens, last input): the cache
 
     @property
     def url(self) -> str:
@@ -133,8 +228,19 @@ class SimUpstream:
         n = int(r.triangular(12, 180, 40))
         words = [r.choice(WORDS) for _ in range(n)]
         prompt = max(400, len(orjson.dumps(body)) // 4)
-        history = int(r.triangular(1_500, 60_000, 12_000))
-        cached = int(history * r.uniform(0.7, 0.97)) if r.random() < 0.8 else 0
+        key = body.get("prompt_cache_key")
+        if isinstance(key, str) and _loop_steps(body) is not None:
+            # A Codex thread: the context grows request by request and the last request's prefix is cached.
+            base, last = self._prefix.get(key) or (int(r.triangular(6_000, 30_000, 11_000)), 0)
+            total = base + prompt
+            cached = min(last, total) * 15 // 16 if last and r.random() < 0.95 else 0
+            self._prefix[key] = (base, total)
+            if len(self._prefix) > 256:
+                self._prefix.pop(next(iter(self._prefix)))
+            history = total - prompt
+        else:
+            history = int(r.triangular(1_500, 60_000, 12_000))
+            cached = int(history * r.uniform(0.7, 0.97)) if r.random() < 0.8 else 0
         out = int(n * 1.3)
         usage = {"input": prompt + history, "cached": cached, "output": out, "reasoning": int(out * r.uniform(0, 0.4))}
         return words, usage, r.uniform(*p.ttft), 1.3 / r.uniform(*p.tokens_per_s)
@@ -187,6 +293,8 @@ class SimUpstream:
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
+        if (refused := refusal(self.kind, request.path, body)) is not None:
+            return refused
         if (fault := self._fault()) is not None:
             await asyncio.sleep(self.rng.uniform(0.05, 0.3))
             return fault
@@ -196,6 +304,9 @@ class SimUpstream:
         usage = {"input_tokens": u["input"], "input_tokens_details": {"cached_tokens": u["cached"]},
                  "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
                  "total_tokens": u["input"] + u["output"]}
+        calls = self._tool_calls(body)
+        if calls:
+            return await self._responses_calls(request, body, calls, rid, usage, ttft, per_word)
         item = {"id": mid, "type": "message", "role": "assistant", "status": "completed",
                 "content": [{"type": "output_text", "text": text, "annotations": []}]}
         base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
@@ -224,8 +335,63 @@ class SimUpstream:
                     "response": {**base, "status": "completed", "output": [item], "usage": usage}})]
         return await self._stream(request, ttft, head, deltas, tail, per_word * 4)
 
+    def _tool_calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The tool calls a Codex tool loop's next answer makes (none: the turn ends with text). Fewer
+        the longer the turn: most turns take two to five requests."""
+        steps = _loop_steps(body)
+        r = self.rng
+        if steps is None or r.random() >= (0.92, 0.75, 0.6, 0.45, 0.3, 0.15)[min(steps, 5)]:
+            return []
+        patch = any(isinstance(t, dict) and t.get("type") == "custom" and t.get("name") == "apply_patch"
+                    for t in body.get("tools") or ())
+        n = next(self._ids)
+        if steps >= 1 and patch and r.random() < 0.4:
+            path = r.choice(FILES)
+            patch_text = (f"*** Begin Patch\n*** Update File: {path}\n@@\n-    {r.choice(WORDS)} = None\n"
+                          f"+    {r.choice(WORDS)} = {r.choice(WORDS)!r}\n*** End Patch\n")
+            return [{"id": f"ctc_demo{n}", "type": "custom_tool_call", "status": "completed",
+                     "call_id": f"call_demo{n}", "name": "apply_patch", "input": patch_text}]
+        cmds = r.sample(COMMANDS, 2 if r.random() < 0.15 else 1)  # now and then two calls at once
+        return [{"id": f"fc_demo{n}_{i}", "type": "function_call", "status": "completed", "name": "exec_command",
+                 "arguments": orjson.dumps({"cmd": c, "workdir": "/home/dev/project"}).decode(),
+                 "call_id": f"call_demo{n}_{i}"} for i, c in enumerate(cmds)]
+
+    async def _responses_calls(self, request: web.Request, body: dict[str, Any], calls: list[dict[str, Any]],
+                               rid: str, usage: dict[str, Any], ttft: float, per_word: float,
+                               ) -> web.StreamResponse:
+        """An answer made of tool calls: `function_call` (arguments) or `custom_tool_call` (input)."""
+        base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": body.get("model", "?"),
+                "status": "in_progress", "output": []}
+        done = {**base, "status": "completed", "output": calls, "usage": usage}
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + per_word * 8)
+            return web.json_response(done)
+        seq = itertools.count()
+
+        def ev(obj: dict[str, Any]) -> bytes:
+            return _sse({**obj, "sequence_number": next(seq)}, obj["type"])
+
+        head = [ev({"type": "response.created", "response": base}),
+                ev({"type": "response.in_progress", "response": base})]
+        deltas: list[bytes] = []
+        for i, item in enumerate(calls):
+            custom = item["type"] == "custom_tool_call"
+            field_, kind = ("input", "custom_tool_call_input") if custom else ("arguments", "function_call_arguments")
+            whole = item[field_]
+            deltas.append(ev({"type": "response.output_item.added", "output_index": i,
+                              "item": {**item, "status": "in_progress", field_: ""}}))
+            deltas += [ev({"type": f"response.{kind}.delta", "item_id": item["id"], "output_index": i,
+                           "delta": whole[j:j + 24]}) for j in range(0, len(whole), 24)]
+            deltas.append(ev({"type": f"response.{kind}.done", "item_id": item["id"], "output_index": i,
+                              field_: whole}))
+            deltas.append(ev({"type": "response.output_item.done", "output_index": i, "item": item}))
+        tail = [ev({"type": "response.completed", "response": done})]
+        return await self._stream(request, ttft, head, deltas, tail, per_word)
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
+        if (refused := refusal(self.kind, request.path, body)) is not None:
+            return refused
         if (fault := self._fault()) is not None:
             await asyncio.sleep(self.rng.uniform(0.05, 0.3))
             return fault
@@ -254,6 +420,8 @@ class SimUpstream:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
+        if (refused := refusal(self.kind, request.path, body)) is not None:
+            return refused
         if (fault := self._fault()) is not None:
             await asyncio.sleep(self.rng.uniform(0.05, 0.3))
             return fault
@@ -287,11 +455,12 @@ class SimUpstream:
 # ---------------------------------------------------------------------------- traffic
 
 Scenario = tuple[float, str, str, bool]  # weight, path, model, stream
+CODEX_TURN = "codex-turn"  # not a path: a whole user turn of a Codex thread
 
 
 def _scenarios() -> list[Scenario]:
     s: list[Scenario] = [
-        (40, "/v1/responses", "arch.codex.default", True),  # Codex turns
+        (14, CODEX_TURN, "arch.codex.default", True),  # Codex turns: tool loops of ~3 requests (_CodexThread)
         (8, "/v1/responses", "arch.codex.fast", False),  # Codex side calls (titles, compaction)
         (3, "/v1/responses", "gpt-5.3-codex", True),  # an explicit model, no alias
         (14, "/v1/messages", "arch.claude", True),  # Claude Code
@@ -337,6 +506,69 @@ def _headers(path: str, session: str) -> dict[str, str]:
             "User-Agent": "codex_cli_rs/0.63.0 (planoai demo)", "session_id": session}
 
 
+@dataclass
+class _CodexThread:
+    """One Codex session: its thread id, the model it asks for and the whole history it resends."""
+
+    sid: str
+    model: str
+    items: list[dict[str, Any]]
+    busy: bool = False
+    window: int = 0  # bumped by each compaction (x-codex-window-id)
+
+    def headers(self, turn_id: str) -> dict[str, str]:
+        sid = self.sid
+        meta = {"session_id": sid, "thread_id": sid, "turn_id": turn_id, "window_id": f"{sid}:{self.window}",
+                "request_kind": "turn", "thread_source": "user", "sandbox_mode": "workspace-write",
+                "model": self.model, "reasoning_effort": "medium"}
+        return {"Authorization": "Bearer sk-demo-client-key", "originator": "codex_cli_rs",
+                "User-Agent": "codex_cli_rs/0.169.0 (planoai demo)", "session-id": sid, "thread-id": sid,
+                "x-client-request-id": sid, "x-codex-window-id": f"{sid}:{self.window}",
+                "x-codex-turn-metadata": orjson.dumps(meta).decode(), "Accept": "text/event-stream"}
+
+    def body(self) -> dict[str, Any]:
+        return {"model": self.model, "instructions": "You are Codex, a coding agent running in the user's terminal.",
+                "input": self.items, "tools": CODEX_TOOLS, "tool_choice": "auto", "parallel_tool_calls": True,
+                "reasoning": {"effort": "medium", "summary": "auto"}, "store": False, "stream": True,
+                "include": ["reasoning.encrypted_content"], "prompt_cache_key": self.sid,
+                "client_metadata": {"session_id": self.sid}}
+
+    def compact(self, keep: int = 48) -> None:
+        """Drop the oldest turns (whole ones: a call never loses its output) once the history is long."""
+        if len(self.items) <= keep:
+            return
+        starts = [i for i, it in enumerate(self.items) if it.get("type") == "message" and it.get("role") == "user"]
+        cut = next((i for i in starts if len(self.items) - i <= keep), None)
+        if cut:
+            self.items = self.items[cut:]
+            self.window += 1
+
+
+def _tool_output(call: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """What Codex sends back after running a call (its output formats, tests/data/codex_tool_loops.json)."""
+    if call.get("type") == "custom_tool_call":
+        path = str(call.get("input", "")).partition("*** Update File: ")[2].partition("\n")[0] or "file"
+        return {"type": "custom_tool_call_output", "call_id": call.get("call_id"),
+                "output": f"Exit code: 0\nWall time: 0 seconds\nOutput:\nSuccess. Updated the following files:\n"
+                          f"M {path}\n"}
+    lines = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 40)))
+    return {"type": "function_call_output", "call_id": call.get("call_id"),
+            "output": f"Chunk ID: {rng.getrandbits(24):06x}\nWall time: {rng.uniform(0.01, 2.5):.4f} seconds\n"
+                      f"Process exited with code 0\nOriginal token count: {len(lines) // 4}\nOutput:\n{lines}\n"}
+
+
+def _completed_output(stream: bytes) -> list[dict[str, Any]] | None:
+    """The output items of a Responses stream's `response.completed` (None: the stream did not complete)."""
+    for line in stream.split(b"\n"):
+        if line.startswith(b"data: ") and b'"response.completed"' in line[:200]:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                obj = orjson.loads(line[6:])
+                out = (obj.get("response") or {}).get("output")
+                if isinstance(out, list):
+                    return [i for i in out if isinstance(i, dict)]
+    return None
+
+
 class DemoEnv:
     def __init__(self, config: Config, upstreams: list[SimUpstream], rng: random.Random, rate: float) -> None:
         self.config = config
@@ -359,13 +591,23 @@ class DemoEnv:
         scenarios = _scenarios()
         weights = [s[0] for s in scenarios]
         sessions = [str(uuid.UUID(int=self.rng.getrandbits(128))) for _ in range(3)]
+        threads = [_CodexThread(str(uuid.UUID(int=self.rng.getrandbits(128))), model, [])
+                   for model in ("arch.codex.default", "arch.codex.default", "arch.codex.fast", "arch.codex.default")]
         while True:
             await asyncio.sleep(self.rng.expovariate(self.rate))
             if len(self._inflight) >= 16:
                 continue
             _, path, model, stream = self.rng.choices(scenarios, weights)[0]
-            task = asyncio.get_running_loop().create_task(
-                self._one(url, path, model, stream, self.rng.choice(PROMPTS), self.rng.choice(sessions)))
+            if path == CODEX_TURN:
+                idle = [t for t in threads if not t.busy]
+                if not idle:
+                    continue
+                thread = self.rng.choice(idle)
+                thread.busy = True
+                job = self._codex_turn(url, thread, self.rng.choice(PROMPTS))
+            else:
+                job = self._one(url, path, model, stream, self.rng.choice(PROMPTS), self.rng.choice(sessions))
+            task = asyncio.get_running_loop().create_task(job)
             self._inflight.add(task)  # keep a reference: the loop holds tasks only weakly
             task.add_done_callback(self._inflight.discard)
 
@@ -377,6 +619,42 @@ class DemoEnv:
                                           headers=_headers(path, session)) as resp:
                 async for _ in resp.content.iter_any():
                     pass
+
+    async def _codex_turn(self, url: str, thread: _CodexThread, prompt: str) -> None:
+        """One user turn of a Codex thread: the prompt, then a request per round of tool calls, each resending
+        the whole history with the calls' outputs, until the model answers with text (Codex retries a
+        failed request a few times, then gives the turn up)."""
+        assert self._session is not None
+        rng = self.rng
+        try:
+            thread.compact()
+            turn_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            thread.items.append({"type": "message", "role": "user",
+                                 "content": [{"type": "input_text", "text": prompt}]})
+            failures = 0
+            for _ in range(12):
+                self.sent += 1
+                out: list[dict[str, Any]] | None = None
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with self._session.post(url + "/v1/responses", json=thread.body(),
+                                                  headers=thread.headers(turn_id)) as resp:
+                        raw = await resp.read()
+                        if resp.status == 200:
+                            out = _completed_output(raw)
+                if out is None:
+                    failures += 1
+                    if failures > 2:
+                        return
+                    await asyncio.sleep(rng.uniform(0.2, 0.8))  # Codex's backoff, then the same request again
+                    continue
+                thread.items += out
+                calls = [i for i in out if i.get("type") in _CALLS]
+                if not calls:
+                    return  # a text answer ends the turn
+                await asyncio.sleep(rng.uniform(0.1, 0.9))  # the commands run
+                thread.items += [_tool_output(c, rng) for c in calls]
+        finally:
+            thread.busy = False
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._inflight) if t is not None]

@@ -22,6 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from textual.widgets import DataTable
+
 from plano_tui.app import DashboardApp
 from plano_tui.demo import start_demo
 from plano_tui.screens.detail import DetailScreen
@@ -102,6 +104,12 @@ async def main() -> None:
             await pilot.press("s")  # the footer's sessions/requests switch
             await until(pilot, lambda: isinstance(app.screen, SessionsScreen) and app.screen.rows, 5)
             await pilot.pause(0.3)
+            rows = app.screen.rows  # type: ignore[attr-defined]
+            loops = [i for i, r in enumerate(rows) if r.client == "codex" and r.requests > r.turns]
+            if loops:  # a Codex thread whose turns are tool loops
+                best = max(loops, key=lambda i: rows[i].requests)
+                app.screen.query_one(DataTable).move_cursor(row=best)
+                await pilot.pause(0.2)
             shot("sessions")
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, TurnsScreen) and app.screen.turns, 5)

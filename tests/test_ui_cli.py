@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from plano_tui.demo import start_demo
+from plano_tui.demo import refusal, start_demo
 from proxy.events import Event, RequestFailed, RequestFinished, RequestRecord
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
@@ -97,3 +97,39 @@ def test_planoai_tui_demo_runs_in_a_terminal_and_stops_on_sigterm() -> None:
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+async def test_demo_codex_sessions_are_tool_loops_and_fakes_refuse_orphan_tool_outputs() -> None:
+    demo = await start_demo(seed=3, rate=40)
+    state = ProxyState(demo.config)
+    seen: list[RequestRecord] = []
+    state.bus.subscribe(lambda e: seen.append(e.record) if isinstance(e, RequestFinished | RequestFailed) else None)
+    server = ProxyServer(state, port=0)
+    await server.start()
+
+    def loops() -> dict[str, list[RequestRecord]]:
+        turns: dict[str, list[RequestRecord]] = {}
+        for r in seen:
+            if r.turn_id and r.ok:
+                turns.setdefault(r.turn_id, []).append(r)
+        return {t: rs for t, rs in turns.items() if len(rs) > 1 and rs[-1].tool_calls == ()}
+
+    try:
+        demo.start_traffic(server.url)
+        await eventually(lambda: len(loops()) >= 2, timeout=30)
+    finally:
+        await server.stop(drain_s=0)
+        await demo.stop()
+    for rs in loops().values():
+        assert all(r.tool_calls for r in rs[:-1])  # every step but the answer called a tool
+        assert {n for r in rs for n in r.tool_calls} <= {"exec_command", "apply_patch"}
+        assert len({r.session_id for r in rs}) == 1 and rs[0].user_turn and not rs[1].user_turn
+    orphan = {"model": "m", "input": [{"type": "function_call_output", "call_id": "c1", "output": "x"}]}
+    resp = refusal("openai", "/v1/responses", orphan)
+    assert resp is not None and resp.status == 400
+    paired = {"model": "m", "input": [{"type": "function_call", "call_id": "c1", "name": "exec_command",
+                                       "arguments": "{}"}, orphan["input"][0]]}
+    assert refusal("openai", "/v1/responses", paired) is None
+    assert refusal("anthropic", "/v1/messages", {"messages": [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]}) is not None
+    assert refusal("ollama", "/v1/chat/completions", {"messages": [{"role": "tool", "tool_call_id": "a"}]}) is not None
