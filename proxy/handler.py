@@ -63,6 +63,8 @@ _INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "to
                                   "reasoning", "text"})
 _COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
+_BYTES_PER_TOKEN = 4  # English and code in JSON: about 4 bytes a token (a guess, not a floor)
+_GUESS_MIN_TOKENS = 16_000  # below this no configured window is at risk: no guess, no lookups
 _RESPONSE_HEADERS_KEPT = (
     "retry-after",
     "x-request-id",
@@ -339,6 +341,13 @@ class LlmHandler:
                 if not candidates:
                     raise ProxyError(400, "the conversation does not fit any candidate model: "
                                      + "; ".join(ctx.window_notes), "context_length_exceeded")
+            elif len(candidates) > 1 and (guess := len(raw) // _BYTES_PER_TOKEN) >= _GUESS_MIN_TOKENS:
+                # Not seen yet (a session's first request, a resumed one after a restart, no session): its
+                # size is guessed from the body. A guess only reorders: it skips a candidate too small
+                # when another one fits, and never refuses (with none left, the provider judges).
+                kept, notes = fit_window(candidates, guess, st.windows, requested)
+                if kept:
+                    candidates, ctx.window_notes = kept, [f"{n} (estimated from the body's size)" for n in notes]
             ctx.t_routed = time.perf_counter()
             failures: list[_Retry] = []
             for i, cand in enumerate(candidates):

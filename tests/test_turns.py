@@ -332,3 +332,34 @@ async def test_an_attached_alias_picker_warns_which_sessions_would_not_fit(upstr
             assert any("gpt-4o" in label and "would not fit" in label for label in labels)
     finally:
         await link.close()
+
+
+async def test_a_conversation_not_seen_yet_is_kept_off_a_window_too_small_by_its_size(upstream, make_proxy) -> None:
+    """No answer has reported this conversation's tokens yet (a resumed Codex session after a proxy
+    restart): its size is guessed from the body (4 bytes a token). The guess moves it past a candidate
+    whose window cannot hold it when another can; it never refuses: with one candidate the provider
+    judges."""
+    from proxy.config import parse_config
+
+    from .conftest import FAKE_KEYS, proxy_config_yaml
+
+    yaml = proxy_config_yaml(upstream.url).replace("model_aliases:", SMALL_ALIAS.format(url=upstream.url)
+                                                   + "model_aliases:\n  arch.small: {target: gpt-4o, fallbacks: "
+                                                   "[gpt-5.3-codex]}", 1)
+    server = await make_proxy(parse_config(yaml, "test-config.yaml", FAKE_KEYS))
+    got: list[RequestRecord] = []
+    server.state.bus.subscribe(lambda e: got.append(e.record), (RequestFinished, RequestFailed))
+    words = " ".join(f"line {i} of the conversation so far" for i in range(24_000))  # ~0.9 MB: ~220k tokens
+    body = {"input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": words}]}]}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(server.url + "/v1/responses", json=dict(body, model="arch.small")) as resp:
+            assert resp.status == 200
+        sent = [c for c in upstream.requests if c.path.endswith("/responses")]
+        assert [c.json["model"] for c in sent] == ["gpt-5.3-codex"]  # gpt-4o (128k) was passed over
+        await eventually(lambda: got)
+        assert any("openai/gpt-4o skipped" in n and "estimated" in n for n in got[-1].notes)
+        server.state.set_alias("arch.codex.default", "gpt-4o")  # one candidate: sent, the provider judges
+        async with s.post(server.url + "/v1/responses", json=dict(body, model="arch.codex.default")) as resp:
+            assert resp.status == 200
+        sent = [c for c in upstream.requests if c.path.endswith("/responses")]
+        assert sent[-1].json["model"] == "gpt-4o"
