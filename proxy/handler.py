@@ -102,6 +102,7 @@ class _Ctx:
     attempts: list[Attempt] = field(default_factory=list)
     raw_headers: Mapping[str, str] | None = None  # the client's, redacted only if the record keeps them
     detailed: bool = False  # headers and bodies kept for a detail view (proxy.details)
+    delivered: bool = False  # the client's stream got its terminal event (a hang-up after it is no 499)
     capture_limit: int = 0  # response bytes kept: capture_bytes when detailed, else 0
     body: bytes | None = None
     upstream_body: bytes | None = None
@@ -213,7 +214,7 @@ class LlmHandler:
                 return ctx.cs.resp
             return self._error_response(ctx, exc)
         except asyncio.CancelledError:
-            if not ctx.error:
+            if not ctx.error and not ctx.delivered:  # gone before its answer ended: 499, as nginx logs it
                 ctx.fail(499, "client disconnected", "client_closed_request")
             raise
         except Exception as exc:  # a bug must still produce a log row and a shaped error
@@ -650,6 +651,7 @@ class LlmHandler:
                     await resp.write(out)
                     if ctx.captured_n < limit:
                         ctx.capture(out, limit)
+                    ctx.delivered = relay.done
                 try:
                     chunk = await it.__anext__()
                 except StopAsyncIteration:
@@ -665,6 +667,8 @@ class LlmHandler:
             await self._end_stream(ctx, resp, relay, f"upstream stream broke: {_exc_text(exc)}", "stream_interrupted")
         except asyncio.CancelledError:
             if not self.state.draining:  # the client went away: nothing left to tell it
+                if ctx.delivered:  # ...after its terminal event (Codex hangs up at response.completed)
+                    ctx.usage, ctx.tool_calls = relay.usage, relay.tool_names
                 raise
             # Shutdown after the drain period: end the stream with a terminal event, not a cut.
             task = asyncio.current_task()

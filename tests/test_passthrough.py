@@ -301,3 +301,21 @@ async def test_remote_providers_go_through_the_environment_proxy(
         assert r.status == 200
     sent = upstream.last("/v1/responses")
     assert sent.headers["Host"] == "llm.remote.example" and sent.json["model"] == "gpt-5.3-codex"
+
+
+async def test_a_client_that_hangs_up_after_its_terminal_event_is_a_success(proxy, upstream: FakeUpstream) -> None:
+    """Codex closes the connection as soon as it reads `response.completed`; an upstream that keeps its
+    own connection open a moment longer must not turn that request into a 499 without usage."""
+    got = records(proxy)
+    upstream.script("/responses", Script(frames=responses_events("gpt-5.3-codex", "done"), stall=3))
+    body = {"model": "arch.codex.default", "stream": True, "input": "hi"}
+    async with aiohttp.ClientSession() as s:
+        resp = await s.post(proxy.url + "/v1/responses", json=body)
+        seen = b""
+        while b"response.completed" not in seen:
+            chunk = await resp.content.readany()
+            assert chunk, seen
+            seen += chunk
+        resp.close()  # hang up with the upstream still open
+    await eventually(lambda: got)
+    assert (got[-1].status, got[-1].error) == (200, None) and got[-1].usage.input_tokens > 0
