@@ -28,7 +28,7 @@ import orjson
 
 from .events import RequestRecord
 from .frontend import StepView, TurnView
-from .sessions import cache_window_s
+from .sessions import cache_window_s, header
 from .wire.providers import Api
 
 MAX_SESSIONS = 500  # sessions kept (LRU); the view shows the live ones
@@ -43,7 +43,7 @@ _OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output", "l
 # ----------------------------------------------------------------------------- request-path helpers
 def codex_turn_id(headers: Any) -> str | None:
     """`turn_id` from Codex's `x-codex-turn-metadata` JSON header (docs/codex-wire.md, the turn key)."""
-    raw = headers.get("x-codex-turn-metadata") if headers is not None else None
+    raw = header(headers, "x-codex-turn-metadata")
     if not raw or "turn_id" not in raw:
         return None
     try:

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from ..sessions import header
+from ..turns import codex_turn_id
 from .conversation import Conversation
 
 _CLIENT_SESSION_HEADERS = ("session-id", "session_id", "x-claude-code-session-id", "thread-id")
@@ -59,38 +59,16 @@ def _digest(*parts: str) -> str:
     return h.hexdigest()
 
 
-def _header(headers: Mapping[str, str] | Any, name: str) -> str | None:
-    """`name` is lower case; aiohttp's headers are case-insensitive, a plain dict (tests, bench) is not."""
-    if headers is None:
-        return None
-    v = headers.get(name)
-    if v is None and isinstance(headers, dict):
-        v = next((val for k, val in headers.items() if k.lower() == name), None)
-    return str(v) if v else None
-
-
-def codex_turn_id(headers: Mapping[str, str] | Any) -> str | None:
-    raw = _header(headers, "x-codex-turn-metadata")
-    if not raw or "turn_id" not in raw:
-        return None
-    try:
-        meta = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    turn = meta.get("turn_id") if isinstance(meta, dict) else None
-    return str(turn) if turn else None
-
-
 def keys_for(
     headers: Mapping[str, str] | Any, conv: Conversation, lane: str, session_key: str | None = None
 ) -> Keys:
     """`session_key`: the session's store key (proxy.sessions), when the request has a session."""
     implicit = _digest(conv.instructions, "\x1f".join(conv.tool_names), conv.first_user)
-    affinity = _header(headers, "x-model-affinity")
+    affinity = header(headers, "x-model-affinity")
     if session_key is None and affinity:
         session, skey = affinity, _digest("affinity", affinity)
     elif session_key is None:
-        client = next((v for h in _CLIENT_SESSION_HEADERS if (v := _header(headers, h))), None)
+        client = next((v for h in _CLIENT_SESSION_HEADERS if (v := header(headers, h))), None)
         session, skey = client or implicit, _digest("session", client or "", implicit)
     else:
         session, skey = session_key, _digest("session", session_key)
