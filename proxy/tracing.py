@@ -413,16 +413,7 @@ class Tracing:
             "model.alias_resolved": r.alias_target or r.client_model,
             "route.selected_model": resolved if info.route else "none",
         }
-        if info.latency_ms is not None:
-            rattrs["routing.determination_ms"] = float(info.latency_ms)
-        if info.route:
-            rattrs["plano.route.name"] = info.route
-        if r.session_id:
-            rattrs["plano.session_id"] = r.session_id
-        if info.backend:
-            rattrs["routing.strategy"] = info.backend
-        if info.reason:
-            rattrs["routing.selection_reason"] = info.reason[:300]
+        _decision_attrs(rattrs, info.latency_ms, info.route, r.session_id, info.backend, info.reason)
         if info.backend == "pinned":
             rattrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
         if info.decision:
@@ -477,16 +468,7 @@ class Tracing:
             "route.selected_model": c.selected or "none",
             "plano.session.pinned": c.pinned,
         }
-        if c.determination_ms is not None:
-            attrs["routing.determination_ms"] = float(c.determination_ms)
-        if c.route:
-            attrs["plano.route.name"] = c.route
-        if c.session_id:
-            attrs["plano.session_id"] = c.session_id
-        if c.backend:
-            attrs["routing.strategy"] = c.backend
-        if c.reason:
-            attrs["routing.selection_reason"] = c.reason[:300]
+        _decision_attrs(attrs, c.determination_ms, c.route, c.session_id, c.backend, c.reason)
         attrs |= t.custom
         end = start + int(c.duration_ms * 1e6)
         error = None if c.status < 400 else f"HTTP {c.status}"
@@ -524,3 +506,18 @@ class Tracing:
         th = threading.Thread(target=shutdown, name="otlp-shutdown", daemon=True)
         th.start()
         th.join(max(0.1, timeout_s / 3))
+
+
+def _decision_attrs(attrs: dict[str, Any], determination_ms: float | None, route: str | None,
+                    session_id: str | None, backend: str | None, reason: str | None) -> None:
+    """A routing decision's attributes, as both the proxy path's and `/routing/v1/*`'s spans carry them."""
+    if determination_ms is not None:
+        attrs["routing.determination_ms"] = float(determination_ms)
+    if route:
+        attrs["plano.route.name"] = route
+    if session_id:
+        attrs["plano.session_id"] = session_id
+    if backend:
+        attrs["routing.strategy"] = backend
+    if reason:
+        attrs["routing.selection_reason"] = reason[:300]
