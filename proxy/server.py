@@ -74,7 +74,10 @@ class ProxyServer:
 
     async def _session_ctx(self, app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        # No cookie jar: a proxy shared by several clients must not hand one client's upstream cookies
+        # (Cloudflare's __cf_bm on api.openai.com, say) to the next, nor filter and store them per request.
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False,
+                                              cookie_jar=aiohttp.DummyCookieJar())
         app[SESSION_KEY] = self._session
         # Prices load in the background (proxy.cost): a request never waits for one.
         self.state.prices.start(self._get_session, configured_models(self.state.config))

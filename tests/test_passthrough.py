@@ -10,7 +10,7 @@ import pytest
 
 from proxy.events import RequestFailed, RequestFinished
 
-from .conftest import FAKE_KEYS, eventually
+from .conftest import FAKE_KEYS, eventually, make_config
 from .fakes import FakeUpstream, Script, chat_events, messages_events, responses_events
 
 
@@ -319,3 +319,17 @@ async def test_a_client_that_hangs_up_after_its_terminal_event_is_a_success(prox
         resp.close()  # hang up with the upstream still open
     await eventually(lambda: got)
     assert (got[-1].status, got[-1].error) == (200, None) and got[-1].usage.input_tokens > 0
+
+
+async def test_upstream_cookies_are_never_replayed(upstream: FakeUpstream, make_proxy) -> None:
+    """An upstream's Set-Cookie (Cloudflare sets one on api.openai.com) stays with that answer: the proxy
+    serves many clients, so it keeps no cookie jar and never sends one client's cookies upstream for
+    another. The upstream is named `localhost`: cookie jars ignore cookies from bare IP addresses."""
+    proxy = await make_proxy(make_config(f"http://localhost:{upstream.port}"))
+    upstream.script("/v1/responses", Script(headers={"Set-Cookie": "__cf_bm=abc123; Path=/; HttpOnly"}))
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="client-key", max_retries=0) as oai:
+        first = await oai.responses.create(model="arch.codex.default", input="hi")
+        assert first.status == "completed"
+        await oai.responses.create(model="arch.codex.default", input="again")
+    assert len(upstream.requests) == 2
+    assert all("cookie" not in {k.lower() for k in c.headers} for c in upstream.requests)
