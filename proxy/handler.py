@@ -13,7 +13,7 @@ import contextlib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -65,7 +65,7 @@ _COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _BYTES_PER_TOKEN = 4  # English and code in JSON: about 4 bytes a token (a guess, not a floor)
 _GUESS_MIN_TOKENS = 16_000  # below this no configured window is at risk: no guess, no lookups
-_RESPONSE_HEADERS_KEPT = (
+_RESPONSE_HEADERS_KEPT = frozenset({
     "retry-after",
     "x-request-id",
     "openai-processing-ms",
@@ -74,18 +74,16 @@ _RESPONSE_HEADERS_KEPT = (
     "x-models-etag",
     "request-id",
     "anthropic-ratelimit-requests-remaining",
-)
+})
 
 
-@dataclass
 class _Ctx:
-    """Mutable facts gathered while a request runs; frozen into a `RequestRecord` at the end."""
+    """Mutable facts gathered while a request runs; frozen into a `RequestRecord` at the end.
 
-    request_id: str
-    client_api: Api
-    path: str
-    started_at: float
-    t0: float
+    Not a dataclass: its generated `__init__` wrote all ~45 fields on every request. The defaults below
+    are class attributes (immutable values only); `__init__` sets the five facts every request has and
+    the three lists, and a field costs an instance write only once a request sets it."""
+
     client_model: str = ""
     stream: bool = False
     status: int = 0
@@ -96,17 +94,17 @@ class _Ctx:
     usage: Usage = EMPTY
     error: str | None = None
     error_code: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
     session_id: str | None = None
     route: RouteInfo | None = None
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[Attempt]
     raw_headers: Mapping[str, str] | None = None  # the client's, redacted only if the record keeps them
     detailed: bool = False  # headers and bodies kept for a detail view (proxy.details)
     delivered: bool = False  # the client's stream got its terminal event (a hang-up after it is no 499)
     capture_limit: int = 0  # response bytes kept: capture_bytes when detailed, else 0
     body: bytes | None = None
     upstream_body: bytes | None = None
-    captured: list[bytes] = field(default_factory=list)
+    captured: list[bytes]
     captured_n: int = 0
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
     metadata: dict[str, Any] | None = None
@@ -123,6 +121,16 @@ class _Ctx:
     t_headers: float = 0.0
     t_first_byte: float = 0.0
     translate_s: float = 0.0
+
+    def __init__(self, request_id: str, client_api: Api, path: str, started_at: float, t0: float) -> None:
+        self.request_id = request_id
+        self.client_api = client_api
+        self.path = path
+        self.started_at = started_at
+        self.t0 = t0
+        self.notes = []
+        self.attempts = []
+        self.captured = []
 
     def timing(self) -> Timing:
         t0 = self.t0
@@ -560,7 +568,8 @@ class LlmHandler:
             bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
 
     def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
-        h = {k: up.headers[k] for k in _RESPONSE_HEADERS_KEPT if k in up.headers}
+        # One pass over the upstream's few headers (eight case-insensitive lookups cost more).
+        h = {k.lower(): v for k, v in up.headers.items() if k.lower() in _RESPONSE_HEADERS_KEPT}
         h["x-request-id"] = ctx.request_id
         if ctx.client_api is Api.RESPONSES:
             h["x-models-etag"] = self.state.models_etag

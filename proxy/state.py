@@ -150,6 +150,7 @@ class ProxyState:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(2).hex()
         self._catalog_version = 0
+        self._etag: tuple[int, str] = (-1, "")
 
     def _settle_session(self, event: Any) -> None:
         r = event.record
@@ -160,7 +161,9 @@ class ProxyState:
     def models_etag(self) -> str:
         """Changes whenever the model catalog would (alias retarget, reload). Codex refetches its
         catalog when a `/responses` answer carries a new `x-models-etag` (docs/codex-wire.md §2)."""
-        return f"{self._id_prefix}-{self._catalog_version}"
+        if self._etag[0] != self._catalog_version:  # formatted once per catalog change, not per request
+            self._etag = (self._catalog_version, f"{self._id_prefix}-{self._catalog_version}")
+        return self._etag[1]
 
     def next_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):06x}"
