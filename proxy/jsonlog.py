@@ -38,6 +38,7 @@ def record_dict(r: RequestRecord) -> dict[str, Any]:
         "latency_ms": round(r.latency_ms, 2),
         "input_tokens": u.input_tokens,
         "cached_tokens": u.cached_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
         "output_tokens": u.output_tokens,
         "reasoning_tokens": u.reasoning_tokens,
         "error": r.error,

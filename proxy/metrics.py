@@ -348,6 +348,7 @@ class _Plan(NamedTuple):
     prompt: tuple[str, ...]
     completion: tuple[str, ...]
     cache_read: tuple[str, ...]
+    cache_write: tuple[str, ...]
     hit: tuple[str, ...]
     miss: tuple[str, ...]
 
@@ -456,9 +457,10 @@ class Metrics:
                 inc(LLM_TOKENS, p.completion, u.output_tokens)
                 if u.cached_tokens:
                     inc(LLM_TOKENS, p.cache_read, u.cached_tokens)
-                    inc(PROMPT_CACHE, p.hit)
-                else:
-                    inc(PROMPT_CACHE, p.miss)
+                if u.cache_write_tokens:
+                    inc(LLM_TOKENS, p.cache_write, u.cache_write_tokens)
+                # Plano's rule: the cache was active if the request read it or wrote it.
+                inc(PROMPT_CACHE, p.hit if u.cached_tokens or u.cache_write_tokens else p.miss)
                 self._cost(r, pm, u)
             elif p.ok:
                 inc(USAGE_MISSING, pm)
@@ -506,6 +508,7 @@ class Metrics:
             prompt=(*pm, "prompt") if pm else (),
             completion=(*pm, "completion") if pm else (),
             cache_read=(*pm, "cache_read") if pm else (),
+            cache_write=(*pm, "cache_write") if pm else (),
             hit=(*pm, "hit") if pm else (),
             miss=(*pm, "miss") if pm else (),
         )

@@ -244,13 +244,17 @@ class ProxyServer:
                         "latency_p50": v.latency_p50,
                         "latency_p95": v.latency_p95,
                         "ttft_p50": v.ttft_p50,
+                        **_token_fields(v),
                         **_cost_fields(v),
                     }
                     for k, v in snap.providers.items()
                 },
+                "tokens": _token_fields(snap.total) if snap.total else None,
                 "cost": _cost_fields(snap.total) if snap.total else None,
-                "alias_costs": {k: {"requests": v.requests, **_cost_fields(v)} for k, v in snap.aliases.items()},
-                "sessions": {k: {"requests": v.requests, **_cost_fields(v)} for k, v in snap.sessions.items()},
+                "alias_costs": {k: {"requests": v.requests, **_token_fields(v), **_cost_fields(v)}
+                                for k, v in snap.aliases.items()},
+                "sessions": {k: {"requests": v.requests, **_token_fields(v), **_cost_fields(v)}
+                             for k, v in snap.sessions.items()},
                 "prices": {"sources": list(self.state.prices.errors) or [s.url for s in self.state.prices.sources],
                            "errors": self.state.prices.errors, "builtin": self.state.prices.builtin.error or "ok"},
             }
@@ -264,6 +268,12 @@ class ProxyServer:
             return _json({"error": {"message": "this proxy was started without a config file to reload"}}, 409)
         ok, message = reloader.reload_now()
         return _json({"ok": ok, "message": message}, 200 if ok else 400)
+
+
+def _token_fields(g: Any) -> dict[str, int]:
+    """A stats group's tokens: input counts every prompt token, cache reads and writes included."""
+    return {"input_tokens": g.input_tokens, "cached_tokens": g.cached_tokens,
+            "cache_write_tokens": g.cache_write_tokens, "output_tokens": g.output_tokens}
 
 
 def _cost_fields(g: Any) -> dict[str, Any]:

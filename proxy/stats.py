@@ -34,6 +34,7 @@ class _Acc:
     cached_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
     gen_ms: float = 0.0  # time spent generating output tokens, for tok/s
     gen_tokens: int = 0  # output tokens of the requests counted in gen_ms (streamed ones only)
     cost_input: float = 0.0  # USD (proxy.cost): uncached input, cache reads, output
@@ -59,6 +60,7 @@ class _Acc:
         self.cached_tokens += u.cached_tokens
         self.output_tokens += u.output_tokens
         self.reasoning_tokens += u.reasoning_tokens
+        self.cache_write_tokens += u.cache_write_tokens
         if r.ttft_ms is not None:
             self.ttft.append(r.ttft_ms)
             gen = r.latency_ms - r.ttft_ms
@@ -81,11 +83,12 @@ class _CostAcc:
     """Requests, tokens and cost only: what the alias and session groups show (a full `_Acc` per group
     was a measurable share of the per-request cost)."""
 
-    __slots__ = ("cached_tokens", "cost_cached", "cost_input", "cost_output", "input_tokens", "output_tokens",
-                 "priced", "requests")
+    __slots__ = ("cache_write_tokens", "cached_tokens", "cost_cached", "cost_input", "cost_output", "input_tokens",
+                 "output_tokens", "priced", "requests")
 
     def __init__(self) -> None:
         self.requests = self.input_tokens = self.cached_tokens = self.output_tokens = self.priced = 0
+        self.cache_write_tokens = 0
         self.cost_input = self.cost_cached = self.cost_output = 0.0
 
     def add(self, r: RequestRecord) -> None:
@@ -93,6 +96,7 @@ class _CostAcc:
         u = r.usage
         self.input_tokens += u.input_tokens
         self.cached_tokens += u.cached_tokens
+        self.cache_write_tokens += u.cache_write_tokens
         self.output_tokens += u.output_tokens
         c = r.cost
         if c is not None:
@@ -105,7 +109,7 @@ class _CostAcc:
 def _cost_snap(name: str, a: _CostAcc) -> GroupSnapshot:
     return GroupSnapshot(
         name, a.requests, 0, 0, 0, a.input_tokens, a.cached_tokens, a.output_tokens, 0, None, None, None, None,
-        None, None, (), None, a.cost_input, a.cost_cached, a.cost_output, a.priced,
+        None, None, (), None, a.cost_input, a.cost_cached, a.cost_output, a.priced, a.cache_write_tokens,
     )
 
 
@@ -134,6 +138,7 @@ class GroupSnapshot:
     cost_cached: float = 0.0
     cost_output: float = 0.0
     priced: int = 0
+    cache_write_tokens: int = 0  # part of input_tokens, like cached_tokens
 
     @property
     def errors(self) -> int:
@@ -184,6 +189,7 @@ def _snap(name: str, a: _Acc) -> GroupSnapshot:
         a.cost_cached,
         a.cost_output,
         a.priced,
+        a.cache_write_tokens,
     )
 
 

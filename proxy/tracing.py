@@ -390,6 +390,8 @@ class Tracing:
             fresh["llm.usage.completion_tokens"] = u.output_tokens
             fresh["llm.usage.total_tokens"] = u.total
             fresh["llm.usage.cached_input_tokens"] = u.cached_tokens
+            if u.cache_write_tokens:  # Plano sets it only when the provider reported cache writes
+                fresh["llm.usage.cache_creation_tokens"] = u.cache_write_tokens
             fresh["llm.usage.reasoning_tokens"] = u.reasoning_tokens
             cost: Any = r.cost  # priced once, by the handler (proxy.cost)
             if cost is None and self.pricer is not None and r.provider and r.upstream_model:

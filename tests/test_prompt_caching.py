@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import anthropic
 import openai
 import pytest
 
 from proxy.caching import inject_breakpoints, prefix_tokens
+from proxy.server import ProxyServer
+from proxy.state import ProxyState
+from proxy.telemetry import install
 
 from .anthropic_cache import AnthropicCacheUpstream
 from .conftest import make_config
@@ -76,8 +80,17 @@ def test_injection_follows_planos_rules() -> None:
 # ------------------------------------------------------------------ through the proxy
 
 
-async def test_claude_code_native_messages_hit_the_cache_from_turn_two(claude, make_proxy) -> None:
-    proxy = await make_proxy(make_config(claude.url, CACHING))
+async def test_claude_code_native_messages_hit_the_cache_from_turn_two(claude) -> None:
+    proxy = ProxyServer(ProxyState(make_config(claude.url, CACHING)), host="127.0.0.1", port=0)
+    install(proxy)  # /metrics, as `planoai up` serves it
+    await proxy.start()
+    try:
+        await _claude_code_turns(claude, proxy)
+    finally:
+        await proxy.stop(drain_s=0)
+
+
+async def _claude_code_turns(claude: AnthropicCacheUpstream, proxy: ProxyServer) -> None:
     recs = records(proxy)
     history: list[dict] = []
     async with anthropic.AsyncAnthropic(base_url=proxy.url, api_key="k", max_retries=0) as client:
@@ -92,7 +105,22 @@ async def test_claude_code_native_messages_hit_the_cache_from_turn_two(claude, m
     assert claude.usages[0]["cache_read_input_tokens"] == 0 and claude.usages[0]["cache_creation_input_tokens"] > 0
     assert all(u["cache_read_input_tokens"] > 0 for u in claude.usages[1:])
     assert [x.usage.cached_tokens for x in r] == [u["cache_read_input_tokens"] for u in claude.usages]
+    assert [x.usage.cache_write_tokens for x in r] == [u["cache_creation_input_tokens"] for u in claude.usages]
     assert all("breakpoints added" in "; ".join(x.notes) for x in r)
+    # /admin/stats and /metrics count reads and writes (Plano: brightstaff_llm_tokens kind=cache_write; a
+    # request that only wrote the cache counts as a prompt-cache hit)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(proxy.url + "/admin/stats") as resp:
+            tokens = (await resp.json())["tokens"]
+        async with s.get(proxy.url + "/metrics") as resp:
+            metrics = await resp.text()
+    assert tokens["cached_tokens"] == sum(u["cache_read_input_tokens"] for u in claude.usages)
+    assert tokens["cache_write_tokens"] == sum(u["cache_creation_input_tokens"] for u in claude.usages) > 0
+    assert tokens["input_tokens"] == sum(x.usage.input_tokens for x in r)
+    written = sum(u["cache_creation_input_tokens"] for u in claude.usages)
+    assert f'kind="cache_write",model="claude-sonnet-4-5",provider="anthropic"}} {float(written)}' in metrics
+    assert 'brightstaff_prompt_cache_requests_total{model="claude-sonnet-4-5",outcome="hit",provider="anthropic"} 3.0' \
+        in metrics, metrics
 
 
 async def test_codex_on_claude_hits_the_cache_from_turn_two(claude, make_proxy) -> None:
@@ -110,6 +138,7 @@ async def test_codex_on_claude_hits_the_cache_from_turn_two(claude, make_proxy) 
     assert claude.usages[0]["cache_read_input_tokens"] == 0
     assert all(u["cache_read_input_tokens"] > 0 for u in claude.usages[1:]), claude.usages
     assert [x.usage.cached_tokens for x in r] == [u["cache_read_input_tokens"] for u in claude.usages]
+    assert [x.usage.cache_write_tokens for x in r] == [u["cache_creation_input_tokens"] for u in claude.usages]
 
 
 async def test_chat_client_on_claude_and_the_opt_outs(claude, make_proxy) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -232,11 +233,33 @@ def test_anthropic_usage_is_cumulative_and_includes_cache_reads() -> None:
         "input_tokens": 100, "cache_creation_input_tokens": 20, "cache_read_input_tokens": 300, "output_tokens": 1})))
     assert objs[-1]["response"]["usage"]["input_tokens"] == 420
     assert objs[-1]["response"]["usage"]["input_tokens_details"]["cached_tokens"] == 300
+    # cache writes reach a Responses client in the openai SDK's field (Codex's cache_write_input_tokens)
+    assert objs[-1]["response"]["usage"]["input_tokens_details"]["cache_write_tokens"] == 20
+    assert t.usage.cache_write_tokens == 20
     assert objs[-1]["response"]["usage"]["output_tokens"] == 42 and t.usage.output_tokens == 42
     chunks = check_chat(run(c2m_stream(), anthropic_stream([("text", "x")])))
     assert chunks[-1]["usage"]["prompt_tokens"] == 14 and chunks[-1]["usage"]["completion_tokens"] == 42
     chunks = check_chat(run(c2m_stream(include_usage=False), anthropic_stream([("text", "x")])))
     assert all(c["choices"] for c in chunks)
+
+
+def test_cache_reads_and_writes_survive_every_usage_shape() -> None:
+    """Usage read from one API and written in another keeps prompt, cache reads, cache writes and output:
+    Anthropic's input excludes reads and writes, OpenAI's prompt counts include them."""
+    from proxy.translate.chat_stream import chat_usage
+    from proxy.translate.messages_stream import anthropic_usage
+    from proxy.translate.responses_stream import usage_obj
+    from proxy.wire.usage import Usage, from_anthropic, from_openai
+
+    u = Usage(input_tokens=420, cached_tokens=300, output_tokens=42, reasoning_tokens=0, cache_write_tokens=20)
+    assert anthropic_usage(u)["input_tokens"] == 100 and anthropic_usage(u)["cache_creation_input_tokens"] == 20
+    assert from_anthropic(anthropic_usage(u)) == u
+    assert from_openai(usage_obj(u)) == u
+    assert from_openai(chat_usage(u)) == replace(u, cache_write_tokens=0)  # Chat has no cache-write field
+    # a gateway fronting Anthropic on Chat Completions (DigitalOcean) reports Anthropic's names, as Plano reads
+    gw = {"prompt_tokens": 420, "completion_tokens": 42, "cache_read_input_tokens": 300,
+          "cache_creation_input_tokens": 20}
+    assert from_openai(gw) == u
 
 
 def test_anthropic_thinking_and_redacted_become_reasoning_items() -> None:

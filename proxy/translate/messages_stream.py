@@ -124,7 +124,9 @@ class MessagesDecoder:
 
 
 def anthropic_usage(u: Usage) -> dict[str, Any]:
-    return {"input_tokens": max(0, u.input_tokens - u.cached_tokens), "cache_creation_input_tokens": 0,
+    # Anthropic's input_tokens exclude both cache reads and cache writes.
+    return {"input_tokens": max(0, u.input_tokens - u.cached_tokens - u.cache_write_tokens),
+            "cache_creation_input_tokens": u.cache_write_tokens,
             "cache_read_input_tokens": u.cached_tokens, "output_tokens": u.output_tokens}
 
 

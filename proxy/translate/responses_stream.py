@@ -48,7 +48,10 @@ class RespState:
 
 
 def usage_obj(u: Usage) -> dict[str, Any]:
-    return {"input_tokens": u.input_tokens, "input_tokens_details": {"cached_tokens": u.cached_tokens},
+    details: dict[str, int] = {"cached_tokens": u.cached_tokens}
+    if u.cache_write_tokens:  # the openai SDK's field, which Codex counts as cache_write_input_tokens
+        details["cache_write_tokens"] = u.cache_write_tokens
+    return {"input_tokens": u.input_tokens, "input_tokens_details": details,
             "output_tokens": u.output_tokens, "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
             "total_tokens": u.input_tokens + u.output_tokens}
 

@@ -12,6 +12,9 @@ class Usage:
     cached_tokens: int = 0
     output_tokens: int = 0  # reasoning included
     reasoning_tokens: int = 0
+    # Prompt-cache writes (Anthropic's cache_creation_input_tokens), part of input_tokens like reads:
+    # priced at the input rate as Plano prices them, counted as brightstaff_llm_tokens{kind="cache_write"}.
+    cache_write_tokens: int = 0
 
     @property
     def total(self) -> int:
@@ -40,11 +43,16 @@ def from_openai(u: Any) -> Usage:
             _i(itd.get("cached_tokens")),
             _i(u.get("output_tokens")),
             _i(otd.get("reasoning_tokens")),
+            _i(itd.get("cache_write_tokens")),
         )
     ptd = u.get("prompt_tokens_details") or {}
     ctd = u.get("completion_tokens_details") or {}
-    cached = _i(ptd.get("cached_tokens")) or _i(u.get("prompt_cache_hit_tokens"))
-    return Usage(_i(u.get("prompt_tokens")), cached, _i(u.get("completion_tokens")), _i(ctd.get("reasoning_tokens")))
+    # DeepSeek reports cache reads as prompt_cache_hit_tokens; gateways fronting Anthropic (DigitalOcean)
+    # as Anthropic's own cache_read_input_tokens / cache_creation_input_tokens, as Plano reads them.
+    cached = (_i(ptd.get("cached_tokens")) or _i(u.get("prompt_cache_hit_tokens"))
+              or _i(u.get("cache_read_input_tokens")))
+    return Usage(_i(u.get("prompt_tokens")), cached, _i(u.get("completion_tokens")), _i(ctd.get("reasoning_tokens")),
+                 _i(ptd.get("cache_write_tokens")) or _i(u.get("cache_creation_input_tokens")))
 
 
 def from_anthropic(u: Any, previous: Usage = EMPTY) -> Usage:
@@ -56,11 +64,12 @@ def from_anthropic(u: Any, previous: Usage = EMPTY) -> Usage:
         return previous
     if "input_tokens" in u or "cache_read_input_tokens" in u:
         cached = _i(u.get("cache_read_input_tokens"))
-        inp = _i(u.get("input_tokens")) + cached + _i(u.get("cache_creation_input_tokens"))
+        written = _i(u.get("cache_creation_input_tokens"))
+        inp = _i(u.get("input_tokens")) + cached + written
     else:
-        cached, inp = previous.cached_tokens, previous.input_tokens
+        cached, inp, written = previous.cached_tokens, previous.input_tokens, previous.cache_write_tokens
     out = _i(u.get("output_tokens")) if "output_tokens" in u else previous.output_tokens
-    return Usage(inp, cached, out, previous.reasoning_tokens)
+    return Usage(inp, cached, out, previous.reasoning_tokens, written)
 
 
 def from_body(body: Any) -> Usage:

@@ -93,6 +93,10 @@ async def test_codex_session_on_anthropic_reads_the_cache_from_turn_two(tmp_path
         reads = [u["cache_read_input_tokens"] for u in upstream.usages]
         assert [u.get("cached_input_tokens") for u in turn_usages(run)] == [sum(reads[:2])], run.describe()
         assert [u.get("cached_input_tokens") for u in turn_usages(resumed)] == [sum(reads)], resumed.describe()
+        # and the write of request 1, as Codex's cache_write_input_tokens (input_tokens_details.cache_write_tokens)
+        writes = [u["cache_creation_input_tokens"] for u in upstream.usages]
+        assert [r["cache_write_tokens"] for r in records] == writes
+        assert [u.get("cache_write_input_tokens") for u in turn_usages(run)] == [sum(writes[:2])], run.describe()
     finally:
         await proxy.stop()
         await upstream.stop()
