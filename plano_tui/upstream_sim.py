@@ -4,8 +4,9 @@ Anthropic Messages (streamed and not), the providers' error bodies, and what the
 
 Shapes follow docs/codex-wire.md §5, §9–§11. The refusal rules are written from the services' own error
 answers, independently of the proxy (this module imports nothing of ours: the `simulated-providers`
-import-linter contract), so neither a test nor the demo can pass on the proxy's beliefs alone. aiohttp,
-orjson and the standard library only: the demo ships in the product, which must run without Textual.
+import-linter contract), so neither a test nor the demo can pass on the proxy's beliefs alone. Pure
+functions on dicts and bytes (the callers' aiohttp servers send them), orjson and the standard library
+only: the demo ships in the product, which must run without Textual.
 """
 
 from __future__ import annotations
