@@ -13,8 +13,9 @@ Codex traffic comes as sessions (issue #17): a few threads, each with Codex's `s
 answers with `exec_command` function calls and `apply_patch` custom tool calls, the thread sends the tool
 outputs back with the whole history, and the turn ends with a text answer (shapes from the recorded Codex
 runs in tests/data/codex_tool_loops.json). A 429/5xx mid-turn falls back to Claude through the alias's
-`fallbacks`, so the turn changes model. Like the real services, the fakes refuse a tool output that
-answers no tool call.
+`fallbacks`, so the turn changes model. The upstreams' answers and refusals are the simulated providers'
+of plano_tui/upstream_sim.py, which the tests' fakes use too: like the real services, they refuse, for
+example, a tool output that answers no tool call.
 """
 
 from __future__ import annotations
@@ -33,6 +34,23 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from plano_tui.upstream_sim import (
+    TOOL_CALL_ITEMS,
+    Stream,
+    chat_body,
+    chat_events,
+    chat_usage,
+    messages_body,
+    messages_events,
+    messages_usage,
+    rate_limited,
+    refusal,
+    responses_body,
+    responses_call_events,
+    responses_events,
+    responses_usage,
+    server_error,
+)
 from proxy.config import Config, parse_config
 
 DEMO_CONFIG = """\
@@ -93,59 +111,6 @@ CODEX_TOOLS: list[dict[str, Any]] = [
 COMMANDS = ("rg -n 'def parse_chunk' proxy/", "sed -n 1,80p tests/test_sse.py", "pytest -q tests/test_sse.py",
             "git diff --stat", "ruff check .", "ls proxy/", "git log --oneline -5", "pytest -q -x tests/")
 FILES = ("proxy/sse.py", "proxy/config.py", "tests/test_sse.py", "plano_tui/cli.py", "README.md")
-_CALLS = frozenset({"function_call", "custom_tool_call"})
-_OUTPUTS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
-
-
-def refusal(kind: str, path: str, body: dict[str, Any]) -> web.Response | None:
-    """What the real service refuses with a 400 before anything else: a tool output that answers no tool
-    call (OpenAI Responses and Chat, Anthropic Messages; their own messages)."""
-    if path.endswith("/responses"):
-        calls: dict[str, str] = {}
-        items = body.get("input")
-        for item in items if isinstance(items, list) else ():
-            if not isinstance(item, dict):
-                continue
-            t = item.get("type")
-            if t in _CALLS:
-                calls[str(item.get("call_id"))] = t
-            elif t in _OUTPUTS and calls.get(str(item.get("call_id"))) != _OUTPUTS[t]:
-                what = "function call" if t == "function_call_output" else "custom tool call"
-                return web.json_response({"error": {"message": f"No tool call found for {what} output with "
-                                                               f"call_id {item.get('call_id')}.",
-                                                    "type": "invalid_request_error", "param": "input",
-                                                    "code": None}}, status=400)
-        return None
-    raw = body.get("messages")
-    msgs: list[Any] = raw if isinstance(raw, list) else []
-    if kind == "anthropic":
-        for i, m in enumerate(msgs):
-            content = m.get("content") if isinstance(m, dict) else None
-            if not isinstance(content, list):
-                continue
-            prev = msgs[i - 1].get("content") if i and isinstance(msgs[i - 1], dict) else None
-            uses = {b.get("id") for b in prev if isinstance(b, dict) and b.get("type") == "tool_use"} \
-                if isinstance(prev, list) else set()
-            for j, b in enumerate(content):
-                if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("tool_use_id") not in uses:
-                    return web.json_response({"type": "error", "error": {
-                        "type": "invalid_request_error",
-                        "message": f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                                   f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
-                                   "corresponding `tool_use` block in the previous message."}}, status=400)
-        return None
-    ids: set[str] = set()
-    for m in msgs:
-        if not isinstance(m, dict):
-            continue
-        if m.get("role") == "assistant":
-            ids = {str(c.get("id")) for c in m.get("tool_calls") or () if isinstance(c, dict)}
-        elif m.get("role") == "tool" and str(m.get("tool_call_id")) not in ids:
-            return web.json_response({"error": {"message": "Invalid parameter: messages with role 'tool' must be "
-                                                           "a response to a preceeding message with 'tool_calls'.",
-                                                "type": "invalid_request_error", "param": "messages.[].role",
-                                                "code": None}}, status=400)
-    return None
 
 
 def _loop_steps(body: dict[str, Any]) -> int | None:
@@ -162,7 +127,7 @@ def _loop_steps(body: dict[str, Any]) -> int | None:
             continue
         if item.get("type", "message") == "message" and item.get("role") == "user":
             break
-        if item.get("type") in _CALLS:
+        if item.get("type") in TOOL_CALL_ITEMS:
             steps += 1
     return steps
 
@@ -176,11 +141,6 @@ class Profile:
     p429: float
     p5xx: float
     status_5xx: int = 500
-
-
-def _sse(obj: Any, event: str | None = None) -> bytes:
-    head = b"event: " + event.encode() + b"\n" if event else b""
-    return head + b"data: " + (obj if isinstance(obj, bytes) else orjson.dumps(obj)) + b"\n\n"
 
 
 class SimUpstream:
@@ -247,23 +207,12 @@ class SimUpstream:
 
     def _fault(self) -> web.Response | None:
         roll = self.rng.random()
+        anthropic = self.kind == "anthropic"
         if roll < self.profile.p429:
             wait = round(self.rng.uniform(0.5, 4), 1)
-            if self.kind == "anthropic":
-                err: dict[str, Any] = {"type": "error", "error": {"type": "rate_limit_error",
-                                                                  "message": "Number of request tokens has exceeded "
-                                                                             "your per-minute rate limit"}}
-            else:
-                err = {"error": {"message": f"Rate limit reached for requests. Please try again in {wait}s.",
-                                 "type": "requests", "code": "rate_limit_exceeded"}}
-            return web.json_response(err, status=429, headers={"retry-after": str(wait)})
+            return web.json_response(rate_limited(anthropic, wait), status=429, headers={"retry-after": str(wait)})
         if roll < self.profile.p429 + self.profile.p5xx:
-            if self.kind == "anthropic":
-                err = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-            else:
-                err = {"error": {"message": "The server had an error while processing your request.",
-                                 "type": "server_error"}}
-            return web.json_response(err, status=self.profile.status_5xx)
+            return web.json_response(server_error(anthropic), status=self.profile.status_5xx)
         return None
 
     async def _read(self, request: web.Request) -> dict[str, Any]:
@@ -274,66 +223,52 @@ class SimUpstream:
             body = {}
         return body if isinstance(body, dict) else {}
 
-    async def _stream(self, request: web.Request, ttft: float, head: list[bytes], deltas: list[bytes],
-                      tail: list[bytes], per_delta: float) -> web.StreamResponse:
+    async def _refused_or_faulted(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        """What the real service refuses first, else now and then a 429 or a 5xx (after a short wait)."""
+        if (refused := refusal(request.path, body)) is not None:
+            return web.json_response(refused[1], status=refused[0])
+        if (fault := self._fault()) is not None:
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+            return fault
+        return None
+
+    async def _stream(self, request: web.Request, ttft: float, frames: Stream, per_delta: float,
+                      ) -> web.StreamResponse:
+        """The head at once, the first delta after `ttft`, then one delta per `per_delta`, then the tail."""
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        await resp.write(b"".join(head))
+        await resp.write(b"".join(frames.head))
         await asyncio.sleep(ttft)
-        for d in deltas:
+        for d in frames.deltas:
             await resp.write(d)
             await asyncio.sleep(per_delta)
-        await resp.write(b"".join(tail))
+        await resp.write(b"".join(frames.tail))
         await resp.write_eof()
         return resp
 
     @staticmethod
     def _chunks(words: list[str], size: int = 4) -> list[str]:
-        return [" ".join(words[i:i + size]) + " " for i in range(0, len(words), size)]
+        """The text's deltas, `size` words each; joined, they are the words joined by spaces."""
+        return [" ".join(words[i:i + size]) + (" " if i + size < len(words) else "")
+                for i in range(0, len(words), size)]
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
-        if (refused := refusal(self.kind, request.path, body)) is not None:
-            return refused
-        if (fault := self._fault()) is not None:
-            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
-            return fault
+        if (early := await self._refused_or_faulted(request, body)) is not None:
+            return early
         words, u, ttft, per_word = self._plan(body)
-        model, text = body.get("model", "?"), " ".join(words)
-        rid, mid = f"resp_demo{next(self._ids)}", f"msg_demo{next(self._ids)}"
-        usage = {"input_tokens": u["input"], "input_tokens_details": {"cached_tokens": u["cached"]},
-                 "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
-                 "total_tokens": u["input"] + u["output"]}
+        model, now = str(body.get("model", "?")), int(time.time())
+        usage = responses_usage(u["input"], u["cached"], u["output"], u["reasoning"])
         calls = self._tool_calls(body)
-        if calls:
-            return await self._responses_calls(request, body, calls, rid, usage, ttft, per_word)
-        item = {"id": mid, "type": "message", "role": "assistant", "status": "completed",
-                "content": [{"type": "output_text", "text": text, "annotations": []}]}
-        base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
-                "status": "in_progress", "output": []}
         if not body.get("stream"):
-            await asyncio.sleep(ttft + per_word * len(words))
-            return web.json_response({**base, "status": "completed", "output": [item], "usage": usage})
-        seq = itertools.count()
-
-        def ev(obj: dict[str, Any]) -> bytes:
-            return _sse({**obj, "sequence_number": next(seq)}, obj["type"])
-
-        head = [ev({"type": "response.created", "response": base}),
-                ev({"type": "response.in_progress", "response": base}),
-                ev({"type": "response.output_item.added", "output_index": 0,
-                    "item": {**item, "status": "in_progress", "content": []}}),
-                ev({"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": []}})]
-        chunks = self._chunks(words)
-        deltas = [ev({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                      "delta": c}) for c in chunks]
-        tail = [ev({"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0,
-                    "text": text}),
-                ev({"type": "response.output_item.done", "output_index": 0, "item": item}),
-                ev({"type": "response.completed",
-                    "response": {**base, "status": "completed", "output": [item], "usage": usage}})]
-        return await self._stream(request, ttft, head, deltas, tail, per_word * 4)
+            await asyncio.sleep(ttft + per_word * (8 if calls else len(words)))
+            return web.json_response(responses_body(model, " ".join(words), usage, calls=calls or None,
+                                                    mid=f"msg_demo{next(self._ids)}", created_at=now))
+        if calls:  # the arguments stream faster than text: one delta per word's time
+            return await self._stream(request, ttft, responses_call_events(model, calls, usage, created_at=now),
+                                      per_word)
+        return await self._stream(request, ttft, responses_events(model, self._chunks(words), usage, created_at=now),
+                                  per_word * 4)
 
     def _tool_calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The tool calls a Codex tool loop's next answer makes (none: the turn ends with text). Fewer
@@ -356,100 +291,30 @@ class SimUpstream:
                  "arguments": orjson.dumps({"cmd": c, "workdir": "/home/dev/project"}).decode(),
                  "call_id": f"call_demo{n}_{i}"} for i, c in enumerate(cmds)]
 
-    async def _responses_calls(self, request: web.Request, body: dict[str, Any], calls: list[dict[str, Any]],
-                               rid: str, usage: dict[str, Any], ttft: float, per_word: float,
-                               ) -> web.StreamResponse:
-        """An answer made of tool calls: `function_call` (arguments) or `custom_tool_call` (input)."""
-        base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": body.get("model", "?"),
-                "status": "in_progress", "output": []}
-        done = {**base, "status": "completed", "output": calls, "usage": usage}
-        if not body.get("stream"):
-            await asyncio.sleep(ttft + per_word * 8)
-            return web.json_response(done)
-        seq = itertools.count()
-
-        def ev(obj: dict[str, Any]) -> bytes:
-            return _sse({**obj, "sequence_number": next(seq)}, obj["type"])
-
-        head = [ev({"type": "response.created", "response": base}),
-                ev({"type": "response.in_progress", "response": base})]
-        deltas: list[bytes] = []
-        for i, item in enumerate(calls):
-            custom = item["type"] == "custom_tool_call"
-            field_, kind = ("input", "custom_tool_call_input") if custom else ("arguments", "function_call_arguments")
-            whole = item[field_]
-            deltas.append(ev({"type": "response.output_item.added", "output_index": i,
-                              "item": {**item, "status": "in_progress", field_: ""}}))
-            deltas += [ev({"type": f"response.{kind}.delta", "item_id": item["id"], "output_index": i,
-                           "delta": whole[j:j + 24]}) for j in range(0, len(whole), 24)]
-            deltas.append(ev({"type": f"response.{kind}.done", "item_id": item["id"], "output_index": i,
-                              field_: whole}))
-            deltas.append(ev({"type": "response.output_item.done", "output_index": i, "item": item}))
-        tail = [ev({"type": "response.completed", "response": done})]
-        return await self._stream(request, ttft, head, deltas, tail, per_word)
-
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
-        if (refused := refusal(self.kind, request.path, body)) is not None:
-            return refused
-        if (fault := self._fault()) is not None:
-            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
-            return fault
+        if (early := await self._refused_or_faulted(request, body)) is not None:
+            return early
         words, u, ttft, per_word = self._plan(body)
-        model, text, cid = body.get("model", "?"), " ".join(words), f"chatcmpl-demo{next(self._ids)}"
-        usage = {"prompt_tokens": u["input"], "completion_tokens": u["output"],
-                 "total_tokens": u["input"] + u["output"], "prompt_tokens_details": {"cached_tokens": u["cached"]}}
+        model = str(body.get("model", "?"))
+        usage = chat_usage(u["input"], u["cached"], u["output"])
         if not body.get("stream"):
             await asyncio.sleep(ttft + per_word * len(words))
-            return web.json_response({"id": cid, "object": "chat.completion", "created": int(time.time()),
-                                      "model": model, "usage": usage,
-                                      "choices": [{"index": 0, "finish_reason": "stop",
-                                                   "message": {"role": "assistant", "content": text}}]})
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            return _sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model,
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-
-        deltas = [chunk({"content": c}) for c in self._chunks(words)]
-        tail = [chunk({}, "stop"),
-                _sse({"id": cid, "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
-                      "usage": usage}),
-                b"data: [DONE]\n\n"]
-        return await self._stream(request, ttft, [chunk({"role": "assistant", "content": ""})], deltas, tail,
-                                  per_word * 4)
+            return web.json_response(chat_body(model, " ".join(words), usage, created=int(time.time())))
+        return await self._stream(request, ttft, chat_events(model, self._chunks(words), usage=usage), per_word * 4)
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
-        if (refused := refusal(self.kind, request.path, body)) is not None:
-            return refused
-        if (fault := self._fault()) is not None:
-            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
-            return fault
+        if (early := await self._refused_or_faulted(request, body)) is not None:
+            return early
         words, u, ttft, per_word = self._plan(body)
-        model, text, mid = body.get("model", "?"), " ".join(words), f"msg_demo{next(self._ids)}"
-        fresh = u["input"] - u["cached"]
+        model = str(body.get("model", "?"))
+        usage = messages_usage(u["input"] - u["cached"], u["cached"], u["output"])
         if not body.get("stream"):
             await asyncio.sleep(ttft + per_word * len(words))
-            return web.json_response({"id": mid, "type": "message", "role": "assistant", "model": model,
-                                      "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                                      "stop_sequence": None,
-                                      "usage": {"input_tokens": fresh, "cache_read_input_tokens": u["cached"],
-                                                "cache_creation_input_tokens": 0, "output_tokens": u["output"]}})
-        head = [_sse({"type": "message_start",
-                      "message": {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
-                                  "stop_reason": None, "stop_sequence": None,
-                                  "usage": {"input_tokens": fresh, "cache_read_input_tokens": u["cached"],
-                                            "cache_creation_input_tokens": 0, "output_tokens": 1}}},
-                     "message_start"),
-                _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                     "content_block_start")]
-        deltas = [_sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": c}},
-                       "content_block_delta") for c in self._chunks(words)]
-        tail = [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-                _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                      "usage": {"output_tokens": u["output"]}}, "message_delta"),
-                _sse({"type": "message_stop"}, "message_stop")]
-        return await self._stream(request, ttft, head, deltas, tail, per_word * 4)
+            return web.json_response(messages_body(model, " ".join(words), usage))
+        return await self._stream(request, ttft, messages_events(model, self._chunks(words), usage=usage),
+                                  per_word * 4)
 
 
 # ---------------------------------------------------------------------------- traffic
@@ -648,7 +513,7 @@ class DemoEnv:
                     await asyncio.sleep(rng.uniform(0.2, 0.8))  # Codex's backoff, then the same request again
                     continue
                 thread.items += out
-                calls = [i for i in out if i.get("type") in _CALLS]
+                calls = [i for i in out if i.get("type") in TOOL_CALL_ITEMS]
                 if not calls:
                     return  # a text answer ends the turn
                 await asyncio.sleep(rng.uniform(0.1, 0.9))  # the commands run

@@ -4,6 +4,9 @@ blocks of README.md (fragments merged over config.yaml, as the README presents t
 
 A block whose first line is a comment naming a `*.tui.yaml` file is a sidecar (proxy.config_ext): it is
 returned separately, paired with the config it extends, because Plano never reads it.
+
+The configs several tests share live here too (`PLANO_CONFIG`, `LEGACY_CONFIG`, `routed_config`): each is
+written once, and the corpus holds it rendered the way the tests render it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,99 @@ REPO = Path(__file__).resolve().parents[1]
 _FENCE = re.compile(r"```yaml\n(.*?)```", re.S)
 _SIDECAR_COMMENT = re.compile(r"^#\s*(\S+\.tui\.yaml)\b")
 _URL = "http://127.0.0.1:9"
+
+
+# ----------------------------------------------------------------------------- configs the tests share
+
+# config.yaml as people keep it, and as Plano accepts it: comments, both forms of a key variable, a named
+# local provider (the sidecar and config-writer tests).
+PLANO_CONFIG = """\
+# Plano config for Codex  (top comment)
+version: v0.4.0   # trailing comment
+
+listeners:
+  - type: model
+    name: model_listener
+    port: 12000
+
+model_providers:
+  # OpenAI first
+  - model: openai/gpt-5.3-codex
+    access_key: $OPENAI_API_KEY
+    default: true
+  - model: anthropic/claude-sonnet-4-5
+    access_key: ${ANTHROPIC_API_KEY}
+  - name: local
+    model: ollama/llama3.1
+    base_url: http://127.0.0.1:11434
+
+routing:
+  route_on_user_only: true
+
+model_aliases:
+  # the model Codex asks for
+  arch.codex.default:
+    target: gpt-5.3-codex   # keep in sync with the team
+"""
+# PLANO_CONFIG with the alias forms we still read but Plano 0.4.39 refuses (each drawing a warning that
+# names Plano): a bare target, and `fallbacks` inline instead of in the sidecar.
+LEGACY_CONFIG = PLANO_CONFIG + """\
+  arch.claude: "claude-sonnet-4-5"
+  arch.local: {target: llama3.1, fallbacks: [gpt-5.3-codex]}
+"""
+
+
+def routed_config(upstream: str, flaky: str, flaky_url: str, router: str | None = None) -> str:
+    """Plano's codex_router routes between two OpenAI models on `upstream` (code generation:
+    gpt-5.3-codex, project understanding: gpt-5-mini), Claude beside them, and `arch.flaky`, whose target
+    `flaky` (a provider/model at `flaky_url`, keyed by its prefix's variable) fails over to gpt-5-mini.
+    With `router` (its URL), the Arch-Router model picks the routes; without, the local backend does.
+    The telemetry and shared-state tests."""
+    prefix, _, flaky_id = flaky.partition("/")
+    text = textwrap.dedent(
+        f"""\
+        version: v0.4.0
+        model_providers:
+          - model: openai/gpt-5.3-codex
+            access_key: $OPENAI_API_KEY
+            base_url: {upstream}/v1
+            default: true
+          - model: openai/gpt-5-mini
+            access_key: $OPENAI_API_KEY
+            base_url: {upstream}/v1
+          - model: anthropic/claude-sonnet-4-5
+            access_key: $ANTHROPIC_API_KEY
+            base_url: {upstream}/v1
+          - model: {flaky}
+            access_key: ${prefix.upper()}_API_KEY
+            base_url: {flaky_url}
+        """
+    )
+    if router:
+        text += f"  - model: plano/Arch-Router-1.5B\n    base_url: {router}\n"
+    text += textwrap.dedent(
+        f"""\
+        model_aliases:
+          arch.codex.default:
+            target: gpt-5.3-codex
+          arch.flaky:
+            target: {flaky_id}
+            fallbacks: [gpt-5-mini]
+        routing_preferences:
+          - name: code generation
+            description: generating new code snippets, functions, or boilerplate based on user prompts
+            models: [openai/gpt-5.3-codex]
+          - name: project understanding
+            description: understand repository structure, codebase, and code files, readmes, and documentation
+            models: [openai/gpt-5-mini]
+        """
+    )
+    if router:
+        text += "overrides:\n  llm_routing_model: plano/Arch-Router-1.5B\n"
+    return text
+
+
+# ----------------------------------------------------------------------------- the corpus
 
 
 @dataclass(frozen=True)
@@ -71,11 +167,26 @@ def _with_fragment(base: str, fragment: str) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def shared_configs() -> list[Entry]:
+    """The shared configs above, as the tests render them (upstreams on loopback)."""
+    here = "tests/config_corpus.py"
+    return [
+        Entry(f"{here}: PLANO_CONFIG", PLANO_CONFIG),
+        Entry(f"{here}: LEGACY_CONFIG", LEGACY_CONFIG),
+        Entry(f"{here}: routed_config", routed_config(_URL, "xai/grok-down", f"{_URL}/v1")),
+        Entry(f"{here}: routed_config with a router",
+              routed_config(_URL, "openai/gpt-flaky", f"{_URL}/v1", router=_URL)),
+    ]
+
+
 def configs_in_tests() -> list[Entry]:
+    """The shared configs, then each YAML literal of the other test files (this one's are templates)."""
     base = _base_test_config()
-    out: list[Entry] = []
-    seen: set[str] = set()
+    out = shared_configs()
+    seen = {e.text for e in out}
     for path in sorted((REPO / "tests").rglob("*.py")):
+        if path == Path(__file__).resolve():
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
         for node in ast.walk(tree):

@@ -5,7 +5,6 @@ loops, and a `/routing/v1` decision, all through real clients against a real pro
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import aiohttp
 import openai
@@ -15,6 +14,7 @@ import pytest
 from proxy.config import Config, parse_config
 from proxy.server import ProxyServer
 
+from .config_corpus import routed_config
 from .conftest import FAKE_KEYS
 from .fakes import FakeUpstream, Script, responses_body
 from .test_routing_proxy import codex_run
@@ -30,38 +30,8 @@ def closed_port() -> int:
 
 
 def telemetry_config(upstream: str, extra: str = "") -> Config:
-    text = textwrap.dedent(
-        f"""\
-        version: v0.4.0
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-            default: true
-          - model: openai/gpt-5-mini
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-          - model: anthropic/claude-sonnet-4-5
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {upstream}/v1
-          - model: xai/grok-down
-            access_key: $XAI_API_KEY
-            base_url: http://127.0.0.1:{closed_port()}/v1
-        model_aliases:
-          arch.codex.default:
-            target: gpt-5.3-codex
-          arch.flaky:
-            target: grok-down
-            fallbacks: [gpt-5-mini]
-        routing_preferences:
-          - name: code generation
-            description: generating new code snippets, functions, or boilerplate based on user prompts
-            models: [openai/gpt-5.3-codex]
-          - name: project understanding
-            description: understand repository structure, codebase, and code files, readmes, and documentation
-            models: [openai/gpt-5-mini]
-        """
-    )
+    """The routed config on the fake upstream, with `arch.flaky`'s target on a port nothing listens on."""
+    text = routed_config(upstream, "xai/grok-down", f"http://127.0.0.1:{closed_port()}/v1")
     return parse_config(text + extra, "telemetry-test.yaml", FAKE_KEYS)
 
 

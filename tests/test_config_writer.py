@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import textwrap
+import re
 from pathlib import Path
 
 import pytest
@@ -12,37 +12,9 @@ import pytest
 from proxy.config import load_config
 from proxy.config_writer import write_aliases
 
-CONFIG = textwrap.dedent(
-    """\
-    # Plano config for Codex  (top comment)
-    version: v0.4.0   # trailing comment
+from .config_corpus import LEGACY_CONFIG
 
-    listeners:
-      - type: model
-        name: model_listener
-        port: 12000
-
-    model_providers:
-      # OpenAI first
-      - model: openai/gpt-5.3-codex
-        access_key: $OPENAI_API_KEY
-        default: true
-      - model: anthropic/claude-sonnet-4-5
-        access_key: ${ANTHROPIC_API_KEY}
-      - model: ollama/llama3.1
-        base_url: http://localhost:11434
-
-    model_aliases:
-      # the model Codex asks for
-      arch.codex.default:
-        target: gpt-5.3-codex   # keep in sync with the team
-      arch.claude: "claude-sonnet-4-5"
-      arch.local: {target: llama3.1, fallbacks: [gpt-5.3-codex]}
-
-    routing:
-      route_on_user_only: true
-    """
-)
+CONFIG = LEGACY_CONFIG  # comments, both key-variable forms, and all three alias forms
 ENV = {"OPENAI_API_KEY": "sk-real-secret-1", "ANTHROPIC_API_KEY": "sk-ant-real-secret-2"}
 
 
@@ -65,9 +37,8 @@ def test_long_form_target_changes_and_everything_else_is_kept(cfg: Path) -> None
     diff = changed_lines(CONFIG, after)
     assert diff == ["-    target: gpt-5.3-codex   # keep in sync with the team",
                     "+    target: claude-sonnet-4-5 # keep in sync with the team"]
-    for comment in ("# Plano config for Codex  (top comment)", "# trailing comment", "# OpenAI first",
-                    "# the model Codex asks for"):
-        assert comment in after
+    comments = re.findall(r"#.*", CONFIG)
+    assert len(comments) == 5 and all(comment in after for comment in comments)
     assert load_config(cfg, ENV).aliases[0].target == "claude-sonnet-4-5"
 
 
@@ -88,7 +59,7 @@ def test_secrets_are_never_expanded_and_order_is_kept(cfg: Path) -> None:
     assert "$OPENAI_API_KEY" in after and "${ANTHROPIC_API_KEY}" in after
     assert "sk-real-secret" not in after
     keys = [ln.split(":")[0] for ln in after.splitlines() if ln and not ln[0].isspace() and not ln.startswith("#")]
-    assert keys == ["version", "listeners", "model_providers", "model_aliases", "routing"]
+    assert keys == ["version", "listeners", "model_providers", "routing", "model_aliases"]
 
 
 def test_unchanged_aliases_do_not_rewrite_the_file(cfg: Path) -> None:

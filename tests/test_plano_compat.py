@@ -20,36 +20,13 @@ from proxy.reload import ConfigReloader
 from proxy.state import ProxyState
 
 from . import plano_validator
-from .config_corpus import REPO, configs_in_tests, doc_configs
+from .config_corpus import PLANO_CONFIG, REPO, configs_in_tests, doc_configs
 from .conftest import FAKE_KEYS, proxy_config_yaml
 from .e2e.harness import write_config
 
 needs_plano = pytest.mark.skipif(not plano_validator.available(), reason=plano_validator.MISSING)
 pytestmark = pytest.mark.slow  # most tests here run Plano's validator in a child: scheduled first (tests/conftest.py)
 
-PLANO_PART = textwrap.dedent(
-    """\
-    version: v0.4.0
-    listeners:
-      - type: model
-        name: model_listener
-        port: 12000
-    model_providers:
-      - model: openai/gpt-5.3-codex
-        access_key: $OPENAI_API_KEY
-        default: true
-      - model: anthropic/claude-sonnet-4-5
-        access_key: $ANTHROPIC_API_KEY
-      - name: local
-        model: ollama/llama3.1
-        base_url: http://127.0.0.1:11434
-    model_aliases:
-      arch.codex.default:
-        target: gpt-5.3-codex
-    routing:
-      route_on_user_only: true
-    """
-)
 SIDECAR = textwrap.dedent(
     """\
     # config.tui.yaml: planoai-tui's extensions, same key paths as config.yaml
@@ -72,9 +49,16 @@ def _plano_refusals(warnings: tuple[str, ...]) -> list[str]:
     return [w for w in warnings if PLANO in w]
 
 
+def _inline(after: str, line: str, text: str = PLANO_CONFIG) -> str:
+    """`text` with `line` (an extension written inline) added after the first line starting with `after`."""
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.startswith(after)) + 1
+    return "".join([*lines[:at], line, *lines[at:]])
+
+
 @pytest.fixture
 def pair(tmp_path: Path) -> Path:
-    (tmp_path / "config.yaml").write_text(PLANO_PART)
+    (tmp_path / "config.yaml").write_text(PLANO_CONFIG)
     (tmp_path / "config.tui.yaml").write_text(SIDECAR)
     return tmp_path / "config.yaml"
 
@@ -120,15 +104,17 @@ def test_sidecar_errors_name_the_sidecar_file_and_line(
 
 
 def test_inline_extensions_still_load_with_a_warning_naming_the_sidecar(tmp_path: Path) -> None:
-    inline = PLANO_PART.replace(
-        "    target: gpt-5.3-codex\n", "    target: gpt-5.3-codex\n    fallbacks: [llama3.1]\n"
-    ).replace("route_on_user_only: true\n", "route_on_user_only: true\n  backend: local\n")
+    inline = _inline("  route_on_user_only:", "  backend: local\n",
+                     _inline("    target: gpt-5.3-codex", "    fallbacks: [llama3.1]\n"))
     (tmp_path / "config.yaml").write_text(inline)
     c = load_config(tmp_path / "config.yaml", FAKE_KEYS)
     assert c.aliases[0].fallbacks == ("llama3.1",) and c.routing["backend"] == "local"
     warned = _plano_refusals(c.warnings)
     assert len(warned) == 2, warned
-    assert warned[0].startswith(f"{tmp_path / 'config.yaml'}:18: model_aliases.arch.codex.default.fallbacks")
+    lines = inline.splitlines()
+    fallbacks, backend = lines.index("    fallbacks: [llama3.1]") + 1, lines.index("  backend: local") + 1
+    assert warned[0].startswith(f"{tmp_path / 'config.yaml'}:{fallbacks}: model_aliases.arch.codex.default.fallbacks")
+    assert warned[1].startswith(f"{tmp_path / 'config.yaml'}:{backend}: routing.backend")
     assert all("config.tui.yaml" in w and "rejects" in w for w in warned)
 
 
@@ -196,15 +182,11 @@ def test_shipped_and_standard_configs_pass_planos_validator(pair: Path, tmp_path
 @needs_plano
 def test_inline_extensions_are_what_plano_refuses(tmp_path: Path) -> None:
     inline = {
-        "alias fallbacks": PLANO_PART.replace(
-            "    target: gpt-5.3-codex\n", "    target: gpt-5.3-codex\n    fallbacks: [llama3.1]\n"
-        ),
-        "provider fallbacks": PLANO_PART.replace(
-            "    default: true\n", "    default: true\n    fallbacks: [llama3.1]\n"
-        ),
-        "routing.backend": PLANO_PART + "  backend: local\n",
-        "routing.router_timeout_ms": PLANO_PART + "  router_timeout_ms: 500\n",
-        "routing.local_min_score": PLANO_PART + "  local_min_score: 0.5\n",
+        "alias fallbacks": _inline("    target: gpt-5.3-codex", "    fallbacks: [llama3.1]\n"),
+        "provider fallbacks": _inline("    default: true", "    fallbacks: [llama3.1]\n"),
+        "routing.backend": _inline("  route_on_user_only:", "  backend: local\n"),
+        "routing.router_timeout_ms": _inline("  route_on_user_only:", "  router_timeout_ms: 500\n"),
+        "routing.local_min_score": _inline("  route_on_user_only:", "  local_min_score: 0.5\n"),
     }
     verdicts = plano_validator.validate_text(inline)
     for name, text in inline.items():

@@ -1,7 +1,7 @@
 """Chat and Messages clients on Responses-only models, through the real proxy: the official Anthropic and
 OpenAI SDKs parse every translated stream (tool loops included), the API is chosen per provider and
 model, passthrough requests are fitted to the model that serves them, and count_tokens is answered.
-The fake upstream refuses what OpenAI refuses (tests/fakes.py `refusal`)."""
+The fake upstream refuses what OpenAI refuses (plano_tui/upstream_sim.py `refusal`)."""
 
 from __future__ import annotations
 

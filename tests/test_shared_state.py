@@ -28,6 +28,7 @@ from proxy.shared_state import SharedState
 from proxy.shared_state import install as install_shared
 from proxy.state import ProxyState
 
+from .config_corpus import routed_config
 from .conftest import FAKE_KEYS
 from .fakes import FakeUpstream, Script
 from .test_prometheus_dashboard import free_port
@@ -128,37 +129,9 @@ class HaProxy:
 
 
 def replica_config(upstream: str, router: str, redis_port: int, routing_extra: str = "") -> str:
-    return textwrap.dedent(
+    """The routed config, every model on the fake upstream, the router model deciding, sessions in Redis."""
+    return routed_config(upstream, "openai/gpt-flaky", f"{upstream}/v1", router=router) + textwrap.dedent(
         f"""\
-        version: v0.4.0
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-            default: true
-          - model: openai/gpt-5-mini
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-          - model: openai/gpt-flaky
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-          - model: plano/Arch-Router-1.5B
-            base_url: {router}
-        model_aliases:
-          arch.codex.default:
-            target: gpt-5.3-codex
-          arch.flaky:
-            target: gpt-flaky
-            fallbacks: [gpt-5-mini]
-        routing_preferences:
-          - name: code generation
-            description: generating new code snippets, functions, or boilerplate
-            models: [openai/gpt-5.3-codex]
-          - name: project understanding
-            description: understand repository structure, codebase, and documentation
-            models: [openai/gpt-5-mini]
-        overrides:
-          llm_routing_model: plano/Arch-Router-1.5B
         routing:
           router_timeout_ms: 5000
           session_cache: {{type: redis, url: "redis://127.0.0.1:{redis_port}", tenant_header: x-tenant}}

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from plano_tui.demo import refusal, start_demo
+from plano_tui.demo import start_demo
+from plano_tui.upstream_sim import NOT_A_CHAT_MODEL, refusal
 from proxy.events import Event, RequestFailed, RequestFinished, RequestRecord
 from proxy.server import ProxyServer
 from proxy.state import ProxyState
@@ -124,12 +125,16 @@ async def test_demo_codex_sessions_are_tool_loops_and_fakes_refuse_orphan_tool_o
         assert all(r.tool_calls for r in rs[:-1])  # every step but the answer called a tool
         assert {n for r in rs for n in r.tool_calls} <= {"exec_command", "apply_patch"}
         assert len({r.session_id for r in rs}) == 1 and rs[0].user_turn and not rs[1].user_turn
+    # The demo's upstreams refuse what the real services refuse (plano_tui.upstream_sim, the tests' rules too).
     orphan = {"model": "m", "input": [{"type": "function_call_output", "call_id": "c1", "output": "x"}]}
-    resp = refusal("openai", "/v1/responses", orphan)
-    assert resp is not None and resp.status == 400
+    refused = refusal("/v1/responses", orphan)
+    assert refused is not None and refused[0] == 400
+    assert refused[1]["error"]["message"] == "No tool call found for function call output with call_id c1."
     paired = {"model": "m", "input": [{"type": "function_call", "call_id": "c1", "name": "exec_command",
                                        "arguments": "{}"}, orphan["input"][0]]}
-    assert refusal("openai", "/v1/responses", paired) is None
-    assert refusal("anthropic", "/v1/messages", {"messages": [
+    assert refusal("/v1/responses", paired) is None
+    assert refusal("/v1/messages", {"messages": [
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]}) is not None
-    assert refusal("ollama", "/v1/chat/completions", {"messages": [{"role": "tool", "tool_call_id": "a"}]}) is not None
+    assert refusal("/v1/chat/completions", {"messages": [{"role": "tool", "tool_call_id": "a"}]}) is not None
+    assert refusal("/v1/chat/completions", {"model": "gpt-5.3-codex", "messages": []}) == (
+        404, {"error": {"message": NOT_A_CHAT_MODEL, "type": "invalid_request_error", "param": "model", "code": None}})

@@ -1,7 +1,7 @@
 """Every client reaches a Responses-only model: the real Claude Code and Codex CLI through
-`planoai cli-agent`, against a fake that refuses what OpenAI refuses (tests/fakes.py `refusal`): codex
-models answer 404 "not a chat model" on /chat/completions, gpt-4.1 refuses encrypted reasoning and
-reasoning parameters, codex models refuse effort `none`.
+`planoai cli-agent`, against a fake that refuses what OpenAI refuses (plano_tui/upstream_sim.py
+`refusal`): codex models answer 404 "not a chat model" on /chat/completions, gpt-4.1 refuses encrypted
+reasoning and reasoning parameters, codex models refuse effort `none`.
 """
 
 from __future__ import annotations
