@@ -11,6 +11,8 @@ reports their geometric mean, which cancels that.
     .venv/bin/python bench/ab_versions.py main WORKTREE --stream    # streaming requests
     .venv/bin/python bench/ab_versions.py main WORKTREE --config-extra $'prompt_caching:\n  enabled: true\n'
                                                   # both sides read this config too (sessions on, issue 14)
+    .venv/bin/python bench/ab_versions.py main WORKTREE --codex --header session-id:bench-1 \
+        --config-extra $'prompt_caching:\n  enabled: true\n'   # a Codex session's 40 KB turns
 
 WORKTREE means the files as they are now (uncommitted changes included).
 """
@@ -28,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_proxy import SMALL, STREAM
+from bench_proxy import SMALL, STREAM, codex_body
 from common import free_port, pin, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,11 +76,12 @@ def start(src: Path, config: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{src} did not start")
 
 
-def ratios(urls: tuple[str, str], body: bytes, reps: int, seconds: int) -> list[float]:
+def ratios(urls: tuple[str, str], body: bytes, reps: int, seconds: int,
+           headers: dict[str, str] | None = None) -> list[float]:
     """Requests served by the second over the first, both saturated at once; one warm-up round."""
     out = []
     for i in range(reps + 1):
-        runs = [wrk_start(u, body, seconds, 32) for u in urls]
+        runs = [wrk_start(u, body, seconds, 32, headers) for u in urls]
         done = [wrk_result(p).requests for p in runs]
         if i:
             out.append(done[1] / max(1, done[0]))
@@ -93,6 +96,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--config-extra", default="", help="YAML appended to both sides' config")
+    ap.add_argument("--codex", action="store_true", help="a captured Codex request body padded to 40 KB")
+    ap.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                    help="a request header, e.g. session-id:bench-1 (a Codex session on every request)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
@@ -104,12 +110,13 @@ def main() -> None:
         config = tmp / "config.yaml"
         config.write_text(CONFIG.format(port=up_port) + args.config_extra)
         before, after = tree(args.before, tmp / "before"), tree(args.after, tmp / "after")
-        body = STREAM if args.stream else SMALL
+        body = codex_body(40) if args.codex else STREAM if args.stream else SMALL
+        headers = dict(h.split(":", 1) for h in args.header) or None
         results = {}
         for name, pair in (("before, after", (before, after)), ("after, before", (after, before))):
             started = [start(src, config) for src in pair]
             procs += [p for p, _ in started]
-            r = ratios((started[0][1], started[1][1]), body, args.reps, args.seconds)
+            r = ratios((started[0][1], started[1][1]), body, args.reps, args.seconds, headers)
             results[name] = r
             for p, _ in started:
                 p.terminate()
@@ -119,7 +126,8 @@ def main() -> None:
         for name, r in results.items():
             print(f"started {name}: second/first = {statistics.median(r):.3f} ({', '.join(f'{x:.3f}' for x in r)})")
         print(f"after/before, both orders combined: {(forward / backward) ** 0.5:.3f}"
-              f" ({'streaming' if args.stream else 'small'} requests, side by side on one core)")
+              f" ({'Codex 40 KB' if args.codex else 'streaming' if args.stream else 'small'} requests,"
+              " side by side on one core)")
     finally:
         for p in procs:
             if p.poll() is None:

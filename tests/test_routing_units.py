@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.config import RoutingPreference, parse_config
 from proxy.resolve import AliasTable, Resolver
-from proxy.routing.conversation import parse, strip_envelopes
+from proxy.routing.conversation import _walked_prefix_facts, parse, prefix_facts, strip_envelopes
 from proxy.routing.llm import resolve_target
 from proxy.routing.pinning import DecisionCache, Pinned, codex_turn_id, keys_for
 from proxy.routing.preferences import PreferenceError, parse_inline, ranked_models
@@ -94,6 +97,45 @@ def test_responses_string_input_and_envelope_stripping() -> None:
     assert parse(Api.RESPONSES, {"input": "hello"}).is_user_turn
     assert strip_envelopes("<system-reminder>\nA\n</system-reminder>\n\n do it ") == "do it"
     assert strip_envelopes("<user-prompt-submit-hook>x</user-prompt-submit-hook>") == ""
+
+
+_ENVELOPES = re.compile(r"<(system-reminder|user-prompt-submit-hook|environment_context)>.*?</\1>", re.DOTALL)
+_PIECES = ["<system-reminder>", "</system-reminder>", "<environment_context>", "</environment_context>",
+           "<user-prompt-submit-hook>", "</user-prompt-submit-hook>", "<system-reminder", "</", "<", ">", "x",
+           " ", "\n", "é"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_envelope_stripping_matches_the_regex_it_replaced(text: str) -> None:
+    """strip_envelopes scans with str.find; it removes exactly what the regex's sub removed: leftmost,
+    non-overlapping, an unclosed opening tag skipped, envelopes of one kind containing another's tags."""
+    assert strip_envelopes(text) == _ENVELOPES.sub("", text).strip()
+
+
+_TEXTS = st.sampled_from(["", "  ", "do it", "<environment_context>cwd</environment_context>",
+                          "<system-reminder>x</system-reminder> fix it", "You are Codex."])
+_CONTENT = st.one_of(_TEXTS, st.lists(st.one_of(
+    st.builds(lambda t, k: {"type": k, "text": t}, _TEXTS, st.sampled_from(["input_text", "text", "output_text"])),
+    st.just({"type": "input_image", "image_url": "data:x"}), _TEXTS), max_size=3))
+_ITEMS = st.one_of(
+    st.builds(lambda r, c: {"type": "message", "role": r, "content": c},
+              st.sampled_from(["system", "developer", "user", "assistant", None]), _CONTENT),
+    st.builds(lambda r, c: {"role": r, "content": c}, st.sampled_from(["developer", "user"]), _CONTENT),
+    st.sampled_from([{"type": "function_call", "name": "shell", "call_id": "c1", "arguments": "{}"},
+                     {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+                     {"type": "reasoning", "summary": []}, "not an item"]))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_ITEMS, max_size=8), st.sampled_from([None, "", "Be brief.", [{"type": "input_text", "text": "Hi"}]]))
+def test_responses_prefix_facts_match_the_turn_walk(items: list, instructions: object) -> None:
+    """The Responses fast path (read from the items) and the generic turn walk agree on what a session
+    key hashes: instructions (with the leading system/developer messages), tools, first user text."""
+    body = {"input": items, "tools": [{"type": "function", "name": "shell"}, {"type": "custom", "name": "apply_patch"}]}
+    if instructions is not None:
+        body["instructions"] = instructions
+    assert prefix_facts(Api.RESPONSES, body) == _walked_prefix_facts(Api.RESPONSES, body)
 
 
 # ------------------------------------------------------------------ session keys and the cache

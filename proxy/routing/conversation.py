@@ -9,14 +9,12 @@ injected context, not intent, so they are cut out of user text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..wire.providers import Api
 
-_ENVELOPES = re.compile(r"<(system-reminder|user-prompt-submit-hook|environment_context)>.*?</\1>", re.DOTALL)
 _TOOL_OUTPUTS = frozenset(
     {
         "function_call_output",
@@ -73,10 +71,35 @@ class Conversation:
         return ""
 
 
+_ENVELOPE_TAGS = tuple((f"<{t}>", f"</{t}>") for t in ("system-reminder", "user-prompt-submit-hook",
+                                                           "environment_context"))
+
+
 def strip_envelopes(text: str) -> str:
+    """`text` without the envelopes agents wrap around context, stripped: the leftmost, non-overlapping
+    matches `re.sub` would remove for `<(system-reminder|user-prompt-submit-hook|environment_context)>.*?</\1>`
+    (DOTALL; tests/test_routing_units.py checks the two agree). By `str.find`: the regex's lazy `.*?`
+    took ~5 µs on Codex's environment_context message, on every request of a session."""
     if "<" not in text:
         return text.strip()
-    return _ENVELOPES.sub("", text).strip()
+    out: list[str] = []
+    start = pos = 0  # start: kept text begins here; pos: where the next opening tag may be
+    while True:
+        best, opened, close = -1, "", ""
+        for open_tag, close_tag in _ENVELOPE_TAGS:
+            i = text.find(open_tag, pos)
+            if i >= 0 and (best < 0 or i < best):
+                best, opened, close = i, open_tag, close_tag
+        if best < 0:
+            break
+        end = text.find(close, best + len(opened))
+        if end < 0:  # no closing tag for the earliest opening one: the regex moves on one character
+            pos = best + 1
+            continue
+        out.append(text[start:best])
+        start = pos = end + len(close)
+    out.append(text[start:])
+    return "".join(out).strip()
 
 
 def _parts_text(content: Any) -> tuple[str, bool]:
@@ -198,10 +221,44 @@ def parse(api: Api, body: dict[str, Any]) -> Conversation:
 def prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None]:
     """(instructions, tool names, first user text) — what a session key hashes — reading the history only
     up to its first user message, where `parse` walks all of it (a Codex body has hundreds of items)."""
-    if api is Api.RESPONSES and isinstance(body.get("input"), str):  # a bare prompt: nothing to walk
-        top = body.get("instructions")
-        text = strip_envelopes(_parts_text(body["input"])[0])
-        return (_parts_text(top)[0] if top else ""), _tool_names(body.get("tools")), text or None
+    if api is Api.RESPONSES:
+        items = body.get("input")
+        if isinstance(items, str):  # a bare prompt: nothing to walk
+            top = body.get("instructions")
+            text = strip_envelopes(_parts_text(items)[0])
+            return (_parts_text(top)[0] if top else ""), _tool_names(body.get("tools")), text or None
+        if isinstance(items, list):
+            instructions, first = _responses_head(body, items)
+            return instructions, _tool_names(body.get("tools")), first
+    return _walked_prefix_facts(api, body)
+
+
+def _responses_head(body: dict[str, Any], items: list[Any]) -> tuple[str, str | None]:
+    """(instructions, first user text) of a Responses input list, read straight from the items: the same
+    answer as the turn walk (tests/test_routing_units.py checks both agree) without building a `Turn` per
+    item or the text of messages that cannot matter; this runs on every request of every session."""
+    top = body.get("instructions")
+    parts = [_parts_text(top)[0]] if top else []
+    leading = True  # system/developer messages count only before the first other item
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") in (None, "message") and "role" in item:
+            role = item.get("role")
+            if role in ("system", "developer"):
+                if leading:
+                    parts.append(_parts_text(item.get("content"))[0])
+                continue
+            if role == "user":
+                text = strip_envelopes(_parts_text(item.get("content"))[0])
+                if text:
+                    return "\n".join(parts), text
+        leading = False  # a user message without text, an assistant turn, a tool call or output
+    return "\n".join(parts), None
+
+
+def _walked_prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None]:
+    """prefix_facts by the generic turn walk (Chat and Messages; the reference the Responses path agrees with)."""
     src = _from_responses if api is Api.RESPONSES else _from_messages if api is Api.MESSAGES else _from_chat
     head: list[Turn] = []
     first: str | None = None
