@@ -13,15 +13,15 @@ from typing import Any
 
 import aiohttp
 
-from plano_tui.app import DashboardApp
-from plano_tui.screens.alias_picker import AliasPicker
-from plano_tui.screens.detail import DetailScreen
-from plano_tui.store import NoticeRow, RequestRow
-from plano_tui.widgets.aliases import AliasList
-from plano_tui.widgets.empty_state import EmptyState
-from plano_tui.widgets.providers import ProvidersTable
-from plano_tui.widgets.request_log import RequestLog
-from plano_tui.widgets.status import ErrorBanner, StatusBar
+from plano_tui.dashboard.app import DashboardApp
+from plano_tui.dashboard.screens.alias_picker import AliasPicker
+from plano_tui.dashboard.screens.detail import DetailScreen
+from plano_tui.dashboard.store import NoticeRow, RequestRow
+from plano_tui.dashboard.widgets.aliases import AliasList
+from plano_tui.dashboard.widgets.empty_state import EmptyState
+from plano_tui.dashboard.widgets.providers import ProvidersTable
+from plano_tui.dashboard.widgets.request_log import RequestLog
+from plano_tui.dashboard.widgets.status import ErrorBanner, StatusBar
 from proxy.config import load_config
 from proxy.local_link import LocalLink
 from proxy.reload import ConfigReloader
