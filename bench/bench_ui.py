@@ -4,7 +4,7 @@ Proxy processes run pinned to CPU 1, all fed by the same zero-delay loopback ups
 (bench/upstream_server.py, CPU 0):
   no-ui — the proxy as `planoai tui --no-ui` runs it: the statistics and the MODEL_RESOLUTION printer
           (to /dev/null), no headers or bodies kept
-  ui    — the proxy plus the real dashboard (plano_tui.ui_main.build_app/run_app, the real terminal driver)
+  ui    — the proxy plus the real dashboard (plano_tui.dashboard.ui_main.build_app/run_app, the real terminal driver)
           inside a pseudo-terminal of 140×40 whose output this script drains, exactly as `planoai tui` runs
 Both run like `planoai tui` does: on its event loop (uvloop when installed) with its GC tuning, and both
 run an event-loop lag probe (a 10 ms sleep, overshoot recorded). The load is streaming Codex-like
@@ -119,8 +119,8 @@ async def serve(args: argparse.Namespace) -> None:
     probe_task = loop.create_task(probe())
     stop = asyncio.Event()
     app = None
-    if args.ui:  # exactly what `planoai tui` runs (plano_tui.ui_main.run_ui)
-        from plano_tui.ui_main import build_app, run_app
+    if args.ui:  # exactly what `planoai tui` runs (plano_tui.dashboard.ui_main.run_ui)
+        from plano_tui.dashboard.ui_main import build_app, run_app
         from proxy.local_link import LocalLink
 
         app = build_app(LocalLink(state), server.url, config_path="(bench)", capacity=1000, demo=False)

@@ -218,8 +218,8 @@ def run_attached(url: str, args: argparse.Namespace) -> int:
     sys.stderr.write(f"planoai: attaching to the proxy at {url} (quitting the dashboard leaves it running)\n")
 
     async def attached() -> None:
+        from plano_tui.dashboard.ui_main import build_app, run_app
         from plano_tui.remote_link import RemoteLink
-        from plano_tui.ui_main import build_app, run_app
 
         link = await RemoteLink(url, token=args.admin_token).start()
         try:
@@ -300,7 +300,7 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         if args.no_ui:
             await _run_headless(server, state, config)
         else:
-            from plano_tui.ui_main import run_ui
+            from plano_tui.dashboard.ui_main import run_ui
             from proxy.local_link import LocalLink
 
             await run_ui(

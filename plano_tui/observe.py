@@ -60,7 +60,7 @@ def status_url(port: int | None, config_opt: str | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    from .format import ms
+    from .dashboard.format import ms
 
     return ms(value) if value is not None else "-"
 

@@ -1,6 +1,6 @@
 """`planoai replay FILE… [--config C]`: where would these exchanges go under this config, and why?
 
-Each file is an exchange the dashboard exported (`x`, plano_tui/forensics.py). The config is loaded and a
+Each file is an exchange the dashboard exported (`x`, plano_tui/dashboard/forensics.py). The config is loaded and a
 proxy is started on an ephemeral loopback port with no traffic of its own; each exchange's client request
 is sent, with its recorded session headers, to the decision endpoint `/routing/v1/<api>` — the same
 resolution, aliases and routing the real endpoints use, and no model is called. The answer is compared
@@ -18,7 +18,7 @@ from typing import IO, Any
 import aiohttp
 import orjson
 
-from .forensics import EXCHANGE_FORMAT
+from .dashboard.forensics import EXCHANGE_FORMAT
 
 _PATHS = {"responses": "/routing/v1/responses", "chat": "/routing/v1/chat/completions",
           "messages": "/routing/v1/messages"}

@@ -1,5 +1,5 @@
-"""What the dashboard shows about live sessions (plano_tui/screens/sessions.py renders it): one row per
-binding, and what retargeting an alias would cost the warm sessions on it, before it is confirmed.
+"""What the dashboard shows about live sessions (plano_tui/dashboard/screens/sessions.py renders it): one
+row per binding, and what retargeting an alias would cost the warm sessions on it, before it is confirmed.
 
 Pure functions over the session store, the price book and the budget, so they are tested without a UI.
 """

@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 from textual.widgets import DataTable
 
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard.app import DashboardApp
+from plano_tui.dashboard.screens.detail import DetailScreen
+from plano_tui.dashboard.screens.sessions import SessionsScreen
+from plano_tui.dashboard.screens.turns import TurnsScreen
+from plano_tui.dashboard.store import RequestRow
 from plano_tui.demo import start_demo
-from plano_tui.screens.detail import DetailScreen
-from plano_tui.screens.sessions import SessionsScreen
-from plano_tui.screens.turns import TurnsScreen
-from plano_tui.store import RequestRow
 from proxy.local_link import LocalLink
 from proxy.server import ProxyServer
 from proxy.state import ProxyState

@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard.app import DashboardApp
+from plano_tui.dashboard.screens.alias_picker import AliasPicker
+from plano_tui.dashboard.screens.detail import DetailScreen
+from plano_tui.dashboard.store import NoticeRow
 from plano_tui.remote_link import RemoteLink
-from plano_tui.screens.alias_picker import AliasPicker
-from plano_tui.screens.detail import DetailScreen
-from plano_tui.store import NoticeRow
 from proxy.config import load_config
 from proxy.events import RequestFinished, RequestRecord
 from proxy.reload import ConfigReloader

@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 import pytest
 
-from plano_tui import forensics
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard import forensics
+from plano_tui.dashboard.app import DashboardApp
 from proxy.events import RequestFailed, RequestFinished, RequestRecord
 from proxy.local_link import LocalLink
 

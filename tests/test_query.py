@@ -1,4 +1,4 @@
-"""The request filter line's query language (plano_tui/query.py) and the filtered view of the store."""
+"""The request filter line's query language (plano_tui/dashboard/query.py) and the filtered view of the store."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from plano_tui.query import QueryError, parse
-from plano_tui.store import FilteredRows, RequestStore
+from plano_tui.dashboard.query import QueryError, parse
+from plano_tui.dashboard.store import FilteredRows, RequestStore
 from proxy.events import Attempt, RequestRecord, RouteInfo
 from proxy.wire.usage import Usage
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable
 
-from plano_tui.screens.alias_picker import AliasPicker
-from plano_tui.screens.sessions import SessionsScreen, cells
+from plano_tui.dashboard.screens.alias_picker import AliasPicker
+from plano_tui.dashboard.screens.sessions import SessionsScreen, cells
 from proxy.budget import Budget
 from proxy.cost import BuiltinPrices, PriceBook, Rates
 from proxy.session_view import retarget_preview, rows

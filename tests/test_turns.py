@@ -14,8 +14,8 @@ import orjson
 import pytest
 from textual.widgets import DataTable
 
-from plano_tui.screens.sessions import SessionsScreen, cells, meter
-from plano_tui.screens.turns import TurnsScreen, turn_rows
+from plano_tui.dashboard.screens.sessions import SessionsScreen, cells, meter
+from plano_tui.dashboard.screens.turns import TurnsScreen, turn_rows
 from proxy.events import RequestFailed, RequestFinished, RequestRecord
 from proxy.turns import SessionLog, starts_user_turn, tool_names_of
 from proxy.wire.providers import Api
@@ -297,8 +297,8 @@ async def test_the_palette_opens_the_highlighted_requests_session(upstream, make
 async def test_an_attached_alias_picker_warns_which_sessions_would_not_fit(upstream, make_proxy) -> None:
     """The window warning of the alias picker, in a dashboard attached over the admin API: the picker
     opens at once and the proxy's previews for every choice arrive after it (switch_previews)."""
+    from plano_tui.dashboard.screens.alias_picker import AliasPicker
     from plano_tui.remote_link import RemoteLink
-    from plano_tui.screens.alias_picker import AliasPicker
     from proxy.config import parse_config
 
     from .conftest import FAKE_KEYS, proxy_config_yaml

@@ -13,15 +13,15 @@ from typing import Any
 
 import aiohttp
 
-from plano_tui.app import DashboardApp
-from plano_tui.screens.alias_picker import AliasPicker
-from plano_tui.screens.detail import DetailScreen
-from plano_tui.store import NoticeRow, RequestRow
-from plano_tui.widgets.aliases import AliasList
-from plano_tui.widgets.empty_state import EmptyState
-from plano_tui.widgets.providers import ProvidersTable
-from plano_tui.widgets.request_log import RequestLog
-from plano_tui.widgets.status import ErrorBanner, StatusBar
+from plano_tui.dashboard.app import DashboardApp
+from plano_tui.dashboard.screens.alias_picker import AliasPicker
+from plano_tui.dashboard.screens.detail import DetailScreen
+from plano_tui.dashboard.store import NoticeRow, RequestRow
+from plano_tui.dashboard.widgets.aliases import AliasList
+from plano_tui.dashboard.widgets.empty_state import EmptyState
+from plano_tui.dashboard.widgets.providers import ProvidersTable
+from plano_tui.dashboard.widgets.request_log import RequestLog
+from plano_tui.dashboard.widgets.status import ErrorBanner, StatusBar
 from proxy.config import load_config
 from proxy.local_link import LocalLink
 from proxy.reload import ConfigReloader
@@ -415,6 +415,25 @@ async def test_cooling_provider_dropped_events_and_palette_commands() -> None:
         assert app.theme == "plano-light"
         await pilot.press("d")
         assert app.theme == "plano-dark"
+
+
+
+async def test_providers_lines_fit_the_pane_when_its_scrollbar_appears_without_a_resize() -> None:
+    """The pane stops growing at its max-height; the next provider row brings a scrollbar but no resize.
+    Every line must then be drawn one cell narrower (a line width cached per size alone would not be)."""
+    app = offline_app()
+    async with app.run_test(size=(130, 40)) as pilot:
+        table, stats = app.providers, app.link.state.stats
+        seen: list[tuple[Any, bool]] = []
+        for i in range(12):
+            stats.add(replace(fake(i).record, provider=f"vendor{i}/model"))  # a row per provider the stats saw
+            app.tick()
+            await pilot.pause()
+            width = table.scrollable_content_region.width
+            assert [table.render_line(y).cell_length for y in range(table.size.height)] == [width] * table.size.height
+            seen.append((table.size, table.show_vertical_scrollbar))
+        # The case under test happened: the scrollbar came while the size stayed the same.
+        assert any(size == seen[k - 1][0] and bar and not seen[k - 1][1] for k, (size, bar) in enumerate(seen) if k)
 
 
 ROUTES = """\

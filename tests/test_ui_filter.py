@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard.app import DashboardApp
 from proxy.events import RequestFailed, RequestFinished
 from proxy.local_link import LocalLink
 from proxy.state import ProxyState

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard.app import DashboardApp
 from proxy.events import Attempt, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.local_link import LocalLink
 from proxy.state import ProxyState

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from plano_tui import format as fmt
-from plano_tui.bridge import EventBridge, log_pause
-from plano_tui.store import RequestRow, RequestStore
+from plano_tui.dashboard import format as fmt
+from plano_tui.dashboard.bridge import EventBridge, log_pause
+from plano_tui.dashboard.store import RequestRow, RequestStore
 from proxy.bus import EventBus
 from proxy.events import AliasChanged, FirstToken, RequestFailed, RequestFinished, RequestRecord, RouteInfo
 from proxy.wire.usage import Usage
@@ -136,7 +136,7 @@ def test_bridge_drops_bodies_of_all_but_the_newest_pending_requests() -> None:
 
 
 def test_uncut_strips_do_not_refer_to_themselves() -> None:
-    """plano_tui.strip_cycles: Textual's `Strip.divide` caches `[self]` for a line needing no cut, a
+    """plano_tui.dashboard.strip_cycles: Textual's `Strip.divide` caches `[self]` for a line needing no cut, a
     cycle that left every repainted line to the cyclic GC. The patched method returns the same
     results without that cache entry."""
     import gc
@@ -144,7 +144,7 @@ def test_uncut_strips_do_not_refer_to_themselves() -> None:
     from rich.segment import Segment
     from textual.strip import Strip
 
-    from plano_tui import strip_cycles
+    from plano_tui.dashboard import strip_cycles
 
     strip_cycles.install()
     strip_cycles.install()  # idempotent

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from plano_tui.app import DashboardApp
+from plano_tui.dashboard.app import DashboardApp
 from plano_tui.remote_link import RemoteLink
 from tests.fakes import Script, responses_events
 from tests.planoai_cmd import Terminal, kill_leftover, recorded_pid, run_planoai

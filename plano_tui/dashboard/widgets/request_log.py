@@ -12,13 +12,12 @@ user moves down (or scrolls), new rows are inserted above without moving what th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Hashable, Iterable
 from typing import ClassVar
 
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -28,25 +27,10 @@ from .. import format as fmt
 from ..query import Query
 from ..store import FilteredRows, NoticeRow, RequestRow, RequestStore, Row
 from .lines import LineBuilder, Part, fit
+from .table import LineTable, latency_class
 
-_CLASSES = ("header", "dim", "ok", "warn", "error", "alias", "route", "notice", "translated", "reason")
-
-# (key, title, width, justify); width 0 = the flexible column. Order = display order.
-COLUMNS: tuple[tuple[str, str, int, str], ...] = (
-    ("time", "time", 8, "left"),
-    ("model", "client model → resolved", 0, "left"),
-    ("provider", "provider", 12, "left"),
-    ("api", "api", 18, "left"),
-    ("stream", "str", 3, "center"),
-    ("status", "st", 3, "right"),
-    ("ttft", "ttft", 6, "right"),
-    ("latency", "latency", 7, "right"),
-    ("tokens", "in/cached/out", 15, "right"),
-    ("tps", "tok/s", 5, "right"),
-)
-DROP_ORDER = ("tps", "api", "tokens", "provider")  # what goes first on narrow terminals
-MIN_FLEX = 26
-GAP = 2
+# Row flags (LineTable.row_style): a failed request's row, the cursor's row.
+FAILED, SELECTED = 1, 2
 
 
 def _status_class(status: int, ok: bool) -> str:
@@ -61,16 +45,27 @@ def _ttft_class(v: float | None) -> str:
     return "" if v is None else ("ok" if v < 300 else "warn" if v < 1000 else "error")
 
 
-def _latency_class(v: float) -> str:
-    return "ok" if v < 500 else "warn" if v < 2000 else "error"
-
-
-class RequestLog(ScrollView, can_focus=True):
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "request-log--header", "request-log--cursor", "request-log--dim", "request-log--ok",
-        "request-log--warn", "request-log--error", "request-log--alias", "request-log--route",
-        "request-log--notice", "request-log--translated", "request-log--reason",
-    }
+class RequestLog(LineTable, can_focus=True):
+    # Order = display order; the flexible column is the model chain.
+    COLUMNS = (
+        ("time", "time", 8, "left"),
+        ("model", "client model → resolved", 0, "left"),
+        ("provider", "provider", 12, "left"),
+        ("api", "api", 18, "left"),
+        ("stream", "str", 3, "center"),
+        ("status", "st", 3, "right"),
+        ("ttft", "ttft", 6, "right"),
+        ("latency", "latency", 7, "right"),
+        ("tokens", "in/cached/out", 15, "right"),
+        ("tps", "tok/s", 5, "right"),
+    )
+    DROP_ORDER = ("tps", "api", "tokens", "provider")  # what goes first on narrow terminals
+    MIN_FLEX = 26
+    GAP = 2
+    COMPONENT_PREFIX = "request-log"
+    STYLE_NAMES = ("header", "dim", "ok", "warn", "error", "alias", "route", "notice", "translated", "reason")
+    CACHED_LINES = 160
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"request-log--{name}" for name in (*STYLE_NAMES, "cursor")}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select", "Details"),
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -97,11 +92,6 @@ class RequestLog(ScrollView, can_focus=True):
         self.cursor = 0
         self.follow = True
         self.unseen = 0  # rows that arrived above while not following
-        self._cache: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(160)
-        self._styles: dict[tuple[bool, bool], dict[str, Style]] = {}
-        self._layout: tuple[int, list[tuple[str, str, int, str]]] | None = None
-        self._width_for = Size(-1, -1)
-        self._line_width = 0
 
     # ------------------------------------------------------------------ data in
     def rows_added(self, n: int) -> None:
@@ -140,14 +130,14 @@ class RequestLog(ScrollView, can_focus=True):
         if not isinstance(row, RequestRow):
             return
         self.marks.symmetric_difference_update({row.seq})
-        self._cache.clear()
+        self.clear_lines()
         self.refresh()
 
     def reset(self) -> None:
         if isinstance(self.rows, FilteredRows) and not len(self.store):
             self.rows.take_new(0)  # the store was cleared: so is the view
         self.cursor, self.follow, self.unseen = 0, True, 0
-        self._cache.clear()
+        self.clear_lines()
         self._sync_size()
         self.scroll_to(y=0, animate=False, immediate=True)
         self._update_subtitle()
@@ -156,15 +146,6 @@ class RequestLog(ScrollView, can_focus=True):
     @property
     def current(self) -> Row | None:
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
-
-    @property
-    def line_width(self) -> int:
-        """Cells available for a row: the content width minus the (always reserved) scrollbar gutter.
-        Cached per size: `scrollable_content_region` walks the DOM, and render_line asks for every line."""
-        if self._width_for != self.size:
-            self._width_for = self.size
-            self._line_width = self.scrollable_content_region.width or self.size.width
-        return self._line_width
 
     def _sync_size(self) -> None:
         size = Size(self.line_width, len(self.rows) + 1)  # +1: the fixed header line
@@ -244,106 +225,54 @@ class RequestLog(ScrollView, can_focus=True):
             self._update_subtitle()
 
     # ------------------------------------------------------------------ rendering
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._cache.clear()
-        self._styles.clear()
-
     def on_resize(self) -> None:
-        self._cache.clear()
-        self._layout = None
+        self.clear_lines()
         self._sync_size()
 
     def on_focus(self) -> None:
-        self._styles.clear()  # the cursor colour depends on focus
+        self.forget_styles()  # the cursor colour depends on focus
         self.refresh()
 
     def on_blur(self) -> None:
-        self._styles.clear()
+        self.forget_styles()
         self.refresh()
 
-    def columns(self, width: int) -> list[tuple[str, str, int, str]]:
-        """The columns that fit in `width`, with the flexible one sized to the rest."""
-        if self._layout is not None and self._layout[0] == width:
-            return self._layout[1]
-        cols = list(COLUMNS)
-        for drop in (None, *DROP_ORDER):
-            if drop is not None:
-                cols = [c for c in cols if c[0] != drop]
-            fixed = sum(c[2] for c in cols) + GAP * (len(cols) - 1) + 1
-            if width - fixed >= MIN_FLEX:
-                break
-        flex = max(MIN_FLEX, width - fixed)
-        laid = [(k, t, w or flex, j) for k, t, w, j in cols]
-        self._layout = (width, laid)
-        return laid
+    def row_style(self, flags: int) -> Style:
+        """Component classes contribute their colour and text style only (LineTable.palette); the cursor
+        class contributes only its background."""
+        row = self.rich_style
+        if flags & FAILED:
+            row = row + self.component_style("error")
+        if flags & SELECTED:
+            row = row + Style(bgcolor=self.get_component_rich_style("request-log--cursor").bgcolor)
+        return row
 
-    def _palette(self, error: bool, selected: bool) -> Callable[[str], Style]:
-        """name → the full Rich style of a cell in a row of this kind, built once per theme/focus.
-
-        Component classes contribute their colour and text style only (theme text colours are 'auto'
-        and resolve against our background); the cursor class contributes only its background."""
-        key = (error, selected)
-        table = self._styles.get(key)
-        if table is None:
-            row = self.rich_style
-            if error:
-                row = row + self._component("error")
-            if selected:
-                row = row + Style(bgcolor=self.get_component_rich_style("request-log--cursor").bgcolor)
-            table = {"": row}
-            for name in _CLASSES:
-                table[name] = row + self._component(name)
-            self._styles[key] = table
-        return table.__getitem__
-
-    def _component(self, name: str) -> Style:
-        full = self.get_component_rich_style(f"request-log--{name}")
-        return Style(color=full.color, bold=full.bold, italic=full.italic)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.line_width
-        if y == 0:
-            return self._header(width)
-        index = round(self.scroll_y) + y - 1
+    def line_key(self, index: int, width: int) -> Hashable | None:
         if index >= len(self.rows):
-            return Strip.blank(width, self._palette(False, False)(""))
-        row = self.rows[index]
-        selected = index == self.cursor
-        key = (row.seq, width, selected, self.has_focus)
-        strip = self._cache.get(key)
-        if strip is None:
-            strip = self._render_row(row, width, selected)
-            self._cache[key] = strip
-        return strip
+            return None
+        return (self.rows[index].seq, width, index == self.cursor, self.has_focus)
 
-    def _header(self, width: int) -> Strip:
-        style = self._palette(False, False)("header")
-        line = LineBuilder()
-        line.add(" ", style)
-        cols = self.columns(width)
-        for i, (_, title, w, justify) in enumerate(cols):
-            line.add(fit(title, w, justify) + (" " * GAP if i < len(cols) - 1 else ""), style)
-        return line.strip(width, style)
+    def render_row(self, index: int, width: int) -> Strip:
+        return self._render_row(self.rows[index], width, index == self.cursor)
 
     def _render_row(self, row: Row, width: int, selected: bool) -> Strip:
         error = isinstance(row, RequestRow) and not row.record.ok
-        style = self._palette(error, selected)
+        style = self.palette((FAILED if error else 0) | (SELECTED if selected else 0))
         line = LineBuilder()
         marked = isinstance(row, RequestRow) and row.seq in self.marks  # `m`: a dot in the leading gutter
         line.add("●" if marked else " ", style("alias" if marked else ""))
         if isinstance(row, NoticeRow):
-            line.add(fit(fmt.clock(row.at), 8) + " " * GAP, style("dim"))
+            line.add(fit(fmt.clock(row.at), 8) + " " * self.GAP, style("dim"))
             line.add(row.text, style("error" if row.is_error else "notice"))
             return line.strip(width, style(""))
         assert isinstance(row, RequestRow)
         cells = self._cells(row)
         cols = self.columns(width)
-        gap = " " * GAP
+        gap = " " * self.GAP
         for i, (key, _, w, justify) in enumerate(cols):
             if key == "tokens" and error:
                 # Failed request: its reason takes the usage columns (usually empty on errors).
-                span = sum(c[2] for c in cols[i:]) + GAP * (len(cols) - i - 1)
+                span = sum(c[2] for c in cols[i:]) + self.GAP * (len(cols) - i - 1)
                 line.add(fit(fmt.short_reason(row.record), span), style("reason"))
                 break
             line.cells(cells.get(key, ()), w, justify, style)
@@ -362,7 +291,7 @@ class RequestLog(ScrollView, can_focus=True):
             model.append((f" ⟨{route}⟩", "route"))
         if len(r.attempts) > 1:  # served by a fallback after the first provider failed
             model.append((f" ↻{len(r.attempts) - 1}", "warn"))
-        latency_cls = _latency_class(r.latency_ms) if r.ok else ""
+        latency_cls = latency_class(r.latency_ms) if r.ok else ""
         return {
             "time": [(fmt.clock(r.started_at), "dim")],
             "model": model,
