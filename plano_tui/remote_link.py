@@ -239,7 +239,8 @@ class RemoteLink:
     async def retarget(self, alias: str, target: str) -> str | None:
         data = await self._command("PUT", "/admin/aliases", {"alias": alias, "target": target, "source": "dashboard"})
         self._aliases[alias] = target  # the AliasChanged line follows on the stream
-        return data.get("old_target")
+        old = data.get("old_target")
+        return old if isinstance(old, str) else None
 
     async def reload(self) -> tuple[bool, str]:
         try:

@@ -86,6 +86,8 @@ async def _decide(session: aiohttp.ClientSession, base: str, data: dict[str, Any
         err = answer.get("error") if isinstance(answer, dict) else None
         message = err.get("message") if isinstance(err, dict) else body.decode("utf-8", "replace")
         raise ReplayError(f"{request['api']} request for {request['body'].get('model')!r}: {message}")
+    if not isinstance(answer, dict):
+        raise ReplayError(f"{request['api']} request: the answer is not a JSON object: {body[:200]!r}")
     return answer
 
 

@@ -56,7 +56,7 @@ async def test_filter_line_narrows_the_log_and_esc_restores_it() -> None:
         assert "2 of 9" in str(app.request_log.border_subtitle)
         await pilot.press("slash", "escape")
         await pilot.pause()
-        assert not app.filter_line.display and len(app.request_log.rows) == 9 and app.request_log.query is None
+        assert not app.filter_line.display and len(app.request_log.rows) == 9 and app.request_log.filter_query is None
 
 
 async def test_a_bad_term_is_explained_and_keeps_the_last_good_filter() -> None:

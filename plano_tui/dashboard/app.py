@@ -15,7 +15,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from textual import events
@@ -449,7 +449,8 @@ class DashboardApp(App[None]):
             return  # keep showing the last good filter while the user types
         self.filter_line.border_subtitle = ""
         self.filter_line.remove_class("-invalid")
-        if (query.text if query else "") != (self.request_log.query.text if self.request_log.query else ""):
+        current = self.request_log.filter_query
+        if (query.text if query else "") != (current.text if current else ""):
             self.request_log.set_filter(query if query else None)
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
@@ -466,7 +467,7 @@ class DashboardApp(App[None]):
             self.request_log.focus()
 
     # ------------------------------------------------------------------ command palette
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Retarget alias…", "Point the highlighted alias at another model (t)",
                             self.action_retarget)

@@ -90,8 +90,9 @@ class EventBridge:
                 if len(self._bodied) > self.keep_bodies:
                     i = self._bodied.popleft()
                     old = pending[i]
-                    pending[i] = type(old)(without_bodies(old.record))  # type: ignore[union-attr]
-                    self._stripped.add(old.record.request_id)  # type: ignore[union-attr]
+                    assert isinstance(old, TERMINAL)  # _bodied indexes terminal events only
+                    pending[i] = type(old)(without_bodies(old.record))
+                    self._stripped.add(old.record.request_id)
         else:
             self.urgent = True
         pending.append(event)

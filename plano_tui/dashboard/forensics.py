@@ -48,7 +48,8 @@ def _custom_tools(body: dict[str, Any] | None) -> set[str]:
     """Names of the freeform (custom) tools a Responses client declared: Codex's apply_patch is one."""
     if not body or not isinstance(body.get("tools"), list):
         return set()
-    return {t.get("name") for t in body["tools"] if isinstance(t, dict) and t.get("type") == "custom"} - {None}
+    return {name for t in body["tools"] if isinstance(t, dict) and t.get("type") == "custom"
+            and isinstance(name := t.get("name"), str)}
 
 
 def checks(r: RequestRecord) -> list[Check]:

@@ -12,7 +12,7 @@ user moves down (or scrolls), new rows are inserted above without moving what th
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Sequence
 from typing import ClassVar
 
 from rich.style import Style
@@ -122,7 +122,8 @@ class RequestLog(LineTable, can_focus=True):
         self.reset()
 
     @property
-    def query(self) -> Query | None:
+    def filter_query(self) -> Query | None:
+        """The filter in force (not `query`: that name is Textual's DOMNode.query(), which it would hide)."""
         return self.rows.query if isinstance(self.rows, FilteredRows) else None
 
     def action_mark(self) -> None:
@@ -161,7 +162,7 @@ class RequestLog(LineTable, can_focus=True):
 
     def _update_subtitle(self) -> None:
         n = len(self.rows)
-        query = self.query
+        query = self.filter_query
         parts = [f"filter {query.text!r}: {n:,} of {len(self.store):,}"] if query else []
         if not self.follow and n:
             parts.append(f"paused · {self.unseen:,} new ↑ · home to follow" if self.unseen
@@ -280,7 +281,7 @@ class RequestLog(LineTable, can_focus=True):
                 line.add(gap, style(""))
         return line.strip(width, style(""))
 
-    def _cells(self, row: RequestRow) -> dict[str, Iterable[Part]]:
+    def _cells(self, row: RequestRow) -> dict[str, Sequence[Part]]:
         r = row.record
         asked, final, route = fmt.model_chain(r)
         if r.alias or asked != final:
