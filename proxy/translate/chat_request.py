@@ -1,8 +1,9 @@
 """Writing a Chat Completions upstream request (responses→chat, messages→chat).
 
-Only fields every OpenAI-compatible server accepts are sent, and only when they differ from the
-default (`tool_choice: "auto"` and `parallel_tool_calls: true` are left out): Mistral rejects unknown
-fields outright, others reject `parallel_tool_calls` without tools.
+Only fields every OpenAI-compatible server accepts are sent: tool settings only with tools (servers
+refuse `parallel_tool_calls` without them), and, unless the provider's config turns the quirk off, only
+when they differ from the default (`default_tool_fields_omitted`, proxy.wire.quirks: `tool_choice:
+"auto"` and `parallel_tool_calls: true` are left out, since Mistral rejects fields it does not know).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..wire.models import ModelCaps, fit_effort, fit_sampling
+from ..wire.quirks import DEFAULT_TOOL_FIELDS_OMITTED
 from .client_request import ClientRequest, Sampling
 from .conversation import render_chat
 from .tools import to_chat_choice, to_chat_tools
@@ -38,10 +40,11 @@ def chat_request(model: str, req: ClientRequest) -> dict[str, Any]:
     out: dict[str, Any] = {"model": model, "messages": render_chat(req.conv)}
     if req.fns:
         out["tools"] = to_chat_tools(req.fns)
-        if choice is not None and choice != "auto":
+        omit_defaults = DEFAULT_TOOL_FIELDS_OMITTED in caps.quirks
+        if choice is not None and (choice != "auto" or not omit_defaults):
             out["tool_choice"] = to_chat_choice(choice)
-        if req.parallel is False:
-            out["parallel_tool_calls"] = False
+        if req.parallel is False or (req.parallel and not omit_defaults):
+            out["parallel_tool_calls"] = req.parallel
     if req.stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # else many servers send no usage at all (§9)

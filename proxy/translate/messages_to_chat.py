@@ -1,11 +1,12 @@
 """`/v1/messages` (Claude Code) over a Chat Completions upstream (chat-only providers, and OpenAI or xAI
 when configured with `upstream_api: chat`).
 
-`thinking`, `output_config.effort` and `context_management` are Anthropic-only and not forwarded
-— a `reasoning_effort` would make Ollama refuse non-thinking models and Mistral refuse the request —
-while `output_config.format` becomes `response_format`. Claude Code's `max_tokens` (32000/64000) is
-a client default, not a user limit, and exceeds what DeepSeek or Groq accept, so only a small,
-deliberate value (≤ 8192, e.g. title generation) is forwarded.
+`context_management` is Anthropic-only; `output_config.format` becomes `response_format`. Two provider
+quirks (proxy.wire.quirks), on unless the provider's config turns them off: the thinking request is not
+sent as `reasoning_effort` (`thinking_not_forwarded`: Ollama refuses it for models that cannot think,
+Mistral refuses the request), and Claude Code's `max_tokens` (32000/64000, a client default rather than a
+user limit, more than DeepSeek or Groq accept) is forwarded only when small and deliberate, ≤ 8192, e.g.
+for title generation (`large_max_tokens_dropped`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..wire.models import ModelCaps
 from ..wire.providers import Api
+from ..wire.quirks import LARGE_MAX_TOKENS_DROPPED, THINKING_NOT_FORWARDED
 from . import TranslatedRequest, register
 from .chat_request import chat_request
 from .chat_stream import ChatDecoder
@@ -28,10 +30,11 @@ class MessagesToChat(MessagesClientSide):
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
         req, state = self.read(body, upstream_model, caps)
-        s = req.sampling
-        if s.max_tokens is not None and s.max_tokens > MAX_FORWARDED_MAX_TOKENS:
+        s, quirks = req.sampling, req.caps.quirks
+        if LARGE_MAX_TOKENS_DROPPED in quirks and s.max_tokens is not None and s.max_tokens > MAX_FORWARDED_MAX_TOKENS:
             s.max_tokens = None
-        s.effort = None
+        if THINKING_NOT_FORWARDED in quirks:
+            s.effort = None
         return TranslatedRequest(chat_request(upstream_model, req), state, req.notes)
 
 
