@@ -26,6 +26,7 @@ from .budget import BudgetError
 from .budget import from_config as budget_from_config
 from .config_ext import PLANO, Sidecar, SidecarError, compat_warnings, merge_sidecar, sidecar_path
 from .wire.providers import INTERFACES, Api, ProviderKind, canonical_prefix, kind_for
+from .wire.quirks import QUIRKS, switch_problem
 
 SUPPORTED_VERSIONS = ("v0.1", "v0.1.0", "0.1-beta", "0.2.0", "v0.2.0", "v0.3.0", "v0.4.0")
 # Top-level keys Plano knows that have no meaning for this proxy: warn, don't fail.
@@ -70,6 +71,7 @@ PROVIDER_FIELDS = frozenset(
         "routing_preferences",
         "fallbacks",
         "upstream_api",
+        "quirks",
         "internal",
         "cluster_name",
         "port",
@@ -122,6 +124,7 @@ class Provider:
     # The upstream API tried first for every client: `upstream_api` when set, else Responses on OpenAI
     # and xAI (they serve every model there), else None (the client's own API when spoken).
     preferred_api: Api | None = None
+    quirks_off: frozenset[str] = frozenset()  # provider quirks the sidecar turned off (proxy.wire.quirks)
 
     @property
     def wildcard(self) -> bool:
@@ -521,6 +524,7 @@ class _Builder:
         headers = {str(k): expand_vars(str(v), self.env)[0] for k, v in headers_raw.items()}
         fallbacks = self.str_list((*at, "fallbacks"), item.get("fallbacks"))
         preferred = self.upstream_api(at, item.get("upstream_api"), kind)
+        quirks_off = self.quirks_off((*at, "quirks"), item.get("quirks"), prefix, kind.apis)
         return Provider(
             name=name,
             model=model,
@@ -540,6 +544,7 @@ class _Builder:
             internal=bool(item.get("internal", False)),
             line=self.loc.line(*at),
             preferred_api=preferred,
+            quirks_off=quirks_off,
         )
 
     def upstream_api(self, at: tuple[str | int, ...], raw: Any, kind: ProviderKind) -> Api | None:
@@ -552,6 +557,25 @@ class _Builder:
             raise self.fail((*at, "upstream_api"), f"{raw!r} is not an API this provider speaks",
                             f"use one of {', '.join(spoken)}, or remove it")
         return Api(raw)
+
+    def quirks_off(self, at: tuple[str | int, ...], raw: Any, prefix: str, apis: frozenset[Api]) -> frozenset[str]:
+        """Our extension `quirks: {<quirk>: false}`: the provider quirks (proxy.wire.quirks) not to apply to
+        this provider's requests. `true` is the default, accepted for clarity."""
+        if raw is None:
+            return frozenset()
+        if not isinstance(raw, dict):
+            raise self.fail(at, "must be a mapping of quirk: false", f"e.g. `quirks: {{{QUIRKS[0].name}: false}}`")
+        off: set[str] = set()
+        for name, on in raw.items():
+            problem = switch_problem(str(name), prefix, apis)
+            if problem is not None:
+                raise self.fail((*at, name), *problem)
+            if not isinstance(on, bool):
+                raise self.fail((*at, name), f"must be true or false, got {on!r}",
+                                "false turns the quirk off for this provider")
+            if not on:
+                off.add(str(name))
+        return frozenset(off)
 
     def base_url(self, at: tuple[str | int, ...], raw: Any, kind: ProviderKind, prefix: str) -> tuple[str, str]:
         if raw is None:

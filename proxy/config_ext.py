@@ -11,6 +11,8 @@ with the same key paths and merged over the config:
     model_providers:            # matched to config.yaml's entries by `name`, else `model`
       - model: openai/gpt-5.3-codex
         fallbacks: [llama3.1]
+      - model: ollama/llama3.1
+        quirks: {large_max_tokens_dropped: false}   # proxy.wire.quirks; all are on by default
     routing: {backend: local, router_timeout_ms: 3000, local_min_score: 0.3}
     overrides: {cooldown_failures: 3}
 
@@ -44,7 +46,7 @@ EXT_OVERRIDES = frozenset(
     }
 )
 EXT_ALIAS = frozenset({"fallbacks"})
-EXT_PROVIDER = frozenset({"fallbacks"})
+EXT_PROVIDER = frozenset({"fallbacks", "quirks"})
 # Fields of Plano's *rendered* config (its generator adds them); its schema refuses them in a user file.
 RENDERED_PROVIDER = frozenset({"internal", "cluster_name", "port", "endpoint", "protocol"})
 
@@ -152,7 +154,7 @@ def check_sidecar(side: Sidecar) -> None:
                         raise bad((key, alias, k), f"'{k}' is not a planoai-tui extension", plano_hint)
         elif key in ("model_providers", "llm_providers"):
             if not isinstance(value, list):
-                raise bad((key,), "must be a list of {model or name, fallbacks}")
+                raise bad((key,), "must be a list of {model or name, fallbacks, quirks}")
             for i, item in enumerate(value):
                 if not isinstance(item, dict) or not (item.get("name") or item.get("model")):
                     raise bad((key, i), "each entry needs `model:` or `name:` to match a provider in the config")
@@ -215,8 +217,12 @@ def merge_sidecar(data: dict[str, Any], side: Sidecar) -> dict[str, Any]:
                     f"no provider in the config has name or model '{want}'",
                     "match a provider by its `name:` or its `model:` exactly",
                 )
-            providers[idx].update({k: v for k, v in entry.items() if k not in ("name", "model")})
-            side.origins[(target, idx, "fallbacks")] = Origin(side.source, side.line(pkey, j, "fallbacks"))
+            ext = {k: v for k, v in entry.items() if k not in ("name", "model")}
+            providers[idx].update(ext)
+            for k, v in ext.items():  # errors about these name the sidecar's lines, down to a quirk's name
+                side.origins[(target, idx, k)] = Origin(side.source, side.line(pkey, j, k))
+                for sub in v if isinstance(v, dict) else ():
+                    side.origins[(target, idx, k, sub)] = Origin(side.source, side.line(pkey, j, k, sub))
         out[target] = providers
     for sect in ("routing", "overrides"):
         if sect in s:

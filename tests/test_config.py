@@ -10,6 +10,7 @@ import pytest
 from proxy.config import ConfigError, discover_config, load_config, parse_config
 from proxy.wire.providers import Api
 
+from . import plano_validator
 from .conftest import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
@@ -279,3 +280,138 @@ def test_timeouts_and_heartbeat_from_overrides() -> None:
         2.0, 90.0, 0.5, 8 * 1024 * 1024, 1.0)
     d = ProxyOptions.from_config(cfg("version: v0.4.0\n"))
     assert (d.connect_timeout_s, d.idle_timeout_s, d.heartbeat_s) == (5.0, 300.0, 10.0)
+
+
+# ----------------------------------------------------------------------------- provider quirks (sidecar)
+
+QUIRKS_CONFIG = textwrap.dedent(
+    """\
+    version: v0.4.0
+    listeners:
+      - type: model
+        name: model_listener
+        port: 12000
+    model_providers:
+      - model: openai/gpt-5.3-codex
+        access_key: $OPENAI_API_KEY
+        default: true
+      - name: local
+        model: ollama/llama3.1
+        base_url: http://127.0.0.1:11434
+      - name: claude
+        model: anthropic/claude-sonnet-4-5
+        access_key: $ANTHROPIC_API_KEY
+    """
+)
+
+
+def quirks_pair(tmp_path: Path, sidecar: str) -> Path:
+    (tmp_path / "config.yaml").write_text(QUIRKS_CONFIG)
+    (tmp_path / "config.tui.yaml").write_text(textwrap.dedent(sidecar))
+    return tmp_path / "config.yaml"
+
+
+def test_sidecar_quirk_switches_load(tmp_path: Path) -> None:
+    path = quirks_pair(
+        tmp_path,
+        """\
+        # config.tui.yaml
+        model_providers:
+          - name: local
+            quirks:
+              ollama_reasoning_dropped: false
+              thinking_not_forwarded: true      # the default, said out loud
+          - model: openai/gpt-5.3-codex
+            quirks: {default_tool_fields_omitted: false, large_max_tokens_dropped: false}
+        """,
+    )
+    c = load_config(path, {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    off = {p.name: p.quirks_off for p in c.providers}
+    assert off == {
+        "local": {"ollama_reasoning_dropped"},
+        "openai/gpt-5.3-codex": {"default_tool_fields_omitted", "large_max_tokens_dropped"},
+        "claude": frozenset(),
+    }
+    assert not [w for w in c.warnings if "Plano" in w]  # nothing Plano would refuse: it never reads the sidecar
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "line", "key", "needle"),
+    [
+        (
+            "model_providers:\n  - name: local\n    quirks:\n      ollama_reasoning_dropped: false\n"
+            "      no_such: false\n",
+            5,
+            "model_providers[1].quirks.no_such",
+            "unknown quirk 'no_such'",
+        ),
+        (
+            "model_providers:\n  - model: openai/gpt-5.3-codex\n    quirks: {ollama_reasoning_dropped: false}\n",
+            3,
+            "model_providers[0].quirks.ollama_reasoning_dropped",
+            "applies only to ollama providers, not 'openai'",
+        ),
+        (
+            "model_providers:\n  - name: claude\n    quirks:\n      thinking_not_forwarded: false\n",
+            4,
+            "model_providers[2].quirks.thinking_not_forwarded",
+            "adapts requests to the chat API, which this provider does not speak",
+        ),
+        (
+            "model_providers:\n  - name: local\n    quirks:\n      ollama_reasoning_dropped: off please\n",
+            4,
+            "model_providers[1].quirks.ollama_reasoning_dropped",
+            "must be true or false",
+        ),
+        (
+            "model_providers:\n  - name: local\n    quirks: [ollama_reasoning_dropped]\n",
+            3,
+            "model_providers[1].quirks",
+            "must be a mapping of quirk: false",
+        ),
+    ],
+)
+def test_sidecar_quirk_errors_name_the_sidecar_file_line_and_key(
+    tmp_path: Path, sidecar: str, line: int, key: str, needle: str
+) -> None:
+    path = quirks_pair(tmp_path, sidecar)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    err = info.value
+    assert (err.path, err.line, err.key) == (str(tmp_path / "config.tui.yaml"), line, key), str(err)
+    assert needle in str(err)
+    assert str(err).startswith(f"{tmp_path / 'config.tui.yaml'}:{line}: {key}: ")
+
+
+def test_unknown_quirk_hint_lists_the_known_ones(tmp_path: Path) -> None:
+    path = quirks_pair(tmp_path, "model_providers:\n  - name: local\n    quirks: {think_less: false}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    assert "hint: known quirks: ollama_reasoning_dropped, thinking_not_forwarded" in str(info.value)
+
+
+def test_inline_quirks_load_with_a_warning_naming_the_sidecar() -> None:
+    inline = QUIRKS_CONFIG.replace(
+        "    base_url: http://127.0.0.1:11434\n",
+        "    base_url: http://127.0.0.1:11434\n    quirks: {ollama_reasoning_dropped: false}\n",
+    )
+    c = parse_config(inline, "config.yaml", {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    assert c.provider_named("local").quirks_off == {"ollama_reasoning_dropped"}
+    warned = [w for w in c.warnings if "Plano" in w]
+    assert len(warned) == 1 and warned[0].startswith("config.yaml:13: model_providers[1].quirks"), warned
+    assert "move it to the sidecar" in warned[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not plano_validator.available(), reason=plano_validator.MISSING)
+def test_plano_accepts_the_config_with_quirks_in_the_sidecar_and_refuses_them_inline(tmp_path: Path) -> None:
+    path = quirks_pair(tmp_path, "model_providers:\n  - name: local\n    quirks: {ollama_reasoning_dropped: false}\n")
+    inline = tmp_path / "inline" / "config.yaml"
+    inline.parent.mkdir()
+    inline.write_text(QUIRKS_CONFIG.replace(
+        "    base_url: http://127.0.0.1:11434\n",
+        "    base_url: http://127.0.0.1:11434\n    quirks: {ollama_reasoning_dropped: false}\n",
+    ))
+    verdicts = plano_validator.validate([path, inline])
+    assert verdicts[str(path.resolve())] is None
+    assert "Additional properties are not allowed" in (verdicts[str(inline.resolve())] or "")

@@ -1,42 +1,20 @@
 """Writing a Chat Completions upstream request (responses→chat, messages→chat).
 
-Only fields every OpenAI-compatible server accepts are sent, and only when they differ from the
-default (`tool_choice: "auto"` and `parallel_tool_calls: true` are left out): Mistral rejects unknown
-fields outright, others reject `parallel_tool_calls` without tools.
+Only fields every OpenAI-compatible server accepts are sent: tool settings only with tools (servers
+refuse `parallel_tool_calls` without them), and, unless the provider's config turns the quirk off, only
+when they differ from the default (`default_tool_fields_omitted`, proxy.wire.quirks: `tool_choice:
+"auto"` and `parallel_tool_calls: true` are left out, since Mistral rejects fields it does not know).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..wire.models import ModelCaps, fit_effort, fit_sampling
-from .conversation import Conv, render_chat
-from .tools import Choice, FnTool, to_chat_choice, to_chat_tools
-
-
-@dataclass(slots=True)
-class Sampling:
-    """The generation settings all three APIs share, read from whichever client API."""
-
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: list[str] | None = None
-    effort: str | None = None  # minimal | low | medium | high | xhigh
-    fmt: dict[str, Any] | None = None  # {"kind": "json_schema"|"json_object", "name", "schema", "strict"}
-
-
-def fmt_from_responses(text: Any) -> dict[str, Any] | None:
-    f = text.get("format") if isinstance(text, dict) else None
-    if not isinstance(f, dict):
-        return None
-    if f.get("type") == "json_schema" and isinstance(f.get("schema"), dict):
-        return {"kind": "json_schema", "name": f.get("name") or "output", "schema": f["schema"],
-                "strict": f.get("strict")}
-    if f.get("type") == "json_object":
-        return {"kind": "json_object"}
-    return None
+from ..wire.quirks import DEFAULT_TOOL_FIELDS_OMITTED
+from .client_request import ClientRequest, Sampling
+from .conversation import render_chat
+from .tools import to_chat_choice, to_chat_tools
 
 
 def _uses_max_completion_tokens(model: str) -> bool:
@@ -57,16 +35,17 @@ def sampling_fields(out: dict[str, Any], s: Sampling, caps: ModelCaps, model: st
     fit_sampling(out, caps, model, notes)
 
 
-def chat_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None, stream: bool,
-                 s: Sampling, caps: ModelCaps, notes: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"model": model, "messages": render_chat(conv)}
-    if fns:
-        out["tools"] = to_chat_tools(fns)
-        if choice is not None and choice != "auto":
+def chat_request(model: str, req: ClientRequest) -> dict[str, Any]:
+    s, caps, notes, choice = req.sampling, req.caps, req.notes, req.choice
+    out: dict[str, Any] = {"model": model, "messages": render_chat(req.conv)}
+    if req.fns:
+        out["tools"] = to_chat_tools(req.fns)
+        omit_defaults = DEFAULT_TOOL_FIELDS_OMITTED in caps.quirks
+        if choice is not None and (choice != "auto" or not omit_defaults):
             out["tool_choice"] = to_chat_choice(choice)
-        if parallel is False:
-            out["parallel_tool_calls"] = False
-    if stream:
+        if req.parallel is False or (req.parallel and not omit_defaults):
+            out["parallel_tool_calls"] = req.parallel
+    if req.stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}  # else many servers send no usage at all (§9)
     if s.max_tokens:

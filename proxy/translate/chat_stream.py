@@ -4,7 +4,8 @@ The decoder absorbs the server quirks of docs/codex-wire.md §9: tool calls with
 call reusing index 0 (some local servers), a whole call in one chunk (Ollama), `finish_reason: "stop"`
 after tool calls (Gemini), `choices: null` on the usage chunk (vLLM), reasoning under
 `reasoning_content` (DeepSeek) or `reasoning` (Ollama, vLLM, Groq), usage under `x_groq`, content as a
-list of typed parts (Mistral), and an `{"error": …}` chunk after HTTP 200.
+list of typed parts (Mistral), and an `{"error": …}` chunk after HTTP 200. Accepting a variant never
+changes a conforming stream, so unlike the request quirks (proxy.wire.quirks) none is switchable.
 """
 
 from __future__ import annotations

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire.models import ModelCaps
-from .chat_request import Sampling
-from .conversation import Conv, ends_in_tool_loop_without_thinking, render_anthropic
-from .tools import Choice, FnTool, to_anthropic_choice, to_anthropic_tools
+from .client_request import ClientRequest
+from .conversation import ends_in_tool_loop_without_thinking, render_anthropic
+from .tools import to_anthropic_choice, to_anthropic_tools
 
 _BUDGETS = {"low": 2048, "medium": 8192, "high": 16384, "xhigh": 31999}
 MIN_BUDGET = 1024
@@ -34,11 +33,11 @@ def default_max_tokens(model: str) -> int:
     return 32000  # every Claude 4.x model allows at least this much output
 
 
-def anthropic_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None,
-                      stream: bool, s: Sampling, caps: ModelCaps, notes: list[str]) -> dict[str, Any]:
+def anthropic_request(model: str, req: ClientRequest) -> dict[str, Any]:
+    s, conv, choice, notes = req.sampling, req.conv, req.choice, req.notes
     max_tokens = s.max_tokens or default_max_tokens(model)
     effort = s.effort
-    if effort in _BUDGETS and caps.efforts == ():
+    if effort in _BUDGETS and req.caps.efforts == ():
         notes.append(f"thinking off for this request: {model} does not think (asked effort '{effort}')")
         effort = None
     budget = _BUDGETS.get(effort or "")
@@ -57,12 +56,12 @@ def anthropic_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice,
     out: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
     if system:
         out["system"] = system
-    if fns:
-        out["tools"] = to_anthropic_tools(fns)
-        tc = to_anthropic_choice(choice, parallel)
+    if req.fns:
+        out["tools"] = to_anthropic_tools(req.fns)
+        tc = to_anthropic_choice(choice, req.parallel)
         if tc is not None:
             out["tool_choice"] = tc
-    if stream:
+    if req.stream:
         out["stream"] = True
     if budget:
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}

@@ -9,36 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire.models import ModelCaps, caps_for
+from ..wire.models import ModelCaps
 from ..wire.providers import Api
 from . import TranslatedRequest, register
 from .messages_request import anthropic_request
 from .messages_stream import MessagesDecoder
-from .pipe import Pipe, complete_body
-from .responses_request import echo_fields, parse_responses, request_tools
-from .responses_stream import ResponsesEmitter, RespState
-from .responses_to_chat import responses_sampling
+from .responses_client import ResponsesClientSide
 
 
-class ResponsesToMessages:
-    client = Api.RESPONSES
-    upstream = Api.MESSAGES
+class ResponsesToMessages(ResponsesClientSide):
+    def __init__(self) -> None:
+        super().__init__(Api.MESSAGES, MessagesDecoder)
 
     def request(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None = None) -> TranslatedRequest:
-        notes: list[str] = []
-        fns, tmap, choice, parallel = request_tools(body, notes)
-        conv = parse_responses(body, tmap, notes)
-        out = anthropic_request(upstream_model, conv, fns, choice, parallel, body.get("stream") is True,
-                                responses_sampling(body), caps or caps_for(upstream_model), notes)
-        return TranslatedRequest(out, RespState(tmap, upstream_model, echo_fields(body)), notes)
-
-    def response(self, body: dict[str, Any], state: RespState) -> dict[str, Any]:
-        em = ResponsesEmitter(state)
-        return complete_body(MessagesDecoder(em), em, body)
-
-    def stream(self, state: RespState) -> Pipe:
-        em = ResponsesEmitter(state)
-        return Pipe(MessagesDecoder(em), em)
+        req, state = self.read(body, upstream_model, caps)
+        return TranslatedRequest(anthropic_request(upstream_model, req), state, req.notes)
 
 
 register(ResponsesToMessages())

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..wire.models import ENCRYPTED_REASONING, ModelCaps, fit_effort
-from .chat_request import Sampling, sampling_fields
-from .conversation import Conv, render_responses
+from ..wire.models import ENCRYPTED_REASONING, fit_effort
+from .chat_request import sampling_fields
+from .client_request import ClientRequest
+from .conversation import render_responses
 from .tools import Choice, FnTool
 
 MIN_OUTPUT_TOKENS = 16  # OpenAI refuses a smaller max_output_tokens
@@ -32,22 +33,21 @@ def to_responses_choice(c: Choice) -> Any:
     return c
 
 
-def responses_request(model: str, conv: Conv, fns: list[FnTool], choice: Choice, parallel: bool | None,
-                      stream: bool, s: Sampling, caps: ModelCaps, notes: list[str],
-                      keep_reasoning: bool) -> dict[str, Any]:
+def responses_request(model: str, req: ClientRequest, keep_reasoning: bool) -> dict[str, Any]:
     """`keep_reasoning`: the client can return reasoning items next turn (as thinking blocks)."""
-    instructions, items = render_responses(conv)
+    s, caps, notes, choice = req.sampling, req.caps, req.notes, req.choice
+    instructions, items = render_responses(req.conv)
     out: dict[str, Any] = {"model": model}
     if instructions:
         out["instructions"] = instructions
     out["input"] = items
-    if fns:
-        out["tools"] = to_responses_tools(fns)
+    if req.fns:
+        out["tools"] = to_responses_tools(req.fns)
         if choice is not None and choice != "auto":
             out["tool_choice"] = to_responses_choice(choice)
-        if parallel is False:
+        if req.parallel is False:
             out["parallel_tool_calls"] = False
-    if stream:
+    if req.stream:
         out["stream"] = True
     out["store"] = False
     if s.max_tokens:

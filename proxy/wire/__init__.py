@@ -5,6 +5,7 @@
 - `sse`: `SseParser` (byte-level, split-anywhere safe), `SseEvent`, `encode`, `DONE`;
 - `usage`: `Usage`, token counts read from any API's bodies and events;
 - `models`: `ModelCaps`, what each model accepts (reasoning, sampling, output length);
+- `quirks`: what a provider's server refuses that its API allows, each quirk switchable per provider;
 - `errors`: `Untranslatable`, what a translator raises for a request whose meaning it cannot keep.
 
 Pure data and functions: the modules here import only each other, the standard library and orjson

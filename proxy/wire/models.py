@@ -9,8 +9,9 @@ Three readers:
   refuse, with a note on the request.
 
 Facts come from Codex's bundled catalog for its own slugs (proxy/data/codex_models.json), else from the
-family rules below (first match wins), then from provider quirks (Ollama refuses reasoning options for
-models that cannot think). `None` means "not known": an unknown model gets what the client asked for,
+family rules below (first match wins), then from the provider's quirks in force (proxy.wire.quirks:
+Ollama refuses reasoning options for models that cannot think), which `ModelCaps.quirks` also carries
+to the translators. `None` means "not known": an unknown model gets what the client asked for,
 unchanged — only a known refusal is ever adjusted.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from .providers import Api
+from .quirks import EVERY_PROVIDER, OLLAMA_REASONING_DROPPED, OLLAMA_THINKERS, active_quirks
 
 DATA_PATH = Path(__file__).parents[1] / "data" / "codex_models.json"  # proxy/data
 
@@ -52,6 +54,7 @@ class ModelCaps:
     display_name: str | None = None
     visibility: str = "list"
     source: str = "family"  # "bundled" | "family" | "default"
+    quirks: frozenset[str] = EVERY_PROVIDER  # the provider's quirks in force (proxy.wire.quirks)
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -110,9 +113,6 @@ FAMILIES: tuple[tuple[str, ModelCaps], ...] = (
 _FAMILY_RES = tuple((re.compile(p), caps) for p, caps in FAMILIES)
 DEFAULT = ModelCaps(128_000, source="default")
 
-# Ollama answers 400 to reasoning options on a model that cannot think (e.g. llama3.1).
-_OLLAMA_THINKS = re.compile(r"qwen3|deepseek-r1|gpt-oss|magistral|think|reason|deepseek-v3\.1|qwq", re.I)
-
 
 @functools.cache
 def load_data(path: Path = DATA_PATH) -> dict[str, Any]:
@@ -121,9 +121,11 @@ def load_data(path: Path = DATA_PATH) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def caps_for(model_id: str, prefix: str | None = None, native_responses: bool = False) -> ModelCaps:
+def caps_for(model_id: str, prefix: str | None = None, native_responses: bool = False,
+             quirks_off: frozenset[str] = frozenset()) -> ModelCaps:
     """The capabilities of `model_id` served by a provider of kind `prefix` (None: unknown provider);
-    `native_responses`: the provider speaks the Responses API (OpenAI-only Codex features need it)."""
+    `native_responses`: the provider speaks the Responses API (OpenAI-only Codex features need it);
+    `quirks_off`: the provider's quirks its config turned off."""
     bare = model_id.rsplit("/", 1)[-1]
     b = load_data()["bundled"].get(bare)
     if b is not None:
@@ -144,8 +146,11 @@ def caps_for(model_id: str, prefix: str | None = None, native_responses: bool = 
         )
     else:
         caps = _family(model_id.lower())
-    if prefix == "ollama" and not _OLLAMA_THINKS.search(model_id):
+    quirks = active_quirks(prefix, quirks_off)
+    if OLLAMA_REASONING_DROPPED in quirks and not OLLAMA_THINKERS.search(model_id):
         caps = replace(caps, efforts=(), default_effort=None, reasoning=False, summaries=False)
+    if quirks != caps.quirks:
+        caps = replace(caps, quirks=quirks)
     return caps
 
 
@@ -160,7 +165,7 @@ def caps_of(model_id: str, provider: Any) -> ModelCaps:
     """`caps_for` with a configured `Provider` (or None)."""
     if provider is None:
         return caps_for(model_id)
-    return caps_for(model_id, provider.prefix, Api.RESPONSES in provider.apis)
+    return caps_for(model_id, provider.prefix, Api.RESPONSES in provider.apis, provider.quirks_off)
 
 
 # ----------------------------------------------------------------------------- fitting a request

@@ -1,4 +1,7 @@
-"""A Responses request (docs/codex-wire.md §3) read into a `Conv`, for both Responses directions.
+"""The Responses client side of a translation (Codex), the same over every upstream (responses→chat,
+responses→messages): the client's request (docs/codex-wire.md §3) read into a `ClientRequest` and the
+state its answer needs (tool kinds, echoed fields), and the upstream's answer written back as Responses
+events (`ResponsesEmitter`).
 
 `developer`/`system` messages are hoisted into the system prompt wherever they appear (Codex adds one
 mid-history on resume; Anthropic has no such role and strict chat templates reject a late system
@@ -8,12 +11,18 @@ in it goes back to the upstream that produced it; anything else is dropped, neve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from ..wire.models import ModelCaps, caps_for
+from ..wire.providers import Api
+from .client_request import ClientRequest, Sampling
 from .common import unpack_blob
 from .conversation import Conv
+from .pipe import Decoder, Emitter, Pipe, complete_body
+from .responses_stream import ResponsesEmitter, RespState
 from .tools import Choice, FnTool, ToolMap, responses_choice, responses_tools
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
@@ -138,3 +147,50 @@ def echo_fields(body: dict[str, Any]) -> dict[str, Any]:
         if k in body and body[k] is not None:
             out[k] = body[k]
     return out
+
+
+def fmt_from_responses(text: Any) -> dict[str, Any] | None:
+    f = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(f, dict):
+        return None
+    if f.get("type") == "json_schema" and isinstance(f.get("schema"), dict):
+        return {"kind": "json_schema", "name": f.get("name") or "output", "schema": f["schema"],
+                "strict": f.get("strict")}
+    if f.get("type") == "json_object":
+        return {"kind": "json_object"}
+    return None
+
+
+def responses_sampling(body: dict[str, Any]) -> Sampling:
+    mot = body.get("max_output_tokens")
+    return Sampling(max_tokens=mot if isinstance(mot, int) and mot > 0 else None,
+                    temperature=body.get("temperature"), top_p=body.get("top_p"),
+                    effort=effort_of(body), fmt=fmt_from_responses(body.get("text")))
+
+
+class ResponsesClientSide:
+    """Base of the responses→X translators: they add `request()`, which renders `read()`'s result."""
+
+    client = Api.RESPONSES
+
+    def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
+        self.upstream = upstream
+        self._decoder = decoder  # the upstream API's decoder class
+
+    def read(self, body: dict[str, Any], upstream_model: str,
+             caps: ModelCaps | None) -> tuple[ClientRequest, RespState]:
+        """The client's request in neutral form, and the state for its answer."""
+        notes: list[str] = []
+        fns, tmap, choice, parallel = request_tools(body, notes)
+        conv = parse_responses(body, tmap, notes)
+        req = ClientRequest(conv, fns, choice, parallel, body.get("stream") is True, responses_sampling(body),
+                            caps or caps_for(upstream_model), notes)
+        return req, RespState(tmap, upstream_model, echo_fields(body))
+
+    def response(self, body: dict[str, Any], state: RespState) -> dict[str, Any]:
+        em = ResponsesEmitter(state)
+        return complete_body(self._decoder(em), em, body)
+
+    def stream(self, state: RespState) -> Pipe:
+        em = ResponsesEmitter(state)
+        return Pipe(self._decoder(em), em)
