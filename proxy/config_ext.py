@@ -46,7 +46,7 @@ EXT_OVERRIDES = frozenset(
     }
 )
 EXT_ALIAS = frozenset({"fallbacks"})
-EXT_PROVIDER = frozenset({"fallbacks", "quirks"})
+EXT_PROVIDER = frozenset({"fallbacks", "quirks", "upstream_api"})
 # Fields of Plano's *rendered* config (its generator adds them); its schema refuses them in a user file.
 RENDERED_PROVIDER = frozenset({"internal", "cluster_name", "port", "endpoint", "protocol"})
 
@@ -154,7 +154,7 @@ def check_sidecar(side: Sidecar) -> None:
                         raise bad((key, alias, k), f"'{k}' is not a planoai-tui extension", plano_hint)
         elif key in ("model_providers", "llm_providers"):
             if not isinstance(value, list):
-                raise bad((key,), "must be a list of {model or name, fallbacks, quirks}")
+                raise bad((key,), "must be a list of {model or name, fallbacks, quirks, upstream_api}")
             for i, item in enumerate(value):
                 if not isinstance(item, dict) or not (item.get("name") or item.get("model")):
                     raise bad((key, i), "each entry needs `model:` or `name:` to match a provider in the config")

@@ -390,6 +390,18 @@ def test_unknown_quirk_hint_lists_the_known_ones(tmp_path: Path) -> None:
     assert "hint: known quirks: ollama_reasoning_dropped, thinking_not_forwarded" in str(info.value)
 
 
+def test_sidecar_upstream_api_loads_and_a_bad_one_names_the_sidecar_line(tmp_path: Path) -> None:
+    """`upstream_api` is ours (Plano refuses it in config.yaml): it belongs in the sidecar like `quirks`."""
+    path = quirks_pair(tmp_path, "model_providers:\n  - model: openai/gpt-5.3-codex\n    upstream_api: chat\n")
+    c = load_config(path, {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    assert c.provider_named("openai/gpt-5.3-codex").preferred_api is Api.CHAT
+    assert not [w for w in c.warnings if "Plano" in w], c.warnings
+    quirks_pair(tmp_path, "model_providers:\n  - model: openai/gpt-5.3-codex\n    upstream_api: telnet\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"})
+    assert "config.tui.yaml:3" in str(err.value) and "upstream_api" in str(err.value), str(err.value)
+
+
 def test_inline_quirks_load_with_a_warning_naming_the_sidecar() -> None:
     inline = QUIRKS_CONFIG.replace(
         "    base_url: http://127.0.0.1:11434\n",

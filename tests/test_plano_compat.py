@@ -184,6 +184,7 @@ def test_inline_extensions_are_what_plano_refuses(tmp_path: Path) -> None:
     inline = {
         "alias fallbacks": _inline("    target: gpt-5.3-codex", "    fallbacks: [llama3.1]\n"),
         "provider fallbacks": _inline("    default: true", "    fallbacks: [llama3.1]\n"),
+        "provider upstream_api": _inline("    default: true", "    upstream_api: chat\n"),
         "routing.backend": _inline("  route_on_user_only:", "  backend: local\n"),
         "routing.router_timeout_ms": _inline("  route_on_user_only:", "  router_timeout_ms: 500\n"),
         "routing.local_min_score": _inline("  route_on_user_only:", "  local_min_score: 0.5\n"),
