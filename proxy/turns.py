@@ -181,12 +181,18 @@ class _Turn:
     index: int
     turn_id: str | None
     started_at: float
-    steps: list[StepView] = field(default_factory=list)
+    # StepView's fields as plain tuples: built on every request, a tuple costs a tenth of the frozen
+    # dataclass, which the sessions screen gets only when it asks (view()).
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
     switch: str | None = None
 
     def view(self) -> TurnView:
-        models = tuple(dict.fromkeys(s.model for s in self.steps))
-        return TurnView(self.index, self.turn_id, self.started_at, tuple(self.steps), models, self.switch)
+        steps = tuple(StepView(*s) for s in self.steps)
+        models = tuple(dict.fromkeys(s.model for s in steps))
+        return TurnView(self.index, self.turn_id, self.started_at, steps, models, self.switch)
+
+
+_STEP_MODEL = 2  # StepView's field order: request_id, started_at, model, …
 
 
 @dataclass(slots=True)
@@ -277,7 +283,7 @@ class SessionLog:
         new_turn = cur is None or (r.turn_id is not None and r.turn_id != cur.turn_id) or (
             r.user_turn is True and (r.turn_id is None or cur.turn_id is None))
         switch = None
-        if not new_turn and cur is not None and cur.steps and cur.steps[-1].model != model and r.provider:
+        if not new_turn and cur is not None and cur.steps and cur.steps[-1][_STEP_MODEL] != model and r.provider:
             switch = switch_reason(t, r)
             cur.switch = cur.switch or switch
         if new_turn:
@@ -289,8 +295,8 @@ class SessionLog:
         skipped = next((n for n in r.notes if "skipped" in n and "window" in n), None)
         note = skipped or (r.error[:200] if r.error else None)
         if len(cur.steps) < MAX_STEPS:
-            cur.steps.append(StepView(r.request_id, r.started_at, model, r.status, r.tool_calls, u.input_tokens,
-                                      u.cached_tokens, u.output_tokens, r.latency_ms, switch, note))
+            cur.steps.append((r.request_id, r.started_at, model, r.status, r.tool_calls, u.input_tokens,
+                              u.cached_tokens, u.output_tokens, r.latency_ms, switch, note))
         t.requests += 1
         t.last_used = now
         if u.input_tokens:

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.payload import with_model as _with_model
 
@@ -31,6 +33,35 @@ def test_splices_bytes_when_unambiguous() -> None:
     raw = b'{"model": "arch.codex.default", "input": "keep   spacing"}'
     out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
     assert out == b'{"model": "gpt-5.3-codex", "input": "keep   spacing"}'
+
+
+def test_splices_a_leading_model_key_despite_a_nested_twin() -> None:
+    """Codex sends `model` first, and its tools' schemas have a `model` property: the first key is the
+    top-level one, so the body is spliced (byte-faithful) without scanning all of it for a twin."""
+    raw = b'{"model":"arch.codex.default","tools":[{"parameters":{"properties":{"model":{"type":"string"}}}}]}'
+    out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
+    assert out == raw.replace(b'"arch.codex.default"', b'"gpt-5.3-codex"')
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+                     lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.sampled_from(["model", "input", "x", "mödel"]), kids, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["input", "tools", "stream", "metadata", "x"]), _JSON, max_size=4),
+       st.integers(0, 4), st.text(min_size=1, max_size=12),
+       st.sampled_from([orjson.dumps, lambda b: json.dumps(b).encode(), lambda b: json.dumps(b, indent=2).encode(),
+                        lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8")]))
+def test_with_model_changes_only_the_top_level_model(rest: dict, at: int, old: str, dumps) -> None:
+    """Whatever the key order, nesting, spacing and escaping: the answer parses to the same body with the
+    top-level model replaced (spliced or re-serialised)."""
+    items = list(rest.items())
+    body = dict([*items[:at], ("model", old), *items[at:]])
+    raw = dumps(body)
+    out = _with_model(raw, orjson.loads(raw), "gpt-5.3-codex", changed=False)
+    assert orjson.loads(out) == {**body, "model": "gpt-5.3-codex"}
 
 
 def test_env_proxy_for_remote_providers_only() -> None:
