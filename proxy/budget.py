@@ -1,4 +1,4 @@
-"""The routing budget, `routing.routing_budget`, exactly as Plano computes it (plano_sessions.md §3;
+"""The routing budget, `routing.routing_budget`, exactly as Plano computes it (docs/plano-sessions.md §3;
 brightstaff handlers/llm/session_router.rs, router/orchestrator.rs).
 
 The router still decides every turn. Only when a *warm* session (proxy.sessions) is offered a model

@@ -1,4 +1,4 @@
-"""Prompt caching, Plano's `prompt_caching` (plano_sessions.md §1; brightstaff handlers/llm/prompt_caching.rs,
+"""Prompt caching, Plano's `prompt_caching` (docs/plano-sessions.md §1; brightstaff handlers/llm/prompt_caching.rs,
 hermesllm apis/anthropic.rs `inject_cache_breakpoints`).
 
 Anthropic caches only what a request marks with `cache_control` breakpoints. For a Messages upstream —

@@ -1,4 +1,4 @@
-"""Prices and cost: Plano's `model_metrics_sources` (plano_sessions.md §3-4, brightstaff model_metrics.rs).
+"""Prices and cost: Plano's `model_metrics_sources` (docs/plano-sessions.md §4, brightstaff model_metrics.rs).
 
     model_metrics_sources:
       - type: cost

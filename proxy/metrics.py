@@ -2,7 +2,7 @@
 `planoai_*` families for what only this proxy has (fallbacks, cooldowns, translation, dropped events, cost).
 
 Names, labels and buckets follow brightstaff's `metrics/mod.rs` and `metrics/labels.rs`
-(shared/reference/plano_sessions.md §5). Everything about an LLM request, its HTTP RED series included, is
+(docs/plano-sessions.md §5.1). Everything about an LLM request, its HTTP RED series included, is
 derived from the one terminal record per request on the event bus (`RequestFinished`/`RequestFailed`):
 the request path only appends the record to a list, folded into plain-dict aggregates when Prometheus
 scrapes. Other routes (`/routing/v1/*`, `/v1/models`, …) publish no records and are counted as their

@@ -1,9 +1,10 @@
 """Model resolution: what the client asked for → which provider and upstream model id serve it.
 
-Seed semantics (shared/seed, docs/plano-compat.md §3.1–3.2): exact alias lookup → provider lookup (name, full
-`provider/id`, bare id, `provider/*` wildcard) → the `default: true` provider when the request has *no*
-model → otherwise `ModelNotFound`. Task-aware routing (proxy.routing) runs after this and may replace
-the provider. Aliases live in `AliasTable`, which the dashboard and the admin API retarget while serving.
+Plano's semantics as its demo README promises them (docs/plano-compat.md §3.1–3.2): exact alias lookup →
+provider lookup (name, full `provider/id`, bare id, `provider/*` wildcard) → the `default: true` provider
+when the request has *no* model → otherwise `ModelNotFound`. Task-aware routing (proxy.routing) runs after
+this and may replace the provider. Aliases live in `AliasTable`, which the dashboard and the admin API
+retarget while serving.
 """
 
 from __future__ import annotations

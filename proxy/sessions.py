@@ -1,4 +1,5 @@
-"""Sessions, Plano's way (plano_sessions.md §2; brightstaff affinity.rs, session_router.rs, session_cache/).
+"""Sessions, Plano's way (docs/plano-sessions.md §2; brightstaff affinity.rs, session_router.rs,
+session_cache/).
 
 A session key comes from, strongest first:
 - `X-Model-Affinity: <id>` (explicit; always honoured);

@@ -5,8 +5,8 @@ Config (Plano's `tracing:` section): `random_sampling` (percent; 0 or absent = o
 localhost default pinned to IPv4), `span_attributes: {static: {k: v}, header_prefixes: [x-team-]}`.
 
 Per LLM request: a span of service `plano(llm)` named `POST <path> <model>` (`… <requested> -> <resolved>`
-when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (reference/docs/plano-compat.md §4.7,
-plano_sessions.md §5), and, when routing ran, a child span of service `plano(routing)`. Each
+when routing or an alias changed it) with Plano's `llm.*` / `plano.*` attributes (docs/plano-compat.md §4.7,
+docs/plano-sessions.md §5.2), and, when routing ran, a child span of service `plano(routing)`. Each
 `/routing/v1/*` decision is a `plano(routing)` span of its own (Plano traces its routing API too).
 
 W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is
