@@ -231,9 +231,18 @@ ROUTING_SERVICE = _Family(
 SESSION_CACHE = _Family(
     "brightstaff_session_cache_events", "Session affinity cache lookups and stores, by outcome.", ("outcome",)
 )
+SWITCH_DECISIONS = _Family(
+    "brightstaff_session_switch_decisions",
+    "Warm sessions' routing decisions: allowed or retained, and why (same_anchor, free, within_cap, over_cap, "
+    "no_pricing).",
+    ("decision", "reason"),
+)
+BINDING_EVENTS = _Family(
+    "brightstaff_session_binding_events", "Session bindings refreshed from a finished response.", ("event",)
+)
 PROMPT_CACHE = _Family(
     "brightstaff_prompt_cache_requests",
-    "LLM responses with usage data, by provider, model and prompt-cache outcome (hit = cached tokens).",
+    "LLM responses with usage data, by provider, model and prompt-cache outcome (hit = cache read or write).",
     ("provider", "model", "outcome"),
 )
 FALLBACK_ATTEMPTS = _Family(
@@ -272,6 +281,8 @@ FAMILIES = (
     ROUTER_SKIPS,
     ROUTING_SERVICE,
     SESSION_CACHE,
+    SWITCH_DECISIONS,
+    BINDING_EVENTS,
     PROMPT_CACHE,
     FALLBACK_ATTEMPTS,
     SERVED_BY_FALLBACK,
@@ -532,6 +543,11 @@ class Metrics:
         info = r.route
         assert info is not None
         inc = self.agg.inc
+        if info.session_id is not None:  # a session binding (proxy.sessions), as brightstaff counts them
+            if info.decision:  # a warm session: the budget's (or the free) verdict on its candidate
+                inc(SWITCH_DECISIONS, (info.decision, info.decision_reason or "none"))
+            if r.ok:  # the response refreshed the binding (context size, cost)
+                inc(BINDING_EVENTS, ("refresh",))
         if info.backend == "pinned":  # a turn or session pin answered: the session cache hit
             inc(SESSION_CACHE, ("hit",))
             if (info.reason or "").startswith("tool-result continuation"):

@@ -10,6 +10,7 @@ import pytest
 from proxy.budget import Budget, switch_cost_usd
 from proxy.config import ConfigError, parse_config
 from proxy.cost import BuiltinPrices, PriceBook, Rates
+from proxy.metrics import Metrics
 from proxy.sessions import Binding, SessionRef, SessionStore, bind
 
 from .test_routing_proxy import FakeRouter, config, post, records, route_of, router_model, settled
@@ -204,6 +205,8 @@ async def test_the_gate_keeps_a_warm_session_on_its_anchor(upstream, router_mode
     """Turn 1 routes to gpt-5-mini; turn 2 the router wants gpt-5.3-codex, but re-reading the context at
     its uncached rate costs more than 10% of the never-switch baseline: the anchor serves it."""
     proxy = await make_proxy(config(upstream.url, router_model.url, routing=BUDGET))
+    metrics = Metrics(proxy.state)
+    proxy.state.bus.subscribe(metrics, Metrics.TYPES)
     book = proxy.state.prices
     book.feed = {"openai/gpt-5-mini": Rates(0.25, 2.0, 0.025), "openai/gpt-5.3-codex": Rates(1.75, 14.0, 0.175)}
     recs = records(proxy)
@@ -223,6 +226,10 @@ async def test_the_gate_keeps_a_warm_session_on_its_anchor(upstream, router_mode
     b = proxy.state.sessions.by_session("sess-9")
     assert b.anchor_model == "openai/gpt-5-mini" and b.baseline_usd > 0 and b.switch_spend_usd == 0
     assert b.session_cost_usd > 0 and b.cached_tokens == second.usage.input_tokens  # settled from usage
+    # brightstaff's session families: one warm decision (retained, over_cap), two bindings refreshed
+    text = metrics.render().decode()
+    assert 'brightstaff_session_switch_decisions_total{decision="retained",reason="over_cap"} 1.0' in text, text
+    assert 'brightstaff_session_binding_events_total{event="refresh"} 2.0' in text
     # The decision endpoint, same session, same veto: the anchor fronts the ranked list.
     router_model.answer(route_of("code generation"))
     history.append({"role": "user", "content": "and the tests"})
