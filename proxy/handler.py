@@ -312,6 +312,8 @@ class LlmHandler:
         # issue #17: turn facts for the sessions view (one header lookup, the last input item), and the mark.
         ctx.turn_id, ctx.user_turn = turn_facts(request.headers, body, ctx.client_api)
         ctx.agent = agent_of(request.headers)
+        if st.tracer is not None:  # OTLP tracing on: the span's request attributes (sampled requests only)
+            st.tracer.note_request(request, ctx.request_id, ctx.client_api, body)
         ctx.t_parsed = time.perf_counter()
         if st.bus.wants(RequestStarted):  # lifecycle events are built only when someone listens
             st.bus.publish(

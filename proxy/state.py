@@ -94,6 +94,9 @@ class Tracer(Protocol):
 
     def traceparent(self, request: web.Request, request_id: str) -> str: ...
 
+    def note_request(self, request: web.Request, request_id: str, client_api: Api, body: dict[str, Any]) -> None:
+        """The parsed request, for the span's request attributes (read at once, not kept)."""
+
     def routing_call(self, headers: Any, call: Any) -> str:
         """A `/routing/v1/*` decision traced; returns the trace id the decision answers with."""
         ...

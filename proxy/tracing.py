@@ -41,8 +41,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
 from .events import RequestFailed, RequestFinished, RequestRecord
+from .routing.conversation import recent_user_message, tool_names
 from .state import ProxyState
 from .trace_settings import TraceSettings, parse_traceparent
+from .wire.providers import Api
 
 log = logging.getLogger(__name__)
 SERVICE_LLM = "plano(llm)"
@@ -57,13 +59,14 @@ class _Trace:
     """The ids chosen when a request starts, and what the spans need from the request itself. A plain
     slotted class: one is built for every request while tracing is on, sampled or not."""
 
-    __slots__ = ("custom", "parent_span_id", "sampled", "span_id", "trace_id", "traceparent")
+    __slots__ = ("custom", "facts", "parent_span_id", "sampled", "span_id", "trace_id", "traceparent")
 
     def __init__(
         self, trace_id: int, span_id: int, parent_span_id: int | None, sampled: bool, custom: Mapping[str, str]
     ) -> None:
         self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
         self.sampled, self.custom = sampled, custom
+        self.facts: dict[str, str] | None = None  # what the request asked (sampled requests only)
         # Formatted once: the upstream call and the response both send it.
         self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
 
@@ -104,6 +107,22 @@ def _set(kv: KeyValue, key: str, value: Any) -> None:
         kv.value.double_value = value
     else:
         kv.value.string_value = str(value)
+
+
+def request_facts(api: Api, body: dict[str, Any]) -> dict[str, str]:
+    """`llm.temperature`, `llm.tools` ("name(...)" per line) and `llm.user_message_preview` (50 characters,
+    then "..."), each when the request has it, formatted as brightstaff records them."""
+    out: dict[str, str] = {}
+    temp = body.get("temperature")
+    if isinstance(temp, int | float) and not isinstance(temp, bool):
+        out["llm.temperature"] = format(temp, "g")
+    names = tool_names(body)
+    if names:
+        out["llm.tools"] = "\n".join(f"{n}(...)" for n in names)
+    text = recent_user_message(api, body)
+    if text is not None:
+        out["llm.user_message_preview"] = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "..."
+    return out
 
 
 class _Encoder:
@@ -268,6 +287,15 @@ class Tracing:
         custom = self._custom(headers) if headers is not None else self.settings.static_attributes
         return _Trace(tid, random.getrandbits(64) or 1, psid, sampled, custom)
 
+    def note_request(self, request: web.Request, request_id: str, client_api: Api, body: dict[str, Any]) -> None:
+        """The request facts Plano puts on its LLM span (temperature, tools, a preview of the user's message),
+        read from the parsed body while the handler holds it; for sampled requests only."""
+        t = self._live.get(request_id)
+        if t is None:
+            t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
+        if t.sampled:
+            t.facts = request_facts(client_api, body)
+
     @staticmethod
     async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
         t = request.get(TRACE_KEY)
@@ -403,6 +431,8 @@ class Tracing:
                 fresh["llm.usage.total_cost_usd"] = cost.total_usd
         if r.error:
             fresh["error.message"] = r.error[:500]
+        if t.facts:
+            fresh |= t.facts
         enc = self._encoder
         llm.append(enc.fresh(t.trace_id, t.span_id, t.parent_span_id, start, end, fresh, r.error) + static)
         info = r.route
@@ -420,6 +450,8 @@ class Tracing:
             rattrs["plano.routing.skipped"] = "not_user_turn" if "continuation" in (info.reason or "") else "pinned"
         if info.decision:
             rattrs["plano.switch.decision"] = info.decision
+        if info.session_id:  # the session's binding was warm on its anchor (the decision API's `pinned`)
+            rattrs["plano.cache.warm"] = info.pinned
         rattrs |= t.custom
         rend = start + int((info.latency_ms or 0) * 1e6)
         routing.append(enc.span(t.trace_id, random.getrandbits(64) or 1, t.span_id, f"POST {r.path}",

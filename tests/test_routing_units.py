@@ -371,3 +371,28 @@ def test_plano_local_router_demo_config_targets_ollama_with_the_prefix_stripped(
     assert upstream_url(backend.provider, Api.CHAT, backend.model) == "http://localhost:11434/v1/chat/completions"  # type: ignore[attr-defined]
     assert (router.cache.ttl_s, router.cache.max_entries) == (42.0, 7)
     assert router.pins(Api.RESPONSES) and router.pins(Api.MESSAGES) and not router.pins(Api.CHAT)
+
+
+def test_recent_user_message_follows_planos_rules_per_api() -> None:
+    """What Plano previews on its LLM span: Responses and Messages, the newest user text (tool results
+    and tool outputs skipped); Chat, the last message's string content whoever wrote it."""
+    from proxy.routing.conversation import recent_user_message
+    from proxy.tracing import request_facts
+
+    resp = {"input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first"}]},
+                      {"type": "function_call_output", "call_id": "c", "output": "ok"},
+                      {"role": "user", "content": "second"},
+                      {"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}
+    assert recent_user_message(Api.RESPONSES, resp) == "second"
+    assert recent_user_message(Api.RESPONSES, {"input": "bare"}) == "bare"
+    msgs = {"messages": [{"role": "user", "content": [{"type": "text", "text": "fix it"}]},
+                         {"role": "assistant", "content": "ok"},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x"}]}]}
+    assert recent_user_message(Api.MESSAGES, msgs) == "fix it"
+    chat = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    assert recent_user_message(Api.CHAT, chat) == "a"
+    assert recent_user_message(Api.CHAT, {"messages": [{"role": "user", "content": [{"type": "text"}]}]}) is None
+    facts = request_facts(Api.CHAT, {"temperature": 0.7, "messages": [{"role": "user", "content": "x" * 60}],
+                                     "tools": [{"type": "function", "function": {"name": "shell"}}]})
+    assert facts == {"llm.temperature": "0.7", "llm.tools": "shell(...)", "llm.user_message_preview": "x" * 50 + "..."}
+    assert request_facts(Api.RESPONSES, {"input": []}) == {}

@@ -135,6 +135,11 @@ async def test_planoai_trace_shows_a_codex_request(plano_listener, upstream) -> 
         assert a["plano.route.name"] == "project understanding" and a["plano.session_id"] == "codex-session-1"
         assert int(a["http.status_code"]) == 200 and "llm.time_to_first_token" in a
         assert a["team"] == "core" and a["user.tier"] == "gold"  # span_attributes: static and header prefix
+        # the request's own facts, formatted as brightstaff records them
+        names = [t.get("name") or t.get("type") for t in body["tools"]]
+        assert a["llm.tools"] == "\n".join(f"{n}(...)" for n in names) and "exec_command(...)" in a["llm.tools"]
+        preview = ROUTED_PROMPT if len(ROUTED_PROMPT) <= 50 else ROUTED_PROMPT[:50] + "..."
+        assert a["llm.user_message_preview"] == preview and "llm.temperature" not in a  # Codex sends none
         r_attrs = attrs(routing)
         assert routing["parentSpanId"] == llm["spanId"]
         assert r_attrs["route.selected_model"] == "openai/gpt-5-mini" and "routing.determination_ms" in r_attrs
@@ -279,14 +284,17 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
         rec = RequestRecord(
             "r-1", 1_700_000_000.5, "responses", "/v1/responses", "arch.codex.default", True, 502, 12.5,
             provider=provider, upstream_model="gpt-5-mini", upstream_api="chat", alias_target="gpt-5.3-codex",
-            route=RouteInfo(route="project understanding", backend="llm", latency_ms=3.25), ttft_ms=4.5,
+            route=RouteInfo(route="project understanding", backend="llm", latency_ms=3.25, session_id="s-1",
+                            pinned=True, decision="allowed", decision_reason="same_anchor"), ttft_ms=4.5,
             usage=Usage(120, 20, 7, 3), error="upstream broke", error_code="upstream_error", session_id="s-1",
             attempts=(Attempt(provider, "gpt-5-mini", 429, "rate limited", 1.0),
                       Attempt(provider, "gpt-5-mini", 502, None, 2.0)),
             cost=Cost(0.25, 0.5),
         )  # fmt: skip
         for _ in range(2):  # the second time from the shape cache
-            req, n = tr._encode([(rec, _Trace(0xABC, 0xDEF, 0x123, True, {"team": "core"}))])
+            trace = _Trace(0xABC, 0xDEF, 0x123, True, {"team": "core"})
+            trace.facts = {"llm.tools": "shell(...)", "llm.user_message_preview": "fix it"}
+            req, n = tr._encode([(rec, trace)])
             assert n == 2
             by_service = {r.resource.attributes[0].value.string_value: r.scope_spans[0].spans
                           for r in req.resource_spans}  # fmt: skip
@@ -305,9 +313,11 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
             assert got["llm.usage.total_cost_usd"] == 0.75 and got["llm.time_to_first_token"] == 4.5
             assert got["routing.is_fallback"] is True and got["planoai.attempts"] == 2
             assert got["error.type"] == "upstream_error" and got["team"] == "core" and got["request_id"] == "r-1"
+            assert got["llm.tools"] == "shell(...)" and got["llm.user_message_preview"] == "fix it"
             assert len(got) == len(llm.attributes)  # no attribute twice
             assert routing.parent_span_id == llm.span_id and routing.trace_id == llm.trace_id
             r_got = {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in routing.attributes}
             assert r_got["route.selected_model"] == "openai/gpt-5-mini" and r_got["routing.determination_ms"] == 3.25
+            assert r_got["plano.cache.warm"] is True and r_got["plano.switch.decision"] == "allowed"
     finally:
         tr.stop()

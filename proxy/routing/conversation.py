@@ -268,3 +268,37 @@ def _walked_prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str
             first = t.text
             break
     return _instructions(api, body, head), _tool_names(body.get("tools")), first
+
+
+def recent_user_message(api: Api, body: dict[str, Any]) -> str | None:
+    """The message text Plano previews on its LLM span (`llm.user_message_preview`), by its rules per client
+    API: Responses, the newest user message with text (a string input is one); Messages, the newest text
+    block of a user message; Chat, the last message's content when it is a plain string, whoever wrote it."""
+    if api is Api.CHAT:
+        msgs = body.get("messages")
+        last = msgs[-1] if isinstance(msgs, list) and msgs else None
+        content = last.get("content") if isinstance(last, dict) else None
+        return content if isinstance(content, str) else None
+    if api is Api.RESPONSES:
+        items = body.get("input")
+        if isinstance(items, str):
+            return items
+        text_kind = "input_text"
+    else:
+        items = body.get("messages")
+        text_kind = "text"
+    for item in reversed(items) if isinstance(items, list) else ():
+        if not isinstance(item, dict) or item.get("role") != "user" or item.get("type") not in (None, "message"):
+            continue
+        content = item.get("content")
+        if isinstance(content, str):
+            return content
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == text_kind and isinstance(part.get("text"), str):
+                return str(part["text"])
+    return None
+
+
+def tool_names(body: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the tools a request declares (any client API)."""
+    return _tool_names(body.get("tools"))
