@@ -89,7 +89,7 @@ class Budget:
         b.last_switch_cost = None
         if anchor is None or cand is None:
             return "allowed", "no_pricing", True
-        warm = b.warm_tokens_on(candidate, now, context_tokens)
+        warm = b.last_switch_warm_tokens = b.warm_tokens_on(candidate, now, context_tokens)
         cost = switch_cost_usd(
             context_tokens,
             warm,

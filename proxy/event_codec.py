@@ -49,7 +49,9 @@ def record_to_json(r: RequestRecord, bodies: bool = False) -> dict[str, Any]:
 
 def record_from_json(d: dict[str, Any]) -> RequestRecord:
     values = dict(d)
-    values["route"] = RouteInfo(**d["route"]) if d.get("route") else None
+    route = d.get("route")
+    values["route"] = RouteInfo(**{**route, "span_attrs": tuple((str(k), v) for k, v in route.get("span_attrs") or ())}
+                                ) if route else None
     values["usage"] = Usage(**d["usage"]) if d.get("usage") else Usage()
     values["attempts"] = tuple(Attempt(**a) for a in d.get("attempts") or ())
     values["notes"] = tuple(d.get("notes") or ())

@@ -42,6 +42,9 @@ class RouteInfo:
     switched: bool = False
     decision: str | None = None  # allowed | retained
     decision_reason: str | None = None  # same_anchor | free | within_cap | over_cap | no_pricing
+    # Plano's session-router span attributes (plano.cache.idle_ms, plano.session.*, plano.switch.*), as
+    # (name, value) pairs; filled only while OTLP tracing is on (proxy.routing: TaskRouter.span_details).
+    span_attrs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def routed(self) -> bool:

@@ -159,6 +159,7 @@ class Binding:
     requests: int = 0
     source: str = "implicit"
     last_switch_cost: float | None = None  # USD the gate computed for the last proposed switch
+    last_switch_warm_tokens: int = 0  # the candidate's warm credit in that computation
     alias: str | None = None  # the alias the client named, for the dashboard's retarget preview
 
     def idle_s(self, now: float) -> float:
@@ -260,6 +261,7 @@ class SessionDecision(NamedTuple):
     switched: bool
     decision: str | None = None  # allowed | retained, when a warm session saw a different candidate
     reason: str | None = None
+    idle_s: float = 0.0  # since the binding's previous use (0 for a new one)
 
 
 class Gate(Protocol):
@@ -290,6 +292,7 @@ def bind(
     the router freely, reason `free`). The binding is stored either way."""
     now = store.clock()
     b = store.get(ref.key, now)
+    idle = b.idle_s(now) if b is not None else 0.0
     drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (
         b.prefix_hash != ref.prefix_hash
     )
@@ -326,7 +329,7 @@ def bind(
     b.requests += 1
     b.visit(model, now, b.cached_tokens)
     store.put(ref.key, b)
-    return SessionDecision(model, route, warm, switched, decision, reason)
+    return SessionDecision(model, route, warm, switched, decision, reason, idle)
 
 
 def replay(store: SessionStore, ref: SessionRef | None, lane: str) -> Binding | None:

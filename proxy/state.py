@@ -71,6 +71,7 @@ class Router(Protocol):
     """Task-aware routing (proxy.routing). May replace the resolution's provider."""
 
     budget: Budget | None  # the routing budget, None without one (the sessions screen shows it)
+    span_details: bool  # compute Plano's session span attributes (OTLP tracing is on)
 
     async def route(
         self,

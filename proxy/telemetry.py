@@ -98,6 +98,8 @@ def install(
         tr = Tracing(server.state, settings, pricer)
         server.state.bus.subscribe(tr, Tracing.TYPES)
         server.state.tracer = tr  # the handler asks it for upstream traceparents
+        if server.state.router is not None:  # the session router's span attributes, computed from now on
+            server.state.router.span_details = True
         server.app.on_response_prepare.append(tr.on_response_prepare)
         if m is not None:
             m.spans_dropped = lambda: tr.dropped

@@ -88,6 +88,7 @@ class RoutingCall:
     backend: str | None
     determination_ms: float | None
     reason: str | None
+    span_attrs: tuple[tuple[str, Any], ...] = ()  # the session router's (RouteInfo.span_attrs)
 
 
 TRACE_KEY = web.RequestKey("plano_trace", _Trace)
@@ -452,6 +453,7 @@ class Tracing:
             rattrs["plano.switch.decision"] = info.decision
         if info.session_id:  # the session's binding was warm on its anchor (the decision API's `pinned`)
             rattrs["plano.cache.warm"] = info.pinned
+            rattrs.update(info.span_attrs)  # the session router's (proxy.routing: TaskRouter._span_attrs)
         rattrs |= t.custom
         rend = start + int((info.latency_ms or 0) * 1e6)
         routing.append(enc.span(t.trace_id, random.getrandbits(64) or 1, t.span_id, f"POST {r.path}",
@@ -503,6 +505,9 @@ class Tracing:
             "plano.session.pinned": c.pinned,
         }
         _decision_attrs(attrs, c.determination_ms, c.route, c.session_id, c.backend, c.reason)
+        if c.session_id:
+            attrs["plano.cache.warm"] = c.pinned
+            attrs.update(c.span_attrs)
         attrs |= t.custom
         end = start + int(c.duration_ms * 1e6)
         error = None if c.status < 400 else f"HTTP {c.status}"

@@ -207,6 +207,7 @@ async def test_the_gate_keeps_a_warm_session_on_its_anchor(upstream, router_mode
     proxy = await make_proxy(config(upstream.url, router_model.url, routing=BUDGET))
     metrics = Metrics(proxy.state)
     proxy.state.bus.subscribe(metrics, Metrics.TYPES)
+    proxy.state.router.span_details = True  # as proxy.telemetry sets it with tracing on
     book = proxy.state.prices
     book.feed = {"openai/gpt-5-mini": Rates(0.25, 2.0, 0.025), "openai/gpt-5.3-codex": Rates(1.75, 14.0, 0.175)}
     recs = records(proxy)
@@ -219,13 +220,22 @@ async def test_the_gate_keeps_a_warm_session_on_its_anchor(upstream, router_mode
         status, _ = await post(proxy, "/v1/chat/completions", {"model": "arch.codex.default", "messages": history}, h)
         assert status == 200
         history.append({"role": "assistant", "content": "ok"})
-    _, second = await settled(recs, 2)
+    first, second = await settled(recs, 2)
     assert upstream.requests[-1].json["model"] == "gpt-5-mini"  # retained
     assert (second.route.decision, second.route.decision_reason, second.route.pinned) == ("retained", "over_cap", True)
     assert "kept the warm anchor openai/gpt-5-mini" in second.route.reason
     b = proxy.state.sessions.by_session("sess-9")
     assert b.anchor_model == "openai/gpt-5-mini" and b.baseline_usd > 0 and b.switch_spend_usd == 0
     assert b.session_cost_usd > 0 and b.cached_tokens == second.usage.input_tokens  # settled from usage
+    # brightstaff's session-router span attributes, for the routing span
+    span = dict(second.route.span_attrs)
+    assert span["plano.switch.counterfactual_route"] == "openai/gpt-5.3-codex (code generation)"
+    assert span["plano.switch.overhead_ceiling_in_usd"] == pytest.approx(0.10 * span["plano.session.baseline_in_usd"])
+    assert span["plano.switch.cost_in_usd"] > span["plano.switch.overhead_ceiling_in_usd"] > 0
+    assert span["plano.switch.candidate_warm_tokens"] == 0 and span["plano.session.switches"] == 0
+    assert span["plano.session.switch_spend_in_usd"] == 0 and span["plano.session.overhead_pct"] == 0
+    assert span["plano.session.total_cost_in_usd"] == pytest.approx(first.cost.total_usd)  # turn 1, settled
+    assert span["plano.cache.idle_ms"] >= 0
     # brightstaff's session families: one warm decision (retained, over_cap), two bindings refreshed
     text = metrics.render().decode()
     assert 'brightstaff_session_switch_decisions_total{decision="retained",reason="over_cap"} 1.0' in text, text

@@ -285,7 +285,9 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
             "r-1", 1_700_000_000.5, "responses", "/v1/responses", "arch.codex.default", True, 502, 12.5,
             provider=provider, upstream_model="gpt-5-mini", upstream_api="chat", alias_target="gpt-5.3-codex",
             route=RouteInfo(route="project understanding", backend="llm", latency_ms=3.25, session_id="s-1",
-                            pinned=True, decision="allowed", decision_reason="same_anchor"), ttft_ms=4.5,
+                            pinned=True, decision="allowed", decision_reason="same_anchor",
+                            span_attrs=(("plano.cache.idle_ms", 1200), ("plano.session.total_cost_in_usd", 0.5))),
+            ttft_ms=4.5,
             usage=Usage(120, 20, 7, 3), error="upstream broke", error_code="upstream_error", session_id="s-1",
             attempts=(Attempt(provider, "gpt-5-mini", 429, "rate limited", 1.0),
                       Attempt(provider, "gpt-5-mini", 502, None, 2.0)),
@@ -319,5 +321,6 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
             r_got = {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in routing.attributes}
             assert r_got["route.selected_model"] == "openai/gpt-5-mini" and r_got["routing.determination_ms"] == 3.25
             assert r_got["plano.cache.warm"] is True and r_got["plano.switch.decision"] == "allowed"
+            assert r_got["plano.cache.idle_ms"] == 1200 and r_got["plano.session.total_cost_in_usd"] == 0.5
     finally:
         tr.stop()

@@ -425,10 +425,19 @@ async def test_providers_lines_fit_the_pane_when_its_scrollbar_appears_without_a
     async with app.run_test(size=(130, 40)) as pilot:
         table, stats = app.providers, app.link.state.stats
         seen: list[tuple[Any, bool]] = []
+        async def settled() -> None:  # layout may take more than one refresh: sample a stable state
+            last = None
+            for _ in range(20):
+                await pilot.pause()
+                now = (table.size, table.show_vertical_scrollbar, table.scrollable_content_region.width)
+                if now == last:
+                    return
+                last = now
+
         for i in range(12):
             stats.add(replace(fake(i).record, provider=f"vendor{i}/model"))  # a row per provider the stats saw
             app.tick()
-            await pilot.pause()
+            await settled()
             width = table.scrollable_content_region.width
             assert [table.render_line(y).cell_length for y in range(table.size.height)] == [width] * table.size.height
             seen.append((table.size, table.show_vertical_scrollbar))

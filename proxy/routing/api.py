@@ -125,4 +125,5 @@ def _call(
         backend=info.backend if info else None,
         determination_ms=info.latency_ms if info else None,
         reason=info.reason if info else None,
+        span_attrs=info.span_attrs if info else (),
     )

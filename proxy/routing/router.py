@@ -24,12 +24,13 @@ import orjson
 
 from .. import budget as budget_mod
 from .. import sessions as sessions_mod
+from ..budget import Budget
 from ..config import Config, RoutingPreference
 from ..cost import PriceBook, priced_model
 from ..errors import ProxyError
 from ..events import RouteInfo
 from ..resolve import ModelNotFound, Resolution, Resolver
-from ..sessions import AFFINITY_HEADER, SessionRef, SessionStore
+from ..sessions import AFFINITY_HEADER, SessionDecision, SessionRef, SessionStore
 from ..sessions import header as session_header
 from ..stats import Stats
 from ..wire.providers import Api, upstream_api_for
@@ -75,6 +76,9 @@ class TaskRouter:
         self.sessions = sessions if sessions is not None else SessionStore()
         self.prefs: tuple[RoutingPreference, ...] = ()
         self._infos: dict[tuple[Any, ...], RouteInfo] = {}  # session-only RouteInfos (_session_info)
+        # Plano's session-router span attributes on each RouteInfo: set by proxy.telemetry while OTLP
+        # tracing is on (they change every request, so the session-only RouteInfo is no longer shared).
+        self.span_details = False
         self.apply(config)
 
     # ------------------------------------------------------------------ configuration
@@ -163,9 +167,36 @@ class TaskRouter:
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
+            if self.span_details:
+                return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
+                                      decision=sd.decision, decision_reason=sd.reason,
+                                      span_attrs=self._span_attrs(ref, sd, None, name, None))
             return res, self._session_info(ref.session_id, sd.warm, sd.switched, sd.decision, sd.reason)
         d = self._bind(Decision(res, None), ref, model_name(res), resolver, client_api, headers, body)
         return d.resolution, d.info
+
+    def _span_attrs(self, ref: SessionRef, sd: SessionDecision, gate: Budget | None, candidate: str,
+                    route: str | None) -> tuple[tuple[str, Any], ...]:
+        """What brightstaff's session router sets on its span (docs/plano-sessions.md §5.2): warmth and idle
+        time; with a routing budget the episode's totals; when a switch was priced its cost, the candidate's
+        warm credit and the cap; a vetoed switch's counterfactual route when asked to record it."""
+        b = self.sessions.get(ref.key)
+        out: list[tuple[str, Any]] = [("plano.cache.idle_ms", int(sd.idle_s * 1000))]
+        if b is None:
+            return tuple(out)
+        if gate is not None:
+            pct = 100 * b.switch_spend_usd / b.baseline_usd if b.baseline_usd > 0 else 0.0
+            out += [("plano.session.overhead_pct", pct), ("plano.session.switch_spend_in_usd", b.switch_spend_usd),
+                    ("plano.session.baseline_in_usd", b.baseline_usd), ("plano.session.switches", b.switches)]
+        out.append(("plano.session.total_cost_in_usd", b.session_cost_usd))
+        if gate is not None and sd.reason in ("free", "within_cap", "over_cap") and b.last_switch_cost is not None:
+            out += [("plano.switch.cost_in_usd", b.last_switch_cost),
+                    ("plano.switch.candidate_warm_tokens", b.last_switch_warm_tokens),
+                    ("plano.switch.overhead_ceiling_in_usd", gate.max_switch_spend_pct / 100 * b.baseline_usd)]
+        if gate is not None and gate.counterfactual:
+            out.append(("plano.switch.counterfactual_route",
+                        f"{gate.counterfactual} ({route})" if route and route != "none" else gate.counterfactual))
+        return tuple(out)
 
     def _session_info(
         self, session_id: str, pinned: bool, switched: bool, decision: str | None, reason: str | None
@@ -295,7 +326,7 @@ class TaskRouter:
         budget's verdict, which may retain the warm anchor instead of the routed model."""
         gate = self.budget.for_request(headers) if self.budget is not None else None
         tokens = context_tokens(body) if gate is not None else 0
-        candidate = model_name(d.resolution)
+        candidate, proposed = model_name(d.resolution), d.route
         sd = sessions_mod.bind(self.sessions, ref, candidate, d.route, lane, tokens, gate, d.resolution.alias)
         info = d.info or RouteInfo()
         if sd.model != candidate:  # retained: serve the anchor
@@ -312,6 +343,7 @@ class TaskRouter:
         info = dataclasses.replace(
             info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched, decision=sd.decision,
             decision_reason=sd.reason,
+            span_attrs=self._span_attrs(ref, sd, gate, candidate, proposed) if self.span_details else (),
         )
         return dataclasses.replace(d, info=info, session_id=ref.session_id, pinned=sd.warm, switched=sd.switched)
 
