@@ -4,7 +4,6 @@ the upstream's answer written back as Chat (`ChatEmitter`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ from .chat_stream import ChatEmitter
 from .client_request import ClientRequest, Sampling
 from .common import safe_name
 from .conversation import Conv
-from .pipe import Decoder, Emitter, Pipe, complete_body
+from .pipe import ClientSide, Pipe, complete_body
 from .tools import chat_choice, chat_tools
 
 _API_NAMES = {Api.MESSAGES: "Anthropic", Api.RESPONSES: "Responses"}  # for the `n` > 1 refusal
@@ -99,14 +98,10 @@ def chat_sampling(body: dict[str, Any]) -> Sampling:
                     effort=effort if isinstance(effort, str) else None, fmt=fmt)
 
 
-class ChatClientSide:
+class ChatClientSide(ClientSide):
     """Base of the chat→X translators: they add `request()`, which renders `read()`'s result."""
 
     client = Api.CHAT
-
-    def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
-        self.upstream = upstream
-        self._decoder = decoder  # the upstream API's decoder class
 
     def read(self, body: dict[str, Any], upstream_model: str,
              caps: ModelCaps | None) -> tuple[ClientRequest, ChatState]:

@@ -12,7 +12,6 @@ target does with these is the target's business (messages_to_chat forwards less)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from .common import safe_name, unpack_signature
 from .conversation import Conv
 from .messages_request import effort_for_budget
 from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter, reported_model
-from .pipe import Decoder, Emitter, Pipe, complete_body
+from .pipe import ClientSide, Pipe, complete_body
 from .tools import anthropic_choice, anthropic_tools
 
 _BILLING = "x-anthropic-billing-header:"
@@ -158,14 +157,10 @@ def messages_sampling(body: dict[str, Any]) -> Sampling:
                     stop=stop if isinstance(stop, list) and stop else None, effort=messages_effort(body), fmt=fmt)
 
 
-class MessagesClientSide:
+class MessagesClientSide(ClientSide):
     """Base of the messages→X translators: they add `request()`, which renders `read()`'s result."""
 
     client = Api.MESSAGES
-
-    def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
-        self.upstream = upstream
-        self._decoder = decoder  # the upstream API's decoder class
 
     def read(self, body: dict[str, Any], upstream_model: str, caps: ModelCaps | None) -> tuple[ClientRequest, str]:
         """The client's request in neutral form, and the model name its answer reports."""

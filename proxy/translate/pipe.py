@@ -8,8 +8,10 @@ joins the halves into the `StreamTranslator` the handler drives, and owns the en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..wire.providers import Api
 from ..wire.sse import SseEvent
 from ..wire.usage import EMPTY, Usage
 
@@ -133,3 +135,14 @@ def complete_body(decoder: Decoder, emitter: Emitter, body: dict[str, Any]) -> d
     emitter.out.clear()
     return emitter.body()
 
+
+
+class ClientSide:
+    """Base of the three client sides (chat_client, messages_client, responses_client): which client API
+    it reads and writes, which upstream API its translator targets and that API's decoder class."""
+
+    client: Api
+
+    def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
+        self.upstream = upstream
+        self._decoder = decoder

@@ -11,7 +11,6 @@ in it goes back to the upstream that produced it; anything else is dropped, neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from ..wire.providers import Api
 from .client_request import ClientRequest, Sampling
 from .common import unpack_blob
 from .conversation import Conv
-from .pipe import Decoder, Emitter, Pipe, complete_body
+from .pipe import ClientSide, Pipe, complete_body
 from .responses_stream import ResponsesEmitter, RespState
 from .tools import Choice, FnTool, ToolMap, responses_choice, responses_tools
 
@@ -168,14 +167,10 @@ def responses_sampling(body: dict[str, Any]) -> Sampling:
                     effort=effort_of(body), fmt=fmt_from_responses(body.get("text")))
 
 
-class ResponsesClientSide:
+class ResponsesClientSide(ClientSide):
     """Base of the responses→X translators: they add `request()`, which renders `read()`'s result."""
 
     client = Api.RESPONSES
-
-    def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
-        self.upstream = upstream
-        self._decoder = decoder  # the upstream API's decoder class
 
     def read(self, body: dict[str, Any], upstream_model: str,
              caps: ModelCaps | None) -> tuple[ClientRequest, RespState]:
