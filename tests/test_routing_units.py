@@ -396,3 +396,21 @@ def test_recent_user_message_follows_planos_rules_per_api() -> None:
                                      "tools": [{"type": "function", "function": {"name": "shell"}}]})
     assert facts == {"llm.temperature": "0.7", "llm.tools": "shell(...)", "llm.user_message_preview": "x" * 50 + "..."}
     assert request_facts(Api.RESPONSES, {"input": []}) == {}
+
+
+def test_a_remembered_head_answers_only_for_the_same_head() -> None:
+    """Turns of one session re-send the same head: the remembered answer is reused while the items up to
+    the first user text and `instructions` are equal, whatever follows; any change there reads afresh."""
+    head = [{"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "rules"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "fix the bug"}]}]
+    turn1 = {"instructions": "be brief", "input": [*head]}
+    turn2 = {"instructions": "be brief", "input": [*head, {"type": "function_call_output", "call_id": "c",
+                                                            "output": "ok"}]}
+    assert prefix_facts(Api.RESPONSES, turn1)[0::2] == ("be brief\nrules", "fix the bug")
+    assert prefix_facts(Api.RESPONSES, turn2)[0::2] == ("be brief\nrules", "fix the bug")
+    other = {"instructions": "be verbose", "input": [*head]}
+    assert prefix_facts(Api.RESPONSES, other)[0] == "be verbose\nrules"
+    edited = {"instructions": "be brief", "input": [head[0], {**head[1], "content": "new task"}]}
+    assert prefix_facts(Api.RESPONSES, edited)[2] == "new task"
+    for body in (turn1, turn2, other, edited):
+        assert prefix_facts(Api.RESPONSES, body) == _walked_prefix_facts(Api.RESPONSES, body)

@@ -228,19 +228,39 @@ def prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], 
             text = strip_envelopes(_parts_text(items)[0])
             return (_parts_text(top)[0] if top else ""), _tool_names(body.get("tools")), text or None
         if isinstance(items, list):
-            instructions, first = _responses_head(body, items)
+            instructions, first = _remembered_head(body, items)
             return instructions, _tool_names(body.get("tools")), first
     return _walked_prefix_facts(api, body)
 
 
-def _responses_head(body: dict[str, Any], items: list[Any]) -> tuple[str, str | None]:
-    """(instructions, first user text) of a Responses input list, read straight from the items: the same
-    answer as the turn walk (tests/test_routing_units.py checks both agree) without building a `Turn` per
-    item or the text of messages that cannot matter; this runs on every request of every session."""
+# The last few Responses heads read: (instructions field, the items up to the first user text, their
+# instructions, that text). Every turn of a session re-sends the same head, and comparing it (C-level
+# equality: a memcmp per prompt string) costs a fraction of reading it again (part joins, envelope stripping,
+# a 19 KB join for Codex). Only heads that found a user text are kept: items after it cannot change them.
+_HEADS: list[tuple[Any, list[Any], str, str]] = []
+_HEADS_MAX = 4
+
+
+def _remembered_head(body: dict[str, Any], items: list[Any]) -> tuple[str, str | None]:
+    top = body.get("instructions")
+    for e_top, head, instructions, first in _HEADS:
+        if len(items) >= len(head) and items[: len(head)] == head and top == e_top:
+            return instructions, first
+    instructions, found, k = _responses_head(body, items)
+    if found is not None:
+        _HEADS.insert(0, (top, items[:k], instructions, found))
+        del _HEADS[_HEADS_MAX:]
+    return instructions, found
+
+
+def _responses_head(body: dict[str, Any], items: list[Any]) -> tuple[str, str | None, int]:
+    """(instructions, first user text, items read) of a Responses input list, read straight from the
+    items: the same answer as the turn walk (tests/test_routing_units.py checks both agree) without
+    building a `Turn` per item or the text of messages that cannot matter."""
     top = body.get("instructions")
     parts = [_parts_text(top)[0]] if top else []
     leading = True  # system/developer messages count only before the first other item
-    for item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         if item.get("type") in (None, "message") and "role" in item:
@@ -252,9 +272,9 @@ def _responses_head(body: dict[str, Any], items: list[Any]) -> tuple[str, str | 
             if role == "user":
                 text = strip_envelopes(_parts_text(item.get("content"))[0])
                 if text:
-                    return "\n".join(parts), text
+                    return "\n".join(parts), text, i + 1
         leading = False  # a user message without text, an assistant turn, a tool call or output
-    return "\n".join(parts), None
+    return "\n".join(parts), None, len(items)
 
 
 def _walked_prefix_facts(api: Api, body: dict[str, Any]) -> tuple[str, tuple[str, ...], str | None]:
