@@ -228,10 +228,45 @@ def shared_configs() -> list[Entry]:
     ]
 
 
+def built_configs() -> list[Entry]:
+    """The configs other test files build with `plano_config` (the extractor sees only literals), rendered
+    on loopback. Imported here, late: those modules import this one."""
+    from .e2e.harness import e2e_config
+    from .e2e.test_quickstart import demo_config
+    from .test_config import QUIRKS_CONFIG
+    from .test_provider_quirks import two_upstream_config
+    from .test_reliability import two_provider_yaml
+    from .test_routing_proxy import config_yaml
+
+    return [
+        Entry("tests/e2e/harness.py: e2e_config", e2e_config(_URL, "gpt-5.3-codex")),
+        Entry("tests/e2e/harness.py: e2e_config without Claude aliases",
+              e2e_config(_URL, "gpt-5.3-codex", openai_url=_URL, claude_aliases=False)),
+        Entry("tests/e2e/test_quickstart.py: demo_config", demo_config(_URL, 12000)),
+        Entry("tests/test_config.py: QUIRKS_CONFIG", QUIRKS_CONFIG),
+        Entry("tests/test_provider_quirks.py: two_upstream_config", two_upstream_config(_URL, _URL)),
+        Entry("tests/test_reliability.py: two_provider_yaml", two_provider_yaml(_URL, _URL)),
+        Entry("tests/test_routing_proxy.py: config_yaml", config_yaml(_URL, None)),
+        Entry("tests/test_routing_proxy.py: config_yaml with a router", config_yaml(_URL, _URL)),
+    ]
+
+
+def files_building_configs() -> set[str]:
+    """The test files that call `plano_config`, each of which `built_configs` must cover."""
+    out = set()
+    for path in (REPO / "tests").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "plano_config"
+               for n in ast.walk(tree)):
+            out.add(str(path.relative_to(REPO)))
+    return out
+
+
 def configs_in_tests() -> list[Entry]:
-    """The shared configs, then each YAML literal of the other test files (this one's are templates)."""
+    """The shared and built configs, then each YAML literal of the other test files (this one's are
+    templates)."""
     base = _base_test_config()
-    out = shared_configs()
+    out = shared_configs() + built_configs()
     seen = {e.text for e in out}
     for path in sorted((REPO / "tests").rglob("*.py")):
         if path == Path(__file__).resolve():
