@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from proxy.config import Config, parse_config
 from proxy.server import ProxyServer
 from proxy.state import ProxyOptions, ProxyState
 
+from .config_corpus import proxy_config_yaml
 from .fakes import FakeUpstream
 
 FAKE_KEYS = {
@@ -19,41 +19,6 @@ FAKE_KEYS = {
     "ANTHROPIC_API_KEY": "sk-ant-test-ANTHROPIC-secret-0002",
     "XAI_API_KEY": "xai-test-XAI-secret-0003",
 }
-
-
-def proxy_config_yaml(upstream_url: str, extra: str = "") -> str:
-    """A config whose providers all point at the fake upstream (each at its own API)."""
-    return (
-        textwrap.dedent(
-            f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: 12000
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream_url}/v1
-            default: true
-          - model: anthropic/claude-sonnet-4-5
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {upstream_url}/v1
-          - model: ollama/llama3.1
-            base_url: {upstream_url}
-          - model: xai/grok-4-1-fast-non-reasoning
-            access_key: $MISSING_XAI_KEY_FOR_TESTS
-        model_aliases:
-          arch.codex.default:
-            target: gpt-5.3-codex
-          arch.claude:
-            target: claude-sonnet-4-5
-          arch.local:
-            target: llama3.1
-        """
-        )
-        + extra
-    )
 
 
 def make_config(upstream_url: str, extra: str = "", env: dict[str, str] | None = None) -> Config:

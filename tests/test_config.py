@@ -11,6 +11,7 @@ from proxy.config import ConfigError, discover_config, load_config, parse_config
 from proxy.wire.providers import Api
 
 from . import plano_validator
+from .config_corpus import CLAUDE, CODEX, LLAMA, plano_config, provider
 from .conftest import SHARED
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,24 +285,12 @@ def test_timeouts_and_heartbeat_from_overrides() -> None:
 
 # ----------------------------------------------------------------------------- provider quirks (sidecar)
 
-QUIRKS_CONFIG = textwrap.dedent(
-    """\
-    version: v0.4.0
-    listeners:
-      - type: model
-        name: model_listener
-        port: 12000
-    model_providers:
-      - model: openai/gpt-5.3-codex
-        access_key: $OPENAI_API_KEY
-        default: true
-      - name: local
-        model: ollama/llama3.1
-        base_url: http://127.0.0.1:11434
-      - name: claude
-        model: anthropic/claude-sonnet-4-5
-        access_key: $ANTHROPIC_API_KEY
-    """
+# One provider per wire API, two of them named. The tests below point into it by index (model_providers[1])
+# and by line (config.yaml:13), so its order and fields are part of what they assert.
+QUIRKS_CONFIG = plano_config(
+    provider(CODEX, key="$OPENAI_API_KEY", default=True),
+    provider(LLAMA, name="local", base_url="http://127.0.0.1:11434"),
+    provider(CLAUDE, name="claude", key="$ANTHROPIC_API_KEY"),
 )
 
 

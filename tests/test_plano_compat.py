@@ -20,7 +20,15 @@ from proxy.reload import ConfigReloader
 from proxy.state import ProxyState
 
 from . import plano_validator
-from .config_corpus import PLANO_CONFIG, REPO, configs_in_tests, doc_configs
+from .config_corpus import (
+    PLANO_CONFIG,
+    REPO,
+    built_configs,
+    configs_in_tests,
+    doc_configs,
+    files_building_configs,
+    shared_configs,
+)
 from .conftest import FAKE_KEYS, proxy_config_yaml
 from .e2e.harness import write_config
 
@@ -203,6 +211,8 @@ def test_every_config_in_tests_we_accept_plano_accepts_or_we_say_why_not() -> No
     have drawn a warning naming Plano."""
     entries = configs_in_tests()
     assert len(entries) >= 30  # the extractor still finds the tests' configs
+    listed = {e.name.partition(":")[0] for e in shared_configs() + built_configs()}
+    assert files_building_configs() <= listed  # and each config built with plano_config is listed
     verdicts = plano_validator.validate_text({e.name: e.text for e in entries})
     silent_but_refused, checked, passed = [], 0, 0
     for e in entries:

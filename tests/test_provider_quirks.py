@@ -34,6 +34,7 @@ from proxy.wire.quirks import (
     active_quirks,
 )
 
+from .config_corpus import LLAMA, plano_config, provider
 from .conftest import FAKE_KEYS, ProxyFactory, eventually
 from .fakes import Captured, FakeUpstream
 
@@ -77,26 +78,18 @@ async def strict() -> Any:
     await server.stop()
 
 
+def two_upstream_config(local_url: str, strict_url: str) -> str:
+    """`local` (Ollama) on the shared fake, `strict` (any OpenAI-compatible server) on its own."""
+    return plano_config(
+        provider(LLAMA, name="local", base_url=local_url),
+        provider("strict/chat-model", name="strict", interface="openai", base_url=f"{strict_url}/v1"),
+        aliases={"arch.local": "llama3.1"},
+    )
+
+
 def write_config(folder: Path, local_url: str, strict_url: str, sidecar: str | None) -> Config:
     """config.yaml as Plano reads it, and (when given) the sidecar beside it; loaded as the CLI does."""
-    (folder / "config.yaml").write_text(textwrap.dedent(f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: 12000
-        model_providers:
-          - name: local
-            model: ollama/llama3.1
-            base_url: {local_url}
-          - name: strict
-            model: strict/chat-model
-            provider_interface: openai
-            base_url: {strict_url}/v1
-        model_aliases:
-          arch.local:
-            target: llama3.1
-        """))
+    (folder / "config.yaml").write_text(two_upstream_config(local_url, strict_url))
     if sidecar is not None:
         (folder / "config.tui.yaml").write_text(textwrap.dedent(sidecar))
     return load_config(folder / "config.yaml", FAKE_KEYS)

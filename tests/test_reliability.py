@@ -16,6 +16,7 @@ from proxy.events import AttemptFailed, ConfigReloaded, ProviderCooling, Request
 from proxy.reload import ConfigReloader
 from proxy.state import ProxyOptions, ProxyState
 
+from .config_corpus import plano_config, provider_at
 from .conftest import eventually
 from .fakes import FakeUpstream, Script, messages_events, responses_events
 
@@ -23,37 +24,14 @@ KEYS = {"OPENAI_API_KEY": "sk-test-A", "XAI_API_KEY": "xai-test-B", "ANTHROPIC_A
 
 
 def two_provider_yaml(a: str, b: str, extra: str = "") -> str:
-    return (
-        textwrap.dedent(
-            f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: 12000
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {a}/v1
-          - model: xai/grok-4
-            access_key: $XAI_API_KEY
-            base_url: {b}/v1
-          - model: anthropic/claude-a
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {a}/v1
-          - model: anthropic/claude-b
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {b}/v1
-        model_aliases:
-          arch.codex.default:
-            target: gpt-5.3-codex
-          arch.claude:
-            target: claude-a
-          solo:
-            target: gpt-5.3-codex
-        """
-        )
-        + extra
+    """OpenAI and Anthropic on fake `a`, xAI and a second Anthropic model on fake `b`."""
+    return plano_config(
+        provider_at(a, "openai/gpt-5.3-codex"),
+        provider_at(b, "xai/grok-4"),
+        provider_at(a, "anthropic/claude-a"),
+        provider_at(b, "anthropic/claude-b"),
+        aliases={"arch.codex.default": "gpt-5.3-codex", "arch.claude": "claude-a", "solo": "gpt-5.3-codex"},
+        extra=extra,
     )
 
 

@@ -22,6 +22,7 @@ from proxy.events import ModelResolved, RequestFailed, RequestFinished, RequestR
 from proxy.routing import TaskRouter
 from proxy.state import ProxyOptions
 
+from .config_corpus import CLAUDE, CODEX, plano_config, provider, provider_at
 from .conftest import FAKE_KEYS, FIXTURES, eventually
 from .fakes import FakeUpstream
 
@@ -104,37 +105,30 @@ routing_preferences:
 def config(
     upstream: str, router: str | None, routing: str = "", prefs: str = PREFS, overrides: str | None = None
 ) -> Config:
-    text = textwrap.dedent(
-        f"""\
-        version: v0.4.0
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-            default: true
-          - model: openai/gpt-5-mini
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream}/v1
-          - model: anthropic/claude-sonnet-4-5
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {upstream}/v1
-          - model: anthropic/claude-haiku-4-5
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {upstream}/v1
-          - model: xai/grok-4-1-fast-non-reasoning
-            access_key: $MISSING_XAI_KEY_FOR_TESTS
-        """
-    )
+    return parse_config(config_yaml(upstream, router, routing, prefs, overrides), "routing-test.yaml", FAKE_KEYS)
+
+
+def config_yaml(
+    upstream: str, router: str | None, routing: str = "", prefs: str = PREFS, overrides: str | None = None
+) -> str:
+    """Two OpenAI and two Anthropic models on `upstream`, an xAI one whose key is never set, the Arch-Router
+    model on `router` (when given), then `prefs`, `overrides` (inline mapping entries) and `routing` (lines
+    under `routing:`)."""
+    providers = [
+        provider_at(upstream, CODEX, default=True),
+        provider_at(upstream, "openai/gpt-5-mini"),
+        provider_at(upstream, CLAUDE),
+        provider_at(upstream, "anthropic/claude-haiku-4-5"),
+        provider("xai/grok-4-1-fast-non-reasoning", key="$MISSING_XAI_KEY_FOR_TESTS"),
+    ]
     if router:
-        text += f"  - model: plano/Arch-Router-1.5B\n    base_url: {router}\n"
-    text += "model_aliases:\n  arch.codex.default:\n    target: gpt-5.3-codex\n"
-    text += prefs
+        providers.append(provider("plano/Arch-Router-1.5B", base_url=router))
+    text = plano_config(*providers, aliases={"arch.codex.default": "gpt-5.3-codex"}, extra=prefs, port=None)
     if router and overrides is None:
         overrides = "llm_routing_model: plano/Arch-Router-1.5B"
     if overrides:
         text += f"overrides: {{{overrides}}}\n"
-    text += "routing:\n  router_timeout_ms: 2000\n" + routing
-    return parse_config(text, "routing-test.yaml", FAKE_KEYS)
+    return text + "routing:\n  router_timeout_ms: 2000\n" + routing
 
 
 def records(proxy) -> list[RequestRecord]:

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import sys
-import textwrap
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,12 +24,15 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from tests.config_corpus import plano_config, standard_providers
 from tests.fakes import FakeUpstream, Script
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_BIN = REPO / ".tools" / "node_modules" / ".bin"
 INSTALL_HINT = ("run .ci/install_clients.sh "
                 "(npm install --prefix .tools @openai/codex@0.169.0 @anthropic-ai/claude-code@2.1.197)")
+# Keys written into the config itself, so the proxy child needs no key variables from its environment.
+E2E_KEYS = {"openai": "sk-e2e-openai", "anthropic": "sk-ant-e2e-anthropic"}
 _RESOLUTION = re.compile(r"MODEL_RESOLUTION: req_model='([^']*)' -> resolved_model='([^']*)' provider='([^']*)'")
 
 
@@ -64,30 +66,19 @@ def write_config(directory: Path, upstream_url: str, codex_target: str, claude_t
         )
     else:
         sidecar.unlink(missing_ok=True)
-    claude = (f"  arch.claude:\n    target: {claude_target}\n"
-              f"  arch.claude.code.small.fast:\n    target: {claude_target}\n") if claude_aliases else ""
-    path.write_text(textwrap.dedent(f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: 12000
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: sk-e2e-openai
-            base_url: {openai_url or upstream_url}/v1
-            default: true
-          - model: anthropic/claude-sonnet-4-5
-            access_key: sk-ant-e2e-anthropic
-            base_url: {upstream_url}/v1
-          - model: ollama/llama3.1
-            base_url: {upstream_url}
-        """) + extra_providers + textwrap.dedent(f"""\
-        model_aliases:
-          arch.codex.default:
-            target: {codex_target}
-        """) + claude + extra, encoding="utf-8")
+    path.write_text(e2e_config(upstream_url, codex_target, claude_target, extra, openai_url=openai_url,
+                               extra_providers=extra_providers, claude_aliases=claude_aliases), encoding="utf-8")
     return path
+
+
+def e2e_config(upstream_url: str, codex_target: str, claude_target: str = "claude-sonnet-4-5", extra: str = "", *,
+               openai_url: str | None = None, extra_providers: str = "", claude_aliases: bool = True) -> str:
+    """The text of `write_config`'s config.yaml (the sidecar aside)."""
+    aliases = {"arch.codex.default": codex_target}
+    if claude_aliases:
+        aliases |= {"arch.claude": claude_target, "arch.claude.code.small.fast": claude_target}
+    providers = standard_providers(upstream_url, openai_url=openai_url, keys=E2E_KEYS) + extra_providers
+    return plano_config(providers, aliases=aliases, extra=extra)
 
 
 def refused_url() -> str:

@@ -14,12 +14,12 @@ import os
 import shlex
 import shutil
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.config_corpus import CLAUDE, CODEX, plano_config, provider_at
 from tests.fakes import Script, responses_events
 from tests.planoai_cmd import Terminal, kill_leftover, recorded_pid
 
@@ -53,24 +53,8 @@ def planoai_tool(tmp_path_factory: pytest.TempPathFactory, worker_id: str, testr
 
 def demo_config(upstream_url: str, port: int) -> str:
     """The demo's shape (keys from the environment, `arch.codex.default`), its providers on the fake."""
-    return textwrap.dedent(f"""\
-        version: v0.4.0
-        listeners:
-          - type: model
-            name: model_listener
-            port: {port}
-        model_providers:
-          - model: openai/gpt-5.3-codex
-            access_key: $OPENAI_API_KEY
-            base_url: {upstream_url}/v1
-            default: true
-          - model: anthropic/claude-sonnet-4-5
-            access_key: $ANTHROPIC_API_KEY
-            base_url: {upstream_url}/v1
-        model_aliases:
-          arch.codex.default:
-            target: gpt-5.3-codex
-        """)
+    return plano_config(provider_at(upstream_url, CODEX, default=True), provider_at(upstream_url, CLAUDE),
+                        aliases={"arch.codex.default": "gpt-5.3-codex"}, port=port)
 
 
 @pytest.fixture
