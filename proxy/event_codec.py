@@ -11,6 +11,7 @@ import base64
 from dataclasses import asdict, fields
 from typing import Any
 
+from .cost import Cost
 from .events import (
     AliasChanged,
     Attempt,
@@ -53,6 +54,7 @@ def record_from_json(d: dict[str, Any]) -> RequestRecord:
     values["route"] = RouteInfo(**{**route, "span_attrs": tuple((str(k), v) for k, v in route.get("span_attrs") or ())}
                                 ) if route else None
     values["usage"] = Usage(**d["usage"]) if d.get("usage") else Usage()
+    values["cost"] = Cost(**d["cost"]) if d.get("cost") else None
     values["attempts"] = tuple(Attempt(**a) for a in d.get("attempts") or ())
     values["notes"] = tuple(d.get("notes") or ())
     values["tool_calls"] = tuple(d.get("tool_calls") or ())

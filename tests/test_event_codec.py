@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from proxy import event_codec as codec
+from proxy.cost import Cost
 from proxy.events import (
     AliasChanged,
     Attempt,
@@ -30,7 +31,8 @@ def full_record(i: int = 1, status: int = 200) -> RequestRecord:
         upstream_url="http://127.0.0.1:9/v1/messages", alias="arch.codex.default", alias_target="claude-sonnet-4-5",
         via="alias", route=RouteInfo("code generation", "local", 1.5, "raw", None,
                         span_attrs=(("plano.cache.idle_ms", 5),)), ttft_ms=120.0,
-        usage=Usage(1000, 800, 50, 10), error=None if status < 400 else "boom", error_code=None,
+        usage=Usage(1000, 800, 50, 10, 120), cost=Cost(0.0031, 0.00024, 0.00075),
+        error=None if status < 400 else "boom", error_code=None,
         notes=("dropped web_search",), session_id="s-1",
         attempts=(Attempt("openai/gpt-5.3-codex", "gpt-5.3-codex", 503, "down", 12.0),
                   Attempt("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5", 200, None, 800.0)),

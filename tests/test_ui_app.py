@@ -475,3 +475,33 @@ async def test_routes_summary_and_route_in_the_row(upstream: FakeUpstream, make_
         lines = [app.query_one(RequestLog).row_text(i) for i in range(2)]
         assert any("→ llama3.1 ⟨code gene" in x for x in lines), lines  # the route, cut to the column
         assert any("→ gpt-5.3-codex ⟨proj" in x for x in lines), lines
+
+
+async def test_cost_shows_per_provider_per_alias_and_per_request() -> None:
+    """What Plano prices, where a user looks: the providers pane's cost column, the alias's running cost
+    beside its target, and a request's split (input, cache reads, output) in its detail view; "—" and
+    "not priced" when nothing was priced."""
+    from plano_tui.dashboard.screens.detail import overview_rows
+    from proxy.cost import Cost
+
+    app = offline_app()
+    async with app.run_test(size=(150, 40)) as pilot:
+        stats = app.link.state.stats
+        priced = fake(1, alias="arch.local", cost=Cost(0.0012, 0.0003, 0.0050)).record
+        stats.add(priced)
+        stats.add(replace(fake(2).record, provider="openai/gpt-5.3-codex", upstream_model="gpt-5.3-codex"))
+        app.tick()
+        await pilot.pause()
+        assert app.providers.cell("ollama/llama3.1", "cost") == "$0.0065"
+        assert app.providers.cell("openai/gpt-5.3-codex", "cost") == "—"  # requests, but none priced
+        option = app.aliases_list.get_option("arch.local")
+        assert "$0.0065" in str(option.prompt)
+        rows = dict(overview_rows(priced))
+        assert rows["cost"] == "$0.0065 · input $0.0012 · cached $0.0003 · output $0.0050"
+        assert dict(overview_rows(fake(3).record))["cost"] == "not priced"
+    narrow = offline_app()
+    async with narrow.run_test(size=(80, 40)) as pilot:  # a narrow pane gives up the cost column first
+        narrow.link.state.stats.add(priced)
+        narrow.tick()
+        await pilot.pause()
+        assert "cost" not in [c[0] for c in narrow.providers.columns(narrow.providers.size.width)]

@@ -264,6 +264,7 @@ class DashboardApp(App[None]):
         self._snap = link.snapshot()
         self._in_flight = link.in_flight
         self.providers.show(link.config, self._snap, self.cooling, now)
+        self._show_aliases()  # their cost so far (redrawn only when a shown figure changed)
 
     @property
     def dropped(self) -> int:
@@ -274,7 +275,8 @@ class DashboardApp(App[None]):
                          reload_error=self.link.reload_error)
 
     def _show_aliases(self) -> None:
-        self.aliases_list.show(self.link.aliases(), self._file_aliases)
+        costs = {k: g.cost_usd for k, g in self._snap.aliases.items()} if self._snap is not None else None
+        self.aliases_list.show(self.link.aliases(), self._file_aliases, costs)
 
     def _show_config(self) -> None:
         if self.link.config is not self._config_shown:  # a new view: the file's aliases may have changed

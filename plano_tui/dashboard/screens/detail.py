@@ -84,8 +84,13 @@ def overview_rows(r: RequestRecord) -> list[tuple[str, Content | str]]:
                             f"total {fmt.ms(r.latency_ms)} · generation {fmt.ms(gen)} · "
                             f"{fmt.rate(r.tokens_per_s)} tok/s"))
     u = r.usage
-    rows.append(("usage", f"input {u.input_tokens:,} (cached {u.cached_tokens:,}) · output {u.output_tokens:,} "
-                          f"(reasoning {u.reasoning_tokens:,}) · total {u.total:,}" if u else "not reported"))
+    written = f", cache writes {u.cache_write_tokens:,}" if u.cache_write_tokens else ""
+    rows.append(("usage", f"input {u.input_tokens:,} (cached {u.cached_tokens:,}{written}) · output "
+                          f"{u.output_tokens:,} (reasoning {u.reasoning_tokens:,}) · total {u.total:,}"
+                          if u else "not reported"))
+    c = r.cost  # as Plano prices it: uncached input (and cache writes), cache reads, output (proxy.cost)
+    rows.append(("cost", f"{fmt.usd(c.total_usd)} · input {fmt.usd(c.input_usd)} · cached {fmt.usd(c.cached_usd)}"
+                         f" · output {fmt.usd(c.output_usd)}" if c is not None else "not priced"))
     rows.append(("stream", ("yes" if r.stream else "no") + (f" · session {r.session_id}" if r.session_id else "")))
     if r.notes:
         rows.append(("notes", "\n".join(f"• {n}" for n in r.notes)))

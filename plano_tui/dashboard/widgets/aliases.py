@@ -12,11 +12,13 @@ from textual.widgets.option_list import Option
 
 from proxy.frontend import AliasView
 
+from .. import format as fmt
+
 
 class AliasList(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._shown: tuple[tuple[str, str, bool], ...] | None = None
+        self._shown: tuple[tuple[str, str, bool, str], ...] | None = None
 
     @property
     def alias(self) -> str | None:
@@ -25,8 +27,12 @@ class AliasList(OptionList):
             return None
         return self.get_option_at_index(self.highlighted).id
 
-    def show(self, aliases: list[AliasView], file_targets: dict[str, str]) -> None:
-        shown = tuple((a.name, a.target, file_targets.get(a.name) != a.target) for a in aliases)
+    def show(self, aliases: list[AliasView], file_targets: dict[str, str],
+             costs: dict[str, float | None] | None = None) -> None:
+        """`costs`: what the requests made through each alias cost so far (proxy.stats), shown when priced."""
+        spent = costs or {}
+        shown = tuple((a.name, a.target, file_targets.get(a.name) != a.target,
+                       fmt.usd(c) if (c := spent.get(a.name)) is not None else "") for a in aliases)
         if shown == self._shown:
             return
         keep = self.alias
@@ -38,9 +44,10 @@ class AliasList(OptionList):
             return
         self.add_options(
             Option(Content.assemble((name, "bold"), (" ●", "$text-warning") if modified else "",
-                                    ("\n  → ", "$foreground-muted"), (target, "$text-accent" if modified else "")),
+                                    ("\n  → ", "$foreground-muted"), (target, "$text-accent" if modified else ""),
+                                    (f"  {cost}", "$foreground-muted") if cost else ""),
                    id=name)
-            for name, target, modified in shown
+            for name, target, modified, cost in shown
         )
         names = [s[0] for s in shown]
         self.highlighted = names.index(keep) if keep in names else 0

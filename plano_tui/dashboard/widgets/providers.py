@@ -38,7 +38,7 @@ def provider_row(p: ProviderView | None, name: str, g: GroupSnapshot | None, coo
         key = (fmt.key_label(p), {"ok": "ok", "missing": "error"}.get(p.key_status, "dim"))
     label: Part = (name, "dim" if p is None else "")
     if g is None:
-        return ((label,), (key,), (("0", "dim"),), (), (), (), (), ())
+        return ((label,), (key,), (("0", "dim"),), (), (), (), (), (), ())
     e4, e5 = g.errors_4xx, g.errors_5xx + g.errors_other
     spark: list[Part] = []
     for block, v in fmt.sparkline(g.recent_latency, SPARK_WIDTH):
@@ -55,6 +55,7 @@ def provider_row(p: ProviderView | None, name: str, g: GroupSnapshot | None, coo
         ((f"{fmt.ms(g.ttft_p50):>5} {fmt.ms(g.ttft_p95):>5}", ""),),
         ((f"{fmt.ms(g.latency_p50):>5} {fmt.ms(g.latency_p95):>5} {fmt.ms(g.latency_p99):>5}", ""),),
         ((fmt.rate(g.tokens_per_s), ""),),
+        ((fmt.usd(g.cost_usd), "" if g.cost_usd is not None else "dim"),),
         tuple(spark),
     )
 
@@ -76,8 +77,11 @@ class ProvidersTable(LineTable, can_focus=False):
         ("ttft", "ttft p50/95", 11, "left"),
         ("lat", "latency p50/95/99", 17, "left"),
         ("tps", "tok/s", 5, "right"),
+        ("cost", "cost", 8, "right"),
         ("spark", "recent latency", SPARK_WIDTH, "left"),
     )
+    DROP_ORDER = ("cost",)  # on a narrow terminal the cost goes first (the header shows the total)
+    COLUMN_INDEX: ClassVar[dict[str, int]] = {c[0]: i for i, c in enumerate(COLUMNS)}
     MIN_FLEX, MAX_FLEX = 12, 32
     RIGHT_MARGIN = 1
     COMPONENT_PREFIX = "providers"
@@ -123,7 +127,8 @@ class ProvidersTable(LineTable, can_focus=False):
     def render_row(self, index: int, width: int) -> Strip:
         style = self.palette()
         line = LineBuilder()
-        for (_, _, w, justify), parts in zip(self.columns(width), self.rows[index], strict=True):
+        row = self.rows[index]
+        for key, _, w, justify in self.columns(width):  # a narrow pane drops columns (DROP_ORDER)
             line.add(" ", style(""))  # the row's gutter, then the one-cell GAP before each next column
-            line.cells(parts, w, justify, style)
+            line.cells(row[self.COLUMN_INDEX[key]], w, justify, style)
         return line.strip(width, style(""))
