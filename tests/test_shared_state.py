@@ -287,6 +287,16 @@ async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster:
     h = {"X-Model-Affinity": "team-sess"}
     history: list[dict] = [{"role": "system", "content": "You are a coding agent. " * 400}]
     owners, rids = [], []
+
+    async def stored() -> dict:
+        async with aioredis.from_url(f"redis://127.0.0.1:{c.redis.port}") as r:
+            raw = await r.get("plano:session:-:a:team-sess")
+        return orjson.loads(raw)["b"] if raw else {}  # {"shift": the writer's clock offset, "b": the binding}
+
+    async def settled_in_redis(n: int) -> bool:
+        d = await stored()
+        return d.get("requests") == n and d.get("session_cost_usd", 0) > 0
+
     for text in ("explain the repo", "now write the parser"):
         history.append({"role": "user", "content": text})
         status, rid = await post(c.lb.url + "/v1/chat/completions", {"model": "arch.codex.default",
@@ -296,6 +306,9 @@ async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster:
         owners.append(c.owner(rid))
         rids.append(rid)
         history.append({"role": "assistant", "content": "ok"})
+        # The replica writes the settled turn to Redis just after answering: the next turn (an agent's takes
+        # a tool run at least) reads it from there. Without this wait a CI run once sent turn 2 first.
+        await poll(lambda n=len(rids): settled_in_redis(n))
     assert owners[0] != owners[1], "haproxy sent both turns to one replica"
     assert [q.json["model"] for q in c.upstream.requests if q.path.endswith("/responses")][-2:] == [
         "gpt-5-mini", "gpt-5-mini"
@@ -310,9 +323,7 @@ async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster:
     assert len(costs) == 2
 
     async def settled() -> bool:
-        async with aioredis.from_url(f"redis://127.0.0.1:{c.redis.port}") as r:
-            raw = await r.get("plano:session:-:a:team-sess")
-        d = orjson.loads(raw)["b"] if raw else {}  # {"shift": the writer's clock offset, "b": the binding}
+        d = await stored()
         return d.get("requests") == 2 and abs(d.get("session_cost_usd", 0) - sum(costs)) < 1e-12
 
     await poll(settled)
