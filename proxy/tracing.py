@@ -273,10 +273,14 @@ class Tracing:
         """The `traceparent` for a request's upstream calls (the handler asks before each attempt): ids
         chosen on the first ask, a client's trace continued. No middleware: one would wrap every
         request, and cost more than this."""
+        return self._trace_of(request, request_id).traceparent
+
+    def _trace_of(self, request: web.Request, request_id: str) -> _Trace:
+        """The request's trace, begun at the first ask (the parsed body's facts, or the first attempt)."""
         t = self._live.get(request_id)  # (a dict: aiohttp's request.get of a missing key raises inside)
         if t is None:
             t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
-        return t.traceparent
+        return t
 
     def _begin(self, headers: Mapping[str, str] | None) -> _Trace:
         parent = parse_traceparent(headers.get("traceparent")) if headers is not None else None
@@ -291,9 +295,7 @@ class Tracing:
     def note_request(self, request: web.Request, request_id: str, client_api: Api, body: dict[str, Any]) -> None:
         """The request facts Plano puts on its LLM span (temperature, tools, a preview of the user's message),
         read from the parsed body while the handler holds it; for sampled requests only."""
-        t = self._live.get(request_id)
-        if t is None:
-            t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
+        t = self._trace_of(request, request_id)
         if t.sampled:
             t.facts = request_facts(client_api, body)
 
