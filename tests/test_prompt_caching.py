@@ -18,7 +18,7 @@ from proxy.state import ProxyState
 from proxy.telemetry import install
 
 from .anthropic_cache import AnthropicCacheUpstream
-from .conftest import make_config
+from .conftest import leaked_secrets, make_config
 from .test_routing_proxy import codex_run, post, records, settled
 
 CACHING = "prompt_caching:\n  enabled: true\n"
@@ -82,12 +82,15 @@ def test_injection_follows_planos_rules() -> None:
 
 async def test_claude_code_native_messages_hit_the_cache_from_turn_two(claude) -> None:
     proxy = ProxyServer(ProxyState(make_config(claude.url, CACHING)), host="127.0.0.1", port=0)
-    install(proxy)  # /metrics, as `planoai up` serves it
+    install(proxy)  # /metrics, as `planoai up` serves it (make_proxy starts a proxy before it can be added)
+    leaks: list[str] = []  # the key-leak watch make_proxy puts on every proxy
+    proxy.state.bus.subscribe(lambda e: leaks.extend(leaked_secrets(e)))
     await proxy.start()
     try:
         await _claude_code_turns(claude, proxy)
     finally:
         await proxy.stop(drain_s=0)
+    assert not leaks, f"provider keys leaked into records/logs: {sorted(set(leaks))}"
 
 
 async def _claude_code_turns(claude: AnthropicCacheUpstream, proxy: ProxyServer) -> None:
