@@ -14,7 +14,8 @@ honoured); the upstream call and the client's response carry a `traceparent` nam
 The ids are chosen at the request's first upstream call (the handler asks `state.tracer`).
 
 Cost: the request path only appends (terminal record, ids) to a bounded deque. An export thread turns a
-second's worth of records into one OTLP `ExportTraceServiceRequest` built directly as protobuf, and sends
+second's worth of records into one OTLP `ExportTraceServiceRequest` written as protobuf bytes
+(proxy.span_encoding: ~3× cheaper than the protobuf library's message objects), and sends
 it through the OTLP exporter library's own `_export` (its channel, retries and reconnects). The SDK's
 span objects and its encoder are skipped: they cost ~130 µs per span (bench/RESULTS.md, session 4),
 against ~200 µs of proxy work per small request. A slow or dead collector only fills (then overflows)
@@ -34,14 +35,12 @@ from typing import Any, cast
 from aiohttp import web
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
 from .events import RequestFailed, RequestFinished, RequestRecord
 from .routing.conversation import recent_user_message, tool_names
+from .span_encoding import SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SpanEncoder, export_request, field
 from .state import ProxyState
 from .trace_settings import TraceSettings, parse_traceparent
 from .wire.providers import Api
@@ -92,22 +91,9 @@ class RoutingCall:
 
 
 TRACE_KEY = web.RequestKey("plano_trace", _Trace)
-_STATUS_ERROR = Status.STATUS_CODE_ERROR
 # Numbers vary per request (durations, tokens, cost) and are built per span; strings and flags come from
 # small vocabularies (paths, models, routes, session ids, custom attributes) and are serialized once.
 _FRESH_STRINGS = frozenset({"request_id", "error.message", "routing.selection_reason"})
-
-
-def _set(kv: KeyValue, key: str, value: Any) -> None:
-    kv.key = key
-    if isinstance(value, bool):
-        kv.value.bool_value = value
-    elif isinstance(value, int):
-        kv.value.int_value = value
-    elif isinstance(value, float):
-        kv.value.double_value = value
-    else:
-        kv.value.string_value = str(value)
 
 
 def request_facts(api: Api, body: dict[str, Any]) -> dict[str, str]:
@@ -126,103 +112,11 @@ def request_facts(api: Api, body: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-class _Encoder:
-    """Records → OTLP protobuf spans, without the SDK. A span is the concatenation of protobuf-serialized
-    fragments (protobuf defines concatenated messages as merged: repeated fields append), so the
-    attributes that repeat across requests are serialized once and reused; the export request parses
-    each span back with `MergeFromString` (C, ~1 µs). Only the export thread uses it."""
-
-    def __init__(self) -> None:
-        self._frags: dict[tuple[str, Any, type], bytes] = {}
-        self._names: dict[str, bytes] = {}
-        self._kinds: dict[int, bytes] = {
-            int(k): Span(kind=k).SerializeToString() for k in (Span.SPAN_KIND_SERVER, Span.SPAN_KIND_INTERNAL)
-        }
-
-    def _frag(self, key: str, value: Any) -> bytes:
-        ck = (key, value, type(value))
-        b = self._frags.get(ck)
-        if b is None:
-            if len(self._frags) > 16384:  # bounded: session ids and models are open vocabularies
-                self._frags.clear()
-            s = Span()
-            _set(s.attributes.add(), key, value)
-            b = self._frags[ck] = s.SerializeToString()
-        return b
-
-    def _name(self, name: str) -> bytes:
-        b = self._names.get(name)
-        if b is None:
-            if len(self._names) > 4096:
-                self._names.clear()
-            b = self._names[name] = Span(name=name).SerializeToString()
-        return b
-
-    def static(self, name: str, kind: int, attrs: Mapping[str, Any]) -> bytes:
-        """Name, kind and attributes as one serialized fragment (strings and flags from the cache)."""
-        parts = [self._name(name), self._kinds[kind]]
-        rest = Span()
-        for k, v in attrs.items():
-            if (type(v) is str and k not in _FRESH_STRINGS) or type(v) is bool or k == "http.status_code":
-                parts.append(self._frag(k, v))
-            else:
-                _set(rest.attributes.add(), k, v)
-        parts.append(rest.SerializeToString())
-        return b"".join(parts)
-
-    def fresh(
-        self,
-        trace_id: int,
-        span_id: int,
-        parent_id: int | None,
-        start: int,
-        end: int,
-        attrs: Mapping[str, Any],
-        error: str | None = None,
-    ) -> bytes:
-        """Ids, times, status and the attributes that change every request, serialized."""
-        s = Span(
-            trace_id=trace_id.to_bytes(16, "big"),
-            span_id=span_id.to_bytes(8, "big"),
-            start_time_unix_nano=start,
-            end_time_unix_nano=end,
-        )
-        if parent_id is not None:
-            s.parent_span_id = parent_id.to_bytes(8, "big")
-        add = s.attributes.add
-        for k, v in attrs.items():
-            _set(add(), k, v)
-        if error is not None:
-            s.status.code = _STATUS_ERROR
-            s.status.message = error[:200]
-        out: bytes = s.SerializeToString()
-        return out
-
-    def span(
-        self,
-        trace_id: int,
-        span_id: int,
-        parent_id: int | None,
-        name: str,
-        kind: int,
-        start: int,
-        end: int,
-        attrs: Mapping[str, Any],
-        error: str | None = None,
-    ) -> bytes:
-        """A whole span whose attributes are not split by the caller (routing spans)."""
-        return self.fresh(trace_id, span_id, parent_id, start, end, {}, error) + self.static(name, kind, attrs)
-
-
-def _resource(service: str) -> Resource:
-    r = Resource()
-    for k, v in (
-        ("service.name", service),
-        ("telemetry.sdk.language", "python"),
-        ("telemetry.sdk.name", "planoai-tui"),
-    ):
-        _set(r.attributes.add(), k, v)
-    return r
+def _resource(service: str) -> bytes:
+    """A serialized `Resource` (its attributes are field 1, as a span's are field 9)."""
+    enc = SpanEncoder()
+    attrs = (("service.name", service), ("telemetry.sdk.language", "python"), ("telemetry.sdk.name", "planoai-tui"))
+    return b"".join(field(b"\x0a", enc.key_value(k, v)) for k, v in attrs)
 
 
 class _Exporter(OTLPSpanExporter):
@@ -250,7 +144,7 @@ class Tracing:
             endpoint=settings.endpoint, insecure=not settings.endpoint.startswith("https"), timeout=5
         )
         self._resources = {SERVICE_LLM: _resource(SERVICE_LLM), SERVICE_ROUTING: _resource(SERVICE_ROUTING)}
-        self._encoder = _Encoder()
+        self._encoder = SpanEncoder(_FRESH_STRINGS)
         self._shapes: dict[tuple[Any, ...], tuple[bytes, str]] = {}  # export thread only
         # deque append/popleft are atomic: the request path and the export thread share it without a lock.
         self._queue: collections.deque[tuple[Any, _Trace]] = collections.deque()
@@ -381,18 +275,11 @@ class Tracing:
                 routing.append(self._routing_call_span(item, t))
             else:
                 self._record_spans(item, t, llm, routing)
-        req = ExportTraceServiceRequest()
-        for service, spans in ((SERVICE_LLM, llm), (SERVICE_ROUTING, routing)):
-            if not spans:
-                continue
-            rs = req.resource_spans.add()
-            rs.resource.CopyFrom(self._resources[service])
-            ss = rs.scope_spans.add()
-            ss.scope.name = "planoai-tui"
-            add = ss.spans.add
-            for b in spans:
-                add().MergeFromString(b)
-        return req, len(llm) + len(routing)
+        res = self._resources
+        raw = export_request(((res[SERVICE_LLM], llm), (res[SERVICE_ROUTING], routing)), "planoai-tui")
+        # Parsed back by the protobuf library (C): the exporter sends its message type, and a span we
+        # encoded wrong fails this batch's export here, never a request.
+        return ExportTraceServiceRequest.FromString(raw), len(llm) + len(routing)
 
     def _record_spans(self, r: RequestRecord, t: _Trace, llm: list[bytes], routing: list[bytes]) -> None:
         start = int(r.started_at * 1e9)
@@ -410,33 +297,38 @@ class Tracing:
                 self._shapes.clear()
             self._shapes[shape] = cached
         static, resolved = cached
-        fresh: dict[str, Any] = {"request_id": r.request_id, "llm.duration_ms": round(r.latency_ms, 3)}
+        enc = self._encoder
+        a = enc.attribute
+        fresh = [a("request_id", r.request_id), a("llm.duration_ms", round(r.latency_ms, 3))]
         if r.ttft_ms is not None:
-            fresh["llm.time_to_first_token"] = round(r.ttft_ms, 3)
+            fresh.append(a("llm.time_to_first_token", round(r.ttft_ms, 3)))
         if fallback:
-            fresh["planoai.attempts"] = len(r.attempts)
+            fresh.append(a("planoai.attempts", len(r.attempts)))
         u = r.usage
         if u:
-            fresh["llm.usage.prompt_tokens"] = u.input_tokens
-            fresh["llm.usage.completion_tokens"] = u.output_tokens
-            fresh["llm.usage.total_tokens"] = u.total
-            fresh["llm.usage.cached_input_tokens"] = u.cached_tokens
+            fresh += (
+                a("llm.usage.prompt_tokens", u.input_tokens),
+                a("llm.usage.completion_tokens", u.output_tokens),
+                a("llm.usage.total_tokens", u.total),
+                a("llm.usage.cached_input_tokens", u.cached_tokens),
+                a("llm.usage.reasoning_tokens", u.reasoning_tokens),
+            )
             if u.cache_write_tokens:  # Plano sets it only when the provider reported cache writes
-                fresh["llm.usage.cache_creation_tokens"] = u.cache_write_tokens
-            fresh["llm.usage.reasoning_tokens"] = u.reasoning_tokens
+                fresh.append(a("llm.usage.cache_creation_tokens", u.cache_write_tokens))
             cost: Any = r.cost  # priced once, by the handler (proxy.cost)
             if cost is None and self.pricer is not None and r.provider and r.upstream_model:
                 cost = self.pricer(r.provider, r.upstream_model, u)
             if cost is not None:
-                # Plano's input cost covers every prompt token, cache reads included.
-                fresh["llm.usage.input_cost_usd"] = cost.input_usd + getattr(cost, "cached_usd", 0.0)
-                fresh["llm.usage.output_cost_usd"] = cost.output_usd
-                fresh["llm.usage.total_cost_usd"] = cost.total_usd
+                fresh += (
+                    # Plano's input cost covers every prompt token, cache reads included.
+                    a("llm.usage.input_cost_usd", cost.input_usd + getattr(cost, "cached_usd", 0.0)),
+                    a("llm.usage.output_cost_usd", cost.output_usd),
+                    a("llm.usage.total_cost_usd", cost.total_usd),
+                )
         if r.error:
-            fresh["error.message"] = r.error[:500]
+            fresh.append(a("error.message", r.error[:500]))
         if t.facts:
-            fresh |= t.facts
-        enc = self._encoder
+            fresh += [a(k, v) for k, v in t.facts.items()]
         llm.append(enc.fresh(t.trace_id, t.span_id, t.parent_span_id, start, end, fresh, r.error) + static)
         info = r.route
         if info is None:
@@ -459,7 +351,7 @@ class Tracing:
         rattrs |= t.custom
         rend = start + int((info.latency_ms or 0) * 1e6)
         routing.append(enc.span(t.trace_id, random.getrandbits(64) or 1, t.span_id, f"POST {r.path}",
-                                Span.SPAN_KIND_INTERNAL, start, rend, rattrs))  # fmt: skip
+                                SPAN_KIND_INTERNAL, start, rend, rattrs))  # fmt: skip
 
     def _shape(self, r: RequestRecord, t: _Trace, route: str | None, fallback: bool) -> tuple[bytes, str]:
         """The LLM span's name, kind and repeating attributes, serialized; and the resolved model name."""
@@ -493,7 +385,7 @@ class Tracing:
             attrs["error"] = True
             attrs["error.type"] = r.error_code or "error"
         attrs |= t.custom
-        return self._encoder.static(name, Span.SPAN_KIND_SERVER, attrs), resolved
+        return self._encoder.static(name, SPAN_KIND_SERVER, attrs), resolved
 
     def _routing_call_span(self, c: RoutingCall, t: _Trace) -> bytes:
         start = int(c.started_at * 1e9)
@@ -514,7 +406,7 @@ class Tracing:
         end = start + int(c.duration_ms * 1e6)
         error = None if c.status < 400 else f"HTTP {c.status}"
         return self._encoder.span(t.trace_id, t.span_id, t.parent_span_id, f"POST {c.path}",
-                                  Span.SPAN_KIND_SERVER, start, end, attrs, error)  # fmt: skip
+                                  SPAN_KIND_SERVER, start, end, attrs, error)  # fmt: skip
 
     _prefix_cache: tuple[object, dict[str, str]] = (None, {})
 
