@@ -185,8 +185,8 @@ def main() -> None:
     try:
         plain = tmp / "plain.yaml"
         plain.write_text(CONFIG.format(port=up_port))
-        traced, traced10 = tmp / "traced.yaml", tmp / "traced10.yaml"
-        for path, pct in ((traced, 100), (traced10, 10)):
+        traced, traced10, traced0 = tmp / "traced.yaml", tmp / "traced10.yaml", tmp / "traced0.yaml"
+        for path, pct in ((traced, 100), (traced10, 10), (traced0, 0.01)):
             path.write_text(
                 CONFIG.format(port=up_port)
                 + f"tracing:\n  random_sampling: {pct}\n  opentracing_grpc_endpoint: http://127.0.0.1:{otlp_port}\n"
@@ -198,6 +198,8 @@ def main() -> None:
             "traces on (100 %)": (ROOT, traced, ("--no-metrics",)),
             "metrics + traces": (ROOT, traced, ()),
             "traces on (10 %)": (ROOT, traced10, ("--no-metrics",)),
+            # what the request path pays for tracing itself (ids, traceparent both ways), nearly no spans
+            "traces on, unsampled (0.01 %)": (ROOT, traced0, ("--no-metrics",)),
         }
         if args.only:
             variants = {k: v for k, v in variants.items() if args.only in k}
