@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
@@ -261,6 +262,12 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
 
         printer = HeadlessPrinter(sys.stdout)
         state.bus.subscribe(printer, HeadlessPrinter.TYPES)
+        # The core's warnings print as SERVICE_NOTICE lines (proxy.notices); a bug's traceback still goes
+        # to stderr, as it did before a handler on the `proxy` logger stood in for logging's last resort.
+        tracebacks = logging.StreamHandler(sys.stderr)
+        tracebacks.addFilter(lambda record: record.exc_info is not None)
+        logging.getLogger("proxy").addHandler(tracebacks)
+        closers.append(lambda: logging.getLogger("proxy").removeHandler(tracebacks))
         closers.append(printer.flush)  # the lines of requests that ended while the server drained
         state.details = None  # nothing headless shows headers or bodies: records skip them
     port = args.port if args.port is not None else config.listener.port

@@ -21,6 +21,7 @@ from proxy.events import (
     Event,
     ProviderCooling,
     RequestRecord,
+    ServiceNotice,
 )
 
 _second: list[object] = [None, ""]  # (whole second, formatted) — strftime once per second, not per line
@@ -121,7 +122,7 @@ class HeadlessPrinter:
 
 
 def notice_line(event: Event) -> str | None:
-    """The line of an alias change, reload or cool-down (None for other events)."""
+    """The line of an alias change, reload, cool-down or service notice (None for other events)."""
     now = time.time()
     if isinstance(event, AliasChanged):
         return (
@@ -141,4 +142,7 @@ def notice_line(event: Event) -> str | None:
             f"[{_ts(now)}][warn] PROVIDER_COOLING: provider={_q(event.provider)} "
             f"for_s={max(0.0, event.until - now):.0f} reason={_q(event.reason)}"
         )
+    if isinstance(event, ServiceNotice):  # the core's own warnings (proxy.notices): Redis, OTLP, cost feeds
+        level = {"error": "error", "info": "info"}.get(event.level, "warn")
+        return f"[{_ts(event.at)}][{level}] SERVICE_NOTICE: source={event.source} message={_q(event.message)}"
     return None

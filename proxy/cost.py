@@ -40,6 +40,7 @@ import orjson
 if TYPE_CHECKING:  # aiohttp is imported where prices are fetched: `planoai` commands that only read the
     import aiohttp  # config (cli-agent, alias) stay fast to start
 
+from .redaction import scrub_credentials, without_credentials
 from .wire.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -433,8 +434,9 @@ class PriceBook:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.errors[s.url] = f"{type(exc).__name__}: {exc}"
-            log.warning("model_metrics_sources: %s (%s): %s", s.provider, s.url, self.errors[s.url])
+            self.errors[s.url] = scrub_credentials(f"{type(exc).__name__}: {exc}")  # a URL's password stays out
+            shown = without_credentials(s.url)
+            log.warning("model_metrics_sources: %s (%s): %s", s.provider, shown, self.errors[s.url])
 
 
 async def _fetch(s: Source, session_getter: Callable[[], aiohttp.ClientSession]) -> Any:

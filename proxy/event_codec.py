@@ -22,6 +22,7 @@ from .events import (
     RequestFinished,
     RequestRecord,
     RouteInfo,
+    ServiceNotice,
     Timing,
 )
 from .frontend import AliasView, ConfigView, GroupSnapshot, ProviderView, SessionRow, StatsSnapshot, StepView, TurnView
@@ -77,6 +78,8 @@ def event_to_json(ev: Event) -> dict[str, Any] | None:
         return {"t": "reload", "path": ev.path, "ok": ev.ok, "error": ev.error, "changes": list(ev.changes)}
     if isinstance(ev, ProviderCooling):
         return {"t": "cooling", "provider": ev.provider, "until": ev.until, "reason": ev.reason}
+    if isinstance(ev, ServiceNotice):
+        return {"t": "notice", "at": ev.at, "level": ev.level, "source": ev.source, "message": ev.message}
     return None
 
 
@@ -92,6 +95,8 @@ def event_from_json(d: dict[str, Any]) -> Event | None:
         return ConfigReloaded(d["path"], bool(d["ok"]), d.get("error"), tuple(d.get("changes") or ()))
     if kind == "cooling":
         return ProviderCooling(d["provider"], float(d["until"]), d["reason"])
+    if kind == "notice":
+        return ServiceNotice(float(d["at"]), str(d["level"]), str(d["source"]), str(d["message"]))
     return None
 
 

@@ -219,6 +219,17 @@ class ProviderCooling:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceNotice:
+    """A warning of the core's (a shared Redis down or back, the OTLP collector refusing spans, a cost feed
+    unreachable, a routing step that failed): proxy.notices turns its log warnings into these."""
+
+    at: float  # epoch seconds
+    level: str  # warning | error | info (a service is back)
+    source: str  # the module that warned: shared_state, tracing, cost, routing.router…
+    message: str
+
+
 Event = (
     RequestStarted
     | ModelResolved
@@ -229,6 +240,7 @@ Event = (
     | AliasChanged
     | ConfigReloaded
     | ProviderCooling
+    | ServiceNotice
 )
 TERMINAL = (RequestFinished, RequestFailed)  # one per request, with its complete record
-NOTICES = (AliasChanged, ConfigReloaded, ProviderCooling)  # what front ends show besides requests
+NOTICES = (AliasChanged, ConfigReloaded, ProviderCooling, ServiceNotice)  # what front ends show besides requests

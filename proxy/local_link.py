@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from .config import Config, Provider, find_provider
 from .details import DetailBudget
-from .events import Event, RequestRecord
+from .events import Event, RequestRecord, ServiceNotice
 from .frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, TurnView
 from .state import ProxyState
 from .stats import StatsSnapshot
@@ -79,7 +79,13 @@ class LocalLink:
         return True
 
     def subscribe(self, callback: Callable[[Event], None], types: tuple[type, ...]) -> Callable[[], None]:
-        return self.state.bus.subscribe(callback, types)
+        """Also hands a new subscriber the warnings raised before it came (a cost feed that failed while
+        the dashboard was still starting is still down)."""
+        unsubscribe = self.state.bus.subscribe(callback, types)
+        if ServiceNotice in types:
+            for n in list(self.state.notices):
+                callback(n)
+        return unsubscribe
 
     def snapshot(self) -> StatsSnapshot:
         return self.state.stats.snapshot()

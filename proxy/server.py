@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from . import notices
 from .admin_stream import AdminStream
 from .cost import configured_models
 from .handler import LlmHandler
@@ -60,6 +61,7 @@ class ProxyServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._notices: notices.LogNotices | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handler = LlmHandler(state, self._get_session, self._tasks)
@@ -108,6 +110,17 @@ class ProxyServer:
         return app
 
     async def start(self) -> None:
+        # From now on the core's warnings are events too (proxy.notices): the dashboard shows them. First,
+        # so the price feeds that start with the app (proxy.cost) are covered from their first fetch.
+        self._notices = notices.attach(self.state.bus)
+        try:
+            await self._start()
+        except BaseException:
+            notices.detach(self._notices)
+            self._notices = None
+            raise
+
+    async def _start(self) -> None:
         self._runner = web.AppRunner(
             self.app,
             handler_cancellation=True,
@@ -138,6 +151,9 @@ class ProxyServer:
             await asyncio.wait(list(self._tasks), timeout=1.0)
         await self._runner.cleanup()
         self._runner = None
+        if self._notices is not None:
+            notices.detach(self._notices)
+            self._notices = None
 
     async def __aenter__(self) -> ProxyServer:
         await self.start()

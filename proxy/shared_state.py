@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from .events import ProviderCooling
+from .redaction import without_credentials
 from .routing.pinning import DecisionCache, Pinned
 from .routing.router import TaskRouter
 from .sessions import Binding, SessionStore, Visit
@@ -144,6 +145,7 @@ class SharedState:
     def __init__(self, state: ProxyState, url: str, tenant_header: str | None) -> None:
         self.state = state
         self.url = url
+        self.shown_url = without_credentials(url)  # what warnings say: a password in the URL stays out
         self.tenant_header = tenant_header
         # Imported here, not at the top: the redis package (with the OpenTelemetry SDK it pulls in) is
         # most of a second of start-up, paid only by configs that name a Redis session cache.
@@ -165,7 +167,7 @@ class SharedState:
         if self.up or not self.warned:
             log.warning(
                 "session cache: Redis at %s unavailable (%s); pins and cooldowns are per replica until it is back",
-                self.url, exc if isinstance(exc, str) else type(exc).__name__,
+                self.shown_url, exc if isinstance(exc, str) else type(exc).__name__,
             )  # fmt: skip
             self.warned = True
         self.up = False
@@ -173,7 +175,8 @@ class SharedState:
     def _back(self) -> None:
         if not self.up:
             if self.warned:
-                log.warning("session cache: Redis at %s is back; sharing pins and cooldowns again", self.url)
+                log.warning("session cache: Redis at %s is back; sharing pins and cooldowns again", self.shown_url,
+                            extra={"recovered": True})
             self.up = True
 
     async def _call(self, coro: Any) -> Any:

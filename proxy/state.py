@@ -6,6 +6,7 @@ them once at its start, so in-flight requests finish on the config they started 
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import time
@@ -19,7 +20,7 @@ from .caching import CachePolicy
 from .config import Alias, Config, find_provider, seconds
 from .cost import PriceBook, _base_dir, sources_from
 from .details import DetailBudget
-from .events import TERMINAL, AliasChanged, RouteInfo
+from .events import TERMINAL, AliasChanged, RouteInfo, ServiceNotice
 from .frontend import CAPTURE_BYTES
 from .health import ProviderHealth
 from .resolve import AliasTable, Resolution, Resolver
@@ -110,11 +111,17 @@ class SharedStatus(Protocol):
     def up(self) -> bool: ...
 
 
+RECENT_NOTICES = 20  # warnings kept for a dashboard that starts or attaches later
+
+
 class ProxyState:
     def __init__(self, config: Config, bus: EventBus | None = None, options: ProxyOptions | None = None) -> None:
         self.bus = bus or EventBus()
         self.stats = Stats()
         self.bus.subscribe(self.stats, Stats.TYPES)
+        # The core's latest warnings (proxy.notices), for front ends that start or attach after them.
+        self.notices: collections.deque[ServiceNotice] = collections.deque(maxlen=RECENT_NOTICES)
+        self.bus.subscribe(self.notices.append, (ServiceNotice,))
         self.options = options or ProxyOptions()
         self.aliases = AliasTable(config.aliases)
         self.config = config

@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
 from .events import RequestFailed, RequestFinished, RequestRecord
+from .redaction import without_credentials
 from .routing.conversation import recent_user_message, tool_names
 from .span_encoding import SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SpanEncoder, export_request, field
 from .state import ProxyState
@@ -151,6 +152,8 @@ class Tracing:
         self.spans = 0  # spans handed to the export thread
         self.exported = 0
         self.failed = 0  # spans the collector did not take (down, slow, refused)
+        self._failing = False  # the last export failed (warned once; a success says it is back)
+        self._shown_endpoint = without_credentials(settings.endpoint)
         self.overflow = 0  # spans dropped because the queue was full
         self._live: dict[str, _Trace] = {}  # request id → its trace, from its first upstream call to its end
         self._wake = threading.Event()
@@ -262,9 +265,15 @@ class Tracing:
                 result = SpanExportResult.FAILURE
             if result is SpanExportResult.SUCCESS:
                 self.exported += n
+                if self._failing:
+                    self._failing = False
+                    log.warning("OTLP traces: the collector at %s takes spans again", self._shown_endpoint,
+                                extra={"recovered": True})  # fmt: skip
             else:
-                if not self.failed:  # once: the count in /metrics (planoai_trace_spans_dropped) tells the rest
-                    log.warning("OTLP trace export failing (collector down or slow); requests are unaffected")
+                if not self._failing:  # once per outage: planoai_trace_spans_dropped in /metrics counts the rest
+                    self._failing = True
+                    log.warning("OTLP traces: the collector at %s is not taking spans (down or slow); they are "
+                                "dropped, requests are unaffected", self._shown_endpoint)  # fmt: skip
                 self.failed += n
 
     def _encode(self, items: list[tuple[Any, _Trace]]) -> tuple[ExportTraceServiceRequest, int]:

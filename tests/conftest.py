@@ -54,9 +54,11 @@ def leaked_secrets(event: object) -> list[str]:
     """Every secret that appears anywhere a user could see this event: the record (bodies, headers,
     errors, notes), the headless line and the JSONL row."""
     from plano_tui.headless import format_record
-    from proxy.events import RequestFailed, RequestFinished
+    from proxy.events import RequestFailed, RequestFinished, ServiceNotice
     from proxy.jsonlog import record_dict
 
+    if isinstance(event, ServiceNotice):  # the core's warnings, as every dashboard shows them
+        return [s for s in SECRETS if s in event.message]
     if not isinstance(event, RequestFinished | RequestFailed):
         return []
     r = event.record

@@ -15,6 +15,7 @@ from proxy.events import (
     RequestFinished,
     RequestRecord,
     RouteInfo,
+    ServiceNotice,
 )
 from proxy.local_link import config_view
 from proxy.stats import Stats
@@ -57,7 +58,8 @@ def test_event_round_trips() -> None:
     events = [RequestFinished(full_record()), RequestFailed(full_record(2, 502)),
               AliasChanged("arch.codex.default", None, "llama3.1", "dashboard"),
               ConfigReloaded("/x/config.yaml", False, "config.yaml:3: bad", ("+provider a",)),
-              ProviderCooling("openai/gpt-5.3-codex", 1.7e9, "3 failures in a row")]
+              ProviderCooling("openai/gpt-5.3-codex", 1.7e9, "3 failures in a row"),
+              ServiceNotice(1.7e9, "warning", "shared_state", "session cache: Redis at redis://***@h unavailable")]
     for ev in events:
         back = codec.event_from_json(wire(codec.event_to_json(ev)))  # type: ignore[arg-type]
         if isinstance(ev, RequestFinished | RequestFailed):

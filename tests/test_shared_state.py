@@ -22,14 +22,14 @@ import redis.asyncio as aioredis
 
 from proxy.config import parse_config
 from proxy.cost import Rates
-from proxy.events import RequestFailed, RequestFinished, RequestRecord
+from proxy.events import RequestFailed, RequestFinished, RequestRecord, ServiceNotice
 from proxy.server import ProxyServer
 from proxy.shared_state import SharedState
 from proxy.shared_state import install as install_shared
 from proxy.state import ProxyState
 
 from .config_corpus import routed_config
-from .conftest import FAKE_KEYS
+from .conftest import FAKE_KEYS, proxy_config_yaml
 from .fakes import FakeUpstream, Script
 from .test_prometheus_dashboard import free_port
 from .test_routing_proxy import FakeRouter, codex_run, route_of
@@ -144,6 +144,7 @@ class Replica:
     server: ProxyServer
     shared: SharedState
     records: list[RequestRecord] = field(default_factory=list)
+    notices: list[ServiceNotice] = field(default_factory=list)  # the core's warnings as front ends get them
 
 
 @dataclass
@@ -175,6 +176,7 @@ async def cluster(upstream: FakeUpstream, tmp_path: Path, request: pytest.Fixtur
         await shared.start()
         rep = Replica(server, shared)
         state.bus.subscribe(lambda e, rep=rep: rep.records.append(e.record), (RequestFinished, RequestFailed))
+        state.bus.subscribe(rep.notices.append, (ServiceNotice,))
         replicas.append(rep)
     await poll(lambda: all(r.shared.up for r in replicas))
     lb = HaProxy([r.server.port for r in replicas], tmp_path)
@@ -249,12 +251,16 @@ async def test_redis_down_or_stalled_fails_nothing_and_sharing_resumes(cluster: 
     models, owners = await codex_turn(c, "exec_ww")  # every request answered, on memory alone
     await poll(lambda: not any(r.shared.up for r in c.replicas))
     assert "per replica until it is back" in caplog.text
+    # ...and the dashboard's request log gets it as a row (proxy.notices), in process or attached.
+    down = f"Redis at redis://127.0.0.1:{c.redis.port} unavailable"
+    await poll(lambda: all(any(down in n.message and n.level == "warning" for n in r.notices) for r in c.replicas))
     # Each replica on its own: the continuation on the other replica could not see the pin.
     assert owners[0] != owners[1] and models[0] == "gpt-5-mini"
 
     await c.redis.start()  # same port, empty
     await poll(lambda: all(r.shared.up for r in c.replicas))
     assert "is back" in caplog.text
+    await poll(lambda: all(any("is back" in n.message and n.level == "info" for n in r.notices) for r in c.replicas))
     c.router.answer(route_of("project understanding"))
     models, owners = await codex_turn(c, "par")
     assert owners[0] != owners[1] and models == ["gpt-5-mini", "gpt-5-mini"]
@@ -327,3 +333,38 @@ async def test_a_routing_budget_spent_on_one_replica_holds_on_the_other(cluster:
         return d.get("requests") == 2 and abs(d.get("session_cost_usd", 0) - sum(costs)) < 1e-12
 
     await poll(settled)
+
+
+async def test_a_redis_password_never_reaches_a_warning_or_the_dashboard(upstream: FakeUpstream, tmp_path: Path,
+                                                                          caplog) -> None:
+    """A URL with credentials the server refuses (this redis-server has no password): the replica runs on
+    memory and says so, with the URL's user and password replaced by `***`."""
+    caplog.set_level(logging.WARNING, logger="proxy.shared_state")
+    redis = RedisServer(tmp_path)
+    await redis.start()
+    secret = "r3dis-pa55"
+    config = proxy_config_yaml(upstream.url) + textwrap.dedent(f"""\
+        routing:
+          session_cache: {{type: redis, url: "redis://team:{secret}@127.0.0.1:{redis.port}/0"}}
+        """)  # fmt: skip
+    state = ProxyState(parse_config(config, "replica.yaml", FAKE_KEYS))
+    notices: list[ServiceNotice] = []
+    state.bus.subscribe(notices.append, (ServiceNotice,))
+    server = ProxyServer(state, host="127.0.0.1", port=0)
+    shared = install_shared(state)
+    assert shared is not None
+    await server.start()
+    await shared.start()
+    try:
+        await poll(lambda: any("unavailable" in n.message for n in notices))
+        shown = next(n.message for n in notices if "unavailable" in n.message)
+        assert f"Redis at redis://***@127.0.0.1:{redis.port}/0 unavailable" in shown
+        assert secret not in shown and "team" not in shown and secret not in caplog.text
+        async with aiohttp.ClientSession() as s:  # on memory alone, requests are answered
+            body = {"model": "gpt-5.3-codex", "input": "hi"}
+            async with s.post(server.url + "/v1/responses", json=body, headers={"session-id": "s1"}) as r:
+                assert r.status == 200
+    finally:
+        await shared.stop()
+        await server.stop(drain_s=0)
+        redis.stop()

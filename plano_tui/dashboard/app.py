@@ -32,6 +32,7 @@ from proxy.events import (
     Event,
     ProviderCooling,
     RequestRecord,
+    ServiceNotice,
 )
 from proxy.frontend import CommandError, ConfigView, FrontEndLink, StatsSnapshot
 
@@ -205,6 +206,12 @@ class DashboardApp(App[None]):
                                                  f"{fmt.duration(ev.until - now)}: {ev.reason}")
                 added += 1
                 self._providers_dirty = True
+            elif isinstance(ev, ServiceNotice):  # Redis, the OTLP collector, a cost feed… (proxy.notices)
+                if ev.level == "info":  # a service is back
+                    store.add_notice(ev.at, "service-ok", f"✓ {ev.message}")
+                else:
+                    store.add_notice(ev.at, "service-error" if ev.level == "error" else "service", f"⚠ {ev.message}")
+                added += 1
         with self.batch_update():
             if added:
                 self.request_log.rows_added(added)

@@ -35,13 +35,13 @@ class RequestRow:
 @dataclass(slots=True, eq=False)
 class NoticeRow:
     at: float  # epoch seconds
-    kind: str  # alias | reload | reload-failed | cooling
+    kind: str  # alias | reload | reload-failed | cooling | service | service-error | service-ok
     text: str
     seq: int = 0
 
     @property
     def is_error(self) -> bool:
-        return self.kind == "reload-failed"
+        return self.kind in ("reload-failed", "service", "service-error")
 
 
 Row = RequestRow | NoticeRow
