@@ -1,17 +1,18 @@
 """The core's own warnings, as events every front end shows.
 
-The proxy reports a degraded service with a log warning: Redis unreachable (proxy.shared_state), the OTLP
-collector refusing spans (proxy.tracing), a cost feed down (proxy.cost), a routing step that failed. Headless
-those reach stderr; under the Textual dashboard stderr is captured and dropped, so a replica running on
-memory alone, or traces going nowhere, would be invisible where people look. `LogNotices` turns every
-warning of the `proxy` loggers into a `ServiceNotice` on the bus while a server runs: a row in the
-dashboard's request log, in process and attached (proxy.admin_stream), never a failed request.
+The proxy reports a degraded service with a log warning: Redis unreachable (proxy.shared_state), the
+OTLP collector refusing spans (proxy.tracing), a cost feed down (proxy.cost), a routing step that failed.
+Headless, those went to stderr; under the Textual dashboard stderr is captured and dropped, so a replica
+running on memory alone, or traces going nowhere, was invisible where people look. `LogNotices` turns
+every warning of the `proxy` loggers into a `ServiceNotice` on the bus while a server runs: a row in the
+dashboard's request log (in process and attached, proxy.admin_stream), a `SERVICE_NOTICE` line
+headless, never a failed request. `extra={"recovered": True}` on a warning says a service is back.
 
-A warning logged with `extra={"recovered": True}` says a service is back (level "info").
-Warnings may come from other threads (the OTLP export thread): the event is handed to the loop with
-`call_soon_threadsafe`. A warning repeated by the same module is shown once a minute at most, and a
-flood is capped, so a failing dependency cannot bury the requests it did not fail. One server per
-process, as `planoai` runs: the handler sits on the `proxy` logger, which every server's modules share.
+Warnings may come from other threads (the OTLP export thread) or from inside the bus itself (a failing
+subscriber): the event is always handed to the loop with `call_soon_threadsafe`, never published in
+place. A module's repeat of its last warning is shown once a minute at most, and a flood is capped, so a
+failing dependency cannot bury the requests it did not fail. One server per process, as `planoai` runs
+it: the handler sits on the `proxy` logger, which every server's modules share.
 """
 
 from __future__ import annotations
@@ -69,14 +70,9 @@ class LogNotices(logging.Handler):
                 return
             if self.loop.is_closed():
                 return
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is self.loop:
-                self.bus.publish(ev)
-            else:
-                self.loop.call_soon_threadsafe(self.bus.publish, ev)
+            # Never published from inside emit(): a warning raised by a bus subscriber (bus.py logs a failing
+            # one) would re-enter the bus it came from. The loop publishes it next, from any thread.
+            self.loop.call_soon_threadsafe(self.bus.publish, ev)
         except Exception:  # logging must never raise into the code that warned
             self.handleError(record)
 

@@ -226,3 +226,26 @@ async def test_headless_prints_the_notice_as_a_line_and_keeps_secrets_out(tmp_pa
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     everything = line + out.decode() + err.decode()
     assert FEED_SECRET not in everything and FEED_KEY not in everything
+
+
+async def test_a_failing_subscriber_is_said_once_and_breaks_neither_requests_nor_the_bus(
+    upstream: FakeUpstream, make_proxy: ProxyFactory
+) -> None:
+    """bus.py logs a subscriber that raises; that warning becomes a notice the same subscriber also gets
+    (and fails on again): handed to the loop, not published from inside the bus, and shown once."""
+    state = ProxyState(telemetry_config(upstream.url))
+    seen = notices_of(state)
+
+    def broken(_event: object) -> None:
+        raise RuntimeError("a front end's bug")
+
+    state.bus.subscribe(broken)  # every event, notices included
+    proxy = await make_proxy(state.config, state=state)
+    async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as client:
+        for _ in range(3):
+            assert (await client.responses.create(model="gpt-5.3-codex", input="hi")).output_text
+    await eventually(lambda: any(n.source == "bus" for n in seen))
+    await asyncio.sleep(0.1)
+    said = [n for n in seen if n.source == "bus"]
+    assert len(said) == 1 and said[0].level == "error"
+    assert said[0].message == "event subscriber failed: RuntimeError: a front end's bug"
