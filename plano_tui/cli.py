@@ -180,6 +180,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(args, config, options))
+    except _MetricsPortTaken as exc:
+        sys.stderr.write(f"planoai: cannot serve /metrics on {exc}\n  pick another port with --metrics-port\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(
             f"planoai: cannot listen on {args.host}:{args.port or '(config port)'}: {exc.strerror or exc}\n"
@@ -187,6 +190,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+class _MetricsPortTaken(Exception):
+    """`--metrics-port` could not be bound (said apart from the proxy's own port, which --port moves)."""
 
 
 def _attach_url(args: argparse.Namespace) -> str | None:
@@ -286,7 +293,10 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         await server.start()
         if getattr(args, "pid_file", False):  # `planoai up`: `down`, `status` and `logs` find it by this file
             _write_pid_file(server.url, config)
-        await telemetry.start()
+        try:
+            await telemetry.start()
+        except OSError as exc:  # the --metrics-port listener, not the proxy's own port
+            raise _MetricsPortTaken(f"{args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}") from None
         if shared is not None:
             await shared.start()
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())
