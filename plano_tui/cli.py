@@ -180,8 +180,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(args, config, options))
-    except _MetricsPortTaken as exc:
-        sys.stderr.write(f"planoai: cannot serve /metrics on {exc}\n  pick another port with --metrics-port\n")
+    except _StartupError as exc:
+        sys.stderr.write(f"planoai: {exc}\n")
         return 1
     except OSError as exc:
         sys.stderr.write(
@@ -192,8 +192,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return 0
 
 
-class _MetricsPortTaken(Exception):
-    """`--metrics-port` could not be bound (said apart from the proxy's own port, which --port moves)."""
+class _StartupError(Exception):
+    """A start-up failure that is not the proxy's own port (which --port moves): its whole message."""
 
 
 def _attach_url(args: argparse.Namespace) -> str | None:
@@ -261,7 +261,10 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
     if args.log_json:
         from proxy.jsonlog import JsonlLog
 
-        jl = JsonlLog(args.log_json)
+        try:
+            jl = JsonlLog(args.log_json)
+        except OSError as exc:
+            raise _StartupError(f"cannot write --log-json {args.log_json}: {exc.strerror or exc}") from None
         state.bus.subscribe(jl, JsonlLog.TYPES)
         closers.append(jl.close)
     if args.no_ui:
@@ -296,7 +299,10 @@ async def serve(args: argparse.Namespace, config: Config | None, options: ProxyO
         try:
             await telemetry.start()
         except OSError as exc:  # the --metrics-port listener, not the proxy's own port
-            raise _MetricsPortTaken(f"{args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}") from None
+            raise _StartupError(
+                f"cannot serve /metrics on {args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}\n"
+                "  pick another port with --metrics-port"
+            ) from None
         if shared is not None:
             await shared.start()
         ca_task = asyncio.get_running_loop().create_task(finish_ca_loading())

@@ -151,8 +151,9 @@ def test_refuses_remote_bind_and_reports_bad_config(tmp_path: Path) -> None:
     assert none.returncode == 2 and "no config found" in none.stderr
 
 
-def test_a_taken_metrics_port_is_named_as_such(tmp_path: Path) -> None:
-    """`--metrics-port` already in use: the message names that port and its flag, not the proxy's --port."""
+def test_a_taken_metrics_port_or_an_unwritable_log_is_named_as_such(tmp_path: Path) -> None:
+    """`--metrics-port` already in use, or a `--log-json` nowhere to write: the message says which, not
+    "cannot listen" on the proxy's port."""
     (tmp_path / "config.yaml").write_text(proxy_config_yaml("http://127.0.0.1:9"))  # no request is sent
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -166,6 +167,13 @@ def test_a_taken_metrics_port_is_named_as_such(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"cannot serve /metrics on 127.0.0.1:{busy}" in proc.stderr and "--metrics-port" in proc.stderr
     assert "pick another port with --port" not in proc.stderr
+    nowhere = tmp_path / "missing" / "log.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "plano_tui", "tui", "--no-ui", "--no-watch", "--port", str(free_port()),
+         "--log-json", str(nowhere)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, **FAKE_KEYS},
+    )  # fmt: skip
+    assert proc.returncode == 1 and f"cannot write --log-json {nowhere}: No such file or directory" in proc.stderr
 
 
 def test_console_script_is_installed() -> None:
