@@ -27,7 +27,7 @@ from .events import ServiceNotice
 from .redaction import scrub_credentials
 
 LOGGER = "proxy"
-REPEAT_S = 60.0  # the same message again within this is not shown again
+REPEAT_S = 60.0  # a module repeating its last warning within this is not shown again
 PER_MINUTE = 30  # notices shown per minute at most, whatever they say
 MAX_CHARS = 500
 
