@@ -144,5 +144,7 @@ def notice_line(event: Event) -> str | None:
         )
     if isinstance(event, ServiceNotice):  # the core's own warnings (proxy.notices): Redis, OTLP, cost feeds
         level = {"error": "error", "info": "info"}.get(event.level, "warn")
-        return f"[{_ts(event.at)}][{level}] SERVICE_NOTICE: source={event.source} message={_q(event.message)}"
+        # down='redis' … back='redis': a script can follow what is out of service
+        state = "" if event.subject is None else f" {'back' if event.level == 'info' else 'down'}={_q(event.subject)}"
+        return f"[{_ts(event.at)}][{level}] SERVICE_NOTICE: source={event.source}{state} message={_q(event.message)}"
     return None

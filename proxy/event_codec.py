@@ -79,7 +79,8 @@ def event_to_json(ev: Event) -> dict[str, Any] | None:
     if isinstance(ev, ProviderCooling):
         return {"t": "cooling", "provider": ev.provider, "until": ev.until, "reason": ev.reason}
     if isinstance(ev, ServiceNotice):
-        return {"t": "notice", "at": ev.at, "level": ev.level, "source": ev.source, "message": ev.message}
+        return {"t": "notice", "at": ev.at, "level": ev.level, "source": ev.source, "message": ev.message,
+                "subject": ev.subject}
     return None
 
 
@@ -96,7 +97,9 @@ def event_from_json(d: dict[str, Any]) -> Event | None:
     if kind == "cooling":
         return ProviderCooling(d["provider"], float(d["until"]), d["reason"])
     if kind == "notice":
-        return ServiceNotice(float(d["at"]), str(d["level"]), str(d["source"]), str(d["message"]))
+        subject = d.get("subject")
+        return ServiceNotice(float(d["at"]), str(d["level"]), str(d["source"]), str(d["message"]),
+                             str(subject) if subject is not None else None)
     return None
 
 

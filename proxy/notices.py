@@ -6,7 +6,9 @@ Headless, those went to stderr; under the Textual dashboard stderr is captured a
 running on memory alone, or traces going nowhere, was invisible where people look. `LogNotices` turns
 every warning of the `proxy` loggers into a `ServiceNotice` on the bus while a server runs: a row in the
 dashboard's request log (in process and attached, proxy.admin_stream), a `SERVICE_NOTICE` line
-headless, never a failed request. `extra={"recovered": True}` on a warning says a service is back.
+headless, never a failed request. A warning about something out of service until further notice names
+it, `extra={"down": "redis"}`, and the one saying it is back, `extra={"back": "redis"}`: the dashboard's
+banner holds the subject in between.
 
 Warnings may come from other threads (the OTLP export thread) or from inside the bus itself (a failing
 subscriber): the event is always handed to the loop with `call_soon_threadsafe`, never published in
@@ -46,9 +48,11 @@ def notice_of(record: logging.LogRecord) -> ServiceNotice:
         text = text[: MAX_CHARS - 1] + "…"
     source = record.name.removeprefix(LOGGER + ".") or LOGGER
     level = "error" if record.levelno >= logging.ERROR else "warning"
-    if getattr(record, "recovered", False):  # `extra={"recovered": True}`: a service is back
-        level = "info"
-    return ServiceNotice(time.time(), level, source, text)
+    subject = getattr(record, "down", None)  # `extra={"down": "redis"}`: out of service until said back
+    back = getattr(record, "back", None)  # `extra={"back": "redis"}`: it is back
+    if back is not None:
+        level, subject = "info", back
+    return ServiceNotice(time.time(), level, source, text, str(subject) if subject is not None else None)
 
 
 class LogNotices(logging.Handler):

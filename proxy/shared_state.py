@@ -167,7 +167,7 @@ class SharedState:
         if self.up or not self.warned:
             log.warning(
                 "session cache: Redis at %s unavailable (%s); pins and cooldowns are per replica until it is back",
-                self.shown_url, exc if isinstance(exc, str) else type(exc).__name__,
+                self.shown_url, exc if isinstance(exc, str) else type(exc).__name__, extra={"down": "redis"},
             )  # fmt: skip
             self.warned = True
         self.up = False
@@ -176,7 +176,7 @@ class SharedState:
         if not self.up:
             if self.warned:
                 log.warning("session cache: Redis at %s is back; sharing pins and cooldowns again", self.shown_url,
-                            extra={"recovered": True})
+                            extra={"back": "redis"})
             self.up = True
 
     async def _call(self, coro: Any) -> Any:

@@ -268,12 +268,13 @@ class Tracing:
                 if self._failing:
                     self._failing = False
                     log.warning("OTLP traces: the collector at %s takes spans again", self._shown_endpoint,
-                                extra={"recovered": True})  # fmt: skip
+                                extra={"back": "otlp"})  # fmt: skip
             else:
                 if not self._failing:  # once per outage: planoai_trace_spans_dropped in /metrics counts the rest
                     self._failing = True
                     log.warning("OTLP traces: the collector at %s is not taking spans (down or slow); they are "
-                                "dropped, requests are unaffected", self._shown_endpoint)  # fmt: skip
+                                "dropped, requests are unaffected", self._shown_endpoint,
+                                extra={"down": "otlp"})  # fmt: skip
                 self.failed += n
 
     def _encode(self, items: list[tuple[Any, _Trace]]) -> tuple[ExportTraceServiceRequest, int]:

@@ -33,6 +33,7 @@ from .conftest import FAKE_KEYS, ProxyFactory, eventually, proxy_config_yaml
 from .fakes import FakeUpstream
 from .telemetry_traffic import closed_port, telemetry_config
 from .test_attach import attached_app, free_port, links  # noqa: F401 (the fixture)
+from .test_cost import DIGITALOCEAN, feed  # noqa: F401 (the fixture)
 from .test_ui_app import SIZE, make_app, until
 
 FEED_SECRET, FEED_KEY = "feed-pa55word", "feed-k3y-value"
@@ -63,12 +64,15 @@ async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credenti
     await eventually(lambda: any(n.source == "cost" for n in seen))
     n = next(n for n in seen if n.source == "cost")
     assert n.level == "warning" and "model_metrics_sources: models.dev" in n.message
+    assert n.subject == f"http://***@127.0.0.1:{port}/api.json?api_key=***&region=eu"  # down until said back
     assert f"http://***@127.0.0.1:{port}/api.json?api_key=***&region=eu" in n.message
     for secret in (FEED_SECRET, FEED_KEY, "feeduser"):
         assert secret not in n.message
     # Headless: one grep-able line; attached: the same event after the wire.
     line = notice_line(n)
-    assert line is not None and "[warn] SERVICE_NOTICE: source=cost message='model_metrics_sources" in line
+    assert line is not None and (
+        f"[warn] SERVICE_NOTICE: source=cost down='{n.subject}' message='model_metrics_sources" in line
+    )
     assert codec.event_from_json(orjson.loads(orjson.dumps(codec.event_to_json(n)))) == n
     # The feed being down costs no request.
     async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as client:
@@ -87,16 +91,22 @@ async def test_the_dashboard_shows_warnings_raised_before_and_after_it_started(
         await until(pilot, lambda: any("model_metrics_sources" in r.text for r in rows()))
         feed = next(r for r in rows() if "model_metrics_sources" in r.text)
         assert feed.text.startswith("⚠") and feed.is_error and FEED_SECRET not in feed.text
+        banner = lambda: str(app.banner.content) if app.banner.display else ""  # noqa: E731
+        await until(pilot, lambda: "model_metrics_sources: models.dev" in banner())  # down until said back
         # A warning while it runs, from a thread that is not the loop's (as the OTLP export thread warns).
         log = logging.getLogger("proxy.shared_state")
-        worker = threading.Thread(target=log.warning, args=("session cache: Redis at redis://***@h unavailable",))
+        worker = threading.Thread(target=log.warning, args=("session cache: Redis at redis://***@h unavailable",),
+                                  kwargs={"extra": {"down": "redis"}})  # fmt: skip
         worker.start()
         worker.join()
         await until(pilot, lambda: any("Redis at" in r.text for r in rows()))
-        # A service that is back is said plainly, not as an error.
-        log.warning("session cache: Redis at redis://***@h is back", extra={"recovered": True})
+        await until(pilot, lambda: "Redis at redis://***@h unavailable" in banner())
+        # A service that is back is said plainly, not as an error, and leaves the banner.
+        log.warning("session cache: Redis at redis://***@h is back", extra={"back": "redis"})
         await until(pilot, lambda: any(r.text.startswith("✓") and "is back" in r.text for r in rows()))
         assert not next(r for r in rows() if r.text.startswith("✓")).is_error
+        await until(pilot, lambda: "Redis" not in banner())
+        assert "model_metrics_sources" in banner()  # the feed is still down
     await server.stop(drain_s=0)
     log.warning("after the server stopped: no notice")  # the handler went with the server
     assert not any("after the server stopped" in n.message for n in state.notices)
@@ -127,7 +137,7 @@ async def test_a_repeated_warning_is_shown_once_and_a_flapping_service_each_time
     log = logging.getLogger("proxy.shared_state")
     for _ in range(5):
         log.warning("session cache: Redis down")
-    log.warning("session cache: Redis is back", extra={"recovered": True})
+    log.warning("session cache: Redis is back", extra={"back": "redis"})
     log.warning("session cache: Redis down")
     await eventually(lambda: len([n for n in seen if n.source == "shared_state"]) >= 3)
     await asyncio.sleep(0)
@@ -185,6 +195,7 @@ async def test_the_otlp_collector_down_then_back_is_said_from_the_export_thread(
             await eventually(lambda: any("is not taking spans" in n.message for n in seen), timeout=60)
             down = next(n for n in seen if "is not taking spans" in n.message)
             assert down.source == "tracing" and down.level == "warning" and f"127.0.0.1:{port}" in down.message
+            assert down.subject == "otlp"
 
             collector.start(port)  # the collector comes up where the proxy sends spans
 
@@ -198,6 +209,7 @@ async def test_the_otlp_collector_down_then_back_is_said_from_the_export_thread(
             while not await back():
                 assert asyncio.get_running_loop().time() < deadline, "the collector's return was never said"
             assert collector.spans > 0
+            assert next(n for n in seen if n.level == "info").subject == "otlp"  # the banner lets it go
     finally:
         await tel.stop()
         await server.stop(drain_s=0)
@@ -220,7 +232,8 @@ async def test_headless_prints_the_notice_as_a_line_and_keeps_secrets_out(tmp_pa
             raw = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
             assert raw, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
             line = raw.decode()
-        assert "[warn] SERVICE_NOTICE: source=cost message='model_metrics_sources: models.dev (http://***@" in line
+        assert "[warn] SERVICE_NOTICE: source=cost down='http://***@127.0.0.1:" in line
+        assert "message='model_metrics_sources: models.dev (http://***@" in line
     finally:
         proc.terminate()
         out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -249,3 +262,25 @@ async def test_a_failing_subscriber_is_said_once_and_breaks_neither_requests_nor
     said = [n for n in seen if n.source == "bus"]
     assert len(said) == 1 and said[0].level == "error"
     assert said[0].message == "event subscriber failed: RuntimeError: a front end's bug"
+
+
+async def test_a_cost_feed_that_answers_again_says_so(upstream: FakeUpstream, make_proxy: ProxyFactory,
+                                                      feed) -> None:  # noqa: F811 (the fixture imported above)
+    server = await feed({"data": []})  # it answers, but prices nothing: refused as a source
+    cfg = parse_config(proxy_config_yaml(upstream.url) + f"""\
+model_metrics_sources:
+  - type: cost
+    provider: digitalocean
+    url: {server.url}/catalog
+    refresh_interval: 1
+""", "c.yaml", FAKE_KEYS)  # fmt: skip
+    state = ProxyState(cfg)
+    seen = notices_of(state)
+    await make_proxy(cfg, state=state)
+    await eventually(lambda: any(n.source == "cost" and n.level == "warning" for n in seen))
+    server.payload = DIGITALOCEAN
+    await eventually(lambda: any(n.source == "cost" and n.level == "info" for n in seen))
+    down = next(n for n in seen if n.level == "warning")
+    back = next(n for n in seen if n.level == "info")
+    assert "no priced models" in down.message and "answers again" in back.message
+    assert down.subject == back.subject == f"{server.url}/catalog"

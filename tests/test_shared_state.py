@@ -253,14 +253,16 @@ async def test_redis_down_or_stalled_fails_nothing_and_sharing_resumes(cluster: 
     assert "per replica until it is back" in caplog.text
     # ...and the dashboard's request log gets it as a row (proxy.notices), in process or attached.
     down = f"Redis at redis://127.0.0.1:{c.redis.port} unavailable"
-    await poll(lambda: all(any(down in n.message and n.level == "warning" for n in r.notices) for r in c.replicas))
+    await poll(lambda: all(any(down in n.message and n.level == "warning" and n.subject == "redis" for n in r.notices)
+                           for r in c.replicas))
     # Each replica on its own: the continuation on the other replica could not see the pin.
     assert owners[0] != owners[1] and models[0] == "gpt-5-mini"
 
     await c.redis.start()  # same port, empty
     await poll(lambda: all(r.shared.up for r in c.replicas))
     assert "is back" in caplog.text
-    await poll(lambda: all(any("is back" in n.message and n.level == "info" for n in r.notices) for r in c.replicas))
+    await poll(lambda: all(any("is back" in n.message and n.level == "info" and n.subject == "redis" for n in r.notices)
+                           for r in c.replicas))
     c.router.answer(route_of("project understanding"))
     models, owners = await codex_turn(c, "par")
     assert owners[0] != owners[1] and models == ["gpt-5-mini", "gpt-5-mini"]

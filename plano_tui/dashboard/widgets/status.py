@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,7 +13,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from proxy.events import RequestRecord
+from proxy.events import RequestRecord, ServiceNotice
 from proxy.frontend import StatsSnapshot
 
 from .. import format as fmt
@@ -119,17 +120,20 @@ class StatusBar(Widget):
 
 
 class ErrorBanner(Static):
-    """The most recent failure (for a minute) and a failed config reload (until fixed)."""
+    """The most recent failure (for a minute), a failed config reload (until fixed), and each service out
+    of order (a shared Redis, the OTLP collector, a cost feed: until a notice says it is back)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._key: tuple[object, ...] | None = None
         self._height = 0
 
-    def show(self, *, last: RequestRecord | None, last_at: float, now: float, reload_error: str | None) -> None:
+    def show(self, *, last: RequestRecord | None, last_at: float, now: float, reload_error: str | None,
+             degraded: Mapping[str, ServiceNotice] | None = None) -> None:
         recent = last is not None and now - last_at < ERROR_WINDOW_S
+        down = list((degraded or {}).values())
         # The failure's clock time, not a ticking "N s ago": the banner repaints only when it changes.
-        key = (last.request_id if recent and last else None, reload_error)
+        key = (last.request_id if recent and last else None, reload_error, tuple(id(n) for n in down))
         if key == self._key:
             return
         self._key = key
@@ -149,6 +153,9 @@ class ErrorBanner(Static):
             lines.append(Content.assemble(("⚠ config reload failed", "bold"),
                                           (" — still serving the previous config: ", ""), first,
                                           ("  (r: retry)", "$foreground-muted")))
+        for n in down:
+            text = n.message if len(n.message) <= BANNER_CHARS else n.message[: BANNER_CHARS - 1] + "…"
+            lines.append(Content.assemble(("⚠ ", "bold"), (f"since {fmt.clock(n.at)}  ", "$foreground-muted"), text))
         # A re-layout of the whole screen is the expensive part of an update: only when the height changes.
         width = max(1, self.content_region.width or (self.app.size.width - 3))
         height = sum(-(-max(1, c.cell_length) // width) for c in lines)
