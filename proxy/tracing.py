@@ -272,8 +272,9 @@ class Tracing:
             else:
                 if not self._failing:  # once per outage: planoai_trace_spans_dropped in /metrics counts the rest
                     self._failing = True
-                    log.warning("OTLP traces: the collector at %s is not taking spans (down or slow); they are "
-                                "dropped, requests are unaffected", self._shown_endpoint,
+                    # Said so a newcomer on Plano's bundled config (100 % sampling, no collector) knows what to do.
+                    log.warning("OTLP traces dropped: nothing takes them at %s (run `planoai trace listen`, or "
+                                "set tracing.random_sampling: 0)", self._shown_endpoint,
                                 extra={"down": "otlp"})  # fmt: skip
                 self.failed += n
 
