@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from proxy import event_codec as codec
-from proxy.events import Event, RequestRecord
+from proxy.events import Event, RequestRecord, ServiceNotice
 from proxy.frontend import AliasView, CommandError, ConfigView, ProviderView, SessionRow, StatsSnapshot, TurnView
 
 EMPTY_STATS = StatsSnapshot(0.0, 0, 0, 0, 0, {}, {}, None)
@@ -46,6 +46,7 @@ class RemoteLink:
         self._stats_version = 0
         self._in_flight = 0
         self._reload_error: str | None = None
+        self._degraded: tuple[ServiceNotice, ...] = ()
         self._proxy_dropped = 0
         self.skipped = 0  # events the proxy skipped for this viewer (it fell behind), this connection
         self._skipped_before = 0  # … and on earlier connections
@@ -149,6 +150,9 @@ class RemoteLink:
         self._stats_version += 1
         self._in_flight = int(f["in_flight"])
         self._reload_error = f.get("reload_error")
+        # The proxy's own list (a restarted proxy's is its own): never accumulated here.
+        notices = (codec.event_from_json(d) for d in f.get("degraded") or ())
+        self._degraded = tuple(n for n in notices if isinstance(n, ServiceNotice))
         self._proxy_dropped = int(f.get("dropped", 0))
 
     # ------------------------------------------------------------------ FrontEndLink
@@ -171,6 +175,10 @@ class RemoteLink:
     @property
     def reload_error(self) -> str | None:
         return self._reload_error
+
+    @property
+    def degraded(self) -> tuple[ServiceNotice, ...]:
+        return self._degraded
 
     @property
     def stats_version(self) -> int:

@@ -136,7 +136,8 @@ class AdminStream:
     def _stats_frame(self) -> dict[str, Any]:
         st = self.state
         return {"t": "stats", "version": st.stats.version, "snapshot": codec.stats_to_json(st.stats.snapshot()),
-                "in_flight": st.in_flight, "reload_error": st.reload_error, "dropped": st.bus.dropped}
+                "in_flight": st.in_flight, "reload_error": st.reload_error, "dropped": st.bus.dropped,
+                "degraded": [codec.event_to_json(n) for n in st.degraded.values()]}
 
     def _stats_line(self, says: tuple[Any, ...]) -> bytes:
         """The stats frame for the state `says` describes, encoded once for every viewer."""
@@ -186,7 +187,7 @@ class AdminStream:
 
     async def _pump(self, resp: web.StreamResponse, viewer: Viewer) -> None:
         st = self.state
-        shown = (st.stats.version, st.in_flight, st.reload_error)  # what the last stats frame said
+        shown = (st.stats.version, st.in_flight, st.reload_error, st.degraded_version)  # the last stats frame
         config = st.config  # … and the last config frame (a reload swaps the object)
         reported_skips = 0
         quiet_since = time.monotonic()
@@ -199,7 +200,7 @@ class AdminStream:
             if st.config is not config:  # after the ConfigReloaded line it follows
                 config = st.config
                 lines.append(_line(self._config_frame()))
-            now_shows = (st.stats.version, st.in_flight, st.reload_error)
+            now_shows = (st.stats.version, st.in_flight, st.reload_error, st.degraded_version)
             if now_shows != shown:
                 shown = now_shows
                 lines.append(self._stats_line((*now_shows, st.bus.dropped)))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .events import Event, RequestRecord
+from .events import Event, RequestRecord, ServiceNotice
 from .stats import GroupSnapshot, StatsSnapshot
 
 __all__ = [
@@ -172,6 +172,9 @@ class FrontEndLink(Protocol):
 
     @property
     def reload_error(self) -> str | None: ...  # the last failed reload's error, until one succeeds
+
+    @property
+    def degraded(self) -> tuple[ServiceNotice, ...]: ...  # services out of order now (proxy.notices)
 
     @property
     def stats_version(self) -> int: ...  # moves whenever snapshot() would change

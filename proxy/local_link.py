@@ -59,6 +59,10 @@ class LocalLink:
         return self.state.reload_error
 
     @property
+    def degraded(self) -> tuple[ServiceNotice, ...]:
+        return tuple(self.state.degraded.values())
+
+    @property
     def stats_version(self) -> int:
         return self.state.stats.version
 

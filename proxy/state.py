@@ -119,9 +119,12 @@ class ProxyState:
         self.bus = bus or EventBus()
         self.stats = Stats()
         self.bus.subscribe(self.stats, Stats.TYPES)
-        # The core's latest warnings (proxy.notices), for front ends that start or attach after them.
+        # The core's latest warnings (proxy.notices), for front ends that start or attach after them, and
+        # what is out of service now (a notice naming a subject, until one says it is back).
         self.notices: collections.deque[ServiceNotice] = collections.deque(maxlen=RECENT_NOTICES)
-        self.bus.subscribe(self.notices.append, (ServiceNotice,))
+        self.degraded: dict[str, ServiceNotice] = {}
+        self.degraded_version = 0
+        self.bus.subscribe(self._notice, (ServiceNotice,))
         self.options = options or ProxyOptions()
         self.aliases = AliasTable(config.aliases)
         self.config = config
@@ -163,6 +166,16 @@ class ProxyState:
         self._catalog_version = 0
         self._etag: tuple[int, str] = (-1, "")
 
+
+    def _notice(self, n: ServiceNotice) -> None:
+        self.notices.append(n)
+        if n.subject is None:
+            return
+        if n.level != "info":
+            self.degraded[n.subject] = n
+        elif self.degraded.pop(n.subject, None) is None:
+            return
+        self.degraded_version += 1
     def _settle_session(self, event: Any) -> None:
         r = event.record
         if r.session_id and r.usage and len(self.sessions):  # no bindings: nothing to settle

@@ -286,3 +286,31 @@ model_metrics_sources:
     back = next(n for n in seen if n.level == "info")
     assert "no priced models" in down.message and "answers again" in back.message
     assert down.subject == back.subject == f"{server.url}/catalog"
+
+
+async def test_an_attached_banner_follows_the_proxy_not_its_own_memory(upstream: FakeUpstream, links) -> None:  # noqa: F811
+    """The banner's list of services out of order is the proxy's (proxy.admin_stream's stats frames): a
+    proxy restarted without the broken feed clears it, where a list kept by the viewer would stay stale."""
+    port = free_port()
+    link = await links(f"http://127.0.0.1:{port}")
+    app = attached_app(link)
+    banner = lambda: str(app.banner.content) if app.banner.display else ""  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        first = ProxyServer(ProxyState(parse_config(feed_down_config(upstream.url, closed_port()), "c.yaml",
+                                                    FAKE_KEYS)), port=port)  # fmt: skip
+        await first.start()
+        try:
+            await until(pilot, lambda: "model_metrics_sources" in banner())
+            assert FEED_SECRET not in banner()
+        finally:
+            await first.stop(drain_s=0)
+        second = ProxyServer(ProxyState(parse_config(proxy_config_yaml(upstream.url), "c.yaml", FAKE_KEYS)),
+                             port=port)  # fmt: skip
+        await second.start()
+        try:
+            await until(pilot, lambda: link.hellos == 2)
+            await until(pilot, lambda: "model_metrics_sources" not in banner())
+            # the row stays in the log: it happened
+            assert any(isinstance(r, NoticeRow) and "model_metrics_sources" in r.text for r in app.store)
+        finally:
+            await second.stop(drain_s=0)

@@ -114,7 +114,6 @@ class DashboardApp(App[None]):
         self._status_due = 0.0  # … and when the header shows the uptime and totals again
         self.cooling: dict[str, float] = {}
         self.last_error: RequestRecord | None = None
-        self.degraded: dict[str, ServiceNotice] = {}  # out of service until a notice says back (the banner)
         self.last_error_at = 0.0
         self._snap: StatsSnapshot | None = None
         self._stats_version = -1
@@ -210,12 +209,8 @@ class DashboardApp(App[None]):
             elif isinstance(ev, ServiceNotice):  # Redis, the OTLP collector, a cost feed… (proxy.notices)
                 if ev.level == "info":  # a service is back
                     store.add_notice(ev.at, "service-ok", f"✓ {ev.message}")
-                    if ev.subject is not None:
-                        self.degraded.pop(ev.subject, None)
                 else:
                     store.add_notice(ev.at, "service-error" if ev.level == "error" else "service", f"⚠ {ev.message}")
-                    if ev.subject is not None:
-                        self.degraded[ev.subject] = ev
                 added += 1
         with self.batch_update():
             if added:
@@ -283,7 +278,7 @@ class DashboardApp(App[None]):
         return self.link.dropped + self.bridge.dropped
 
     def _show_banner(self, now: float) -> None:
-        self.banner.show(last=self.last_error, last_at=self.last_error_at, now=now, degraded=self.degraded,
+        self.banner.show(last=self.last_error, last_at=self.last_error_at, now=now, degraded=self.link.degraded,
                          reload_error=self.link.reload_error)
 
     def _show_aliases(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -129,11 +129,11 @@ class ErrorBanner(Static):
         self._height = 0
 
     def show(self, *, last: RequestRecord | None, last_at: float, now: float, reload_error: str | None,
-             degraded: Mapping[str, ServiceNotice] | None = None) -> None:
+             degraded: Sequence[ServiceNotice] = ()) -> None:
         recent = last is not None and now - last_at < ERROR_WINDOW_S
-        down = list((degraded or {}).values())
+        down = degraded
         # The failure's clock time, not a ticking "N s ago": the banner repaints only when it changes.
-        key = (last.request_id if recent and last else None, reload_error, tuple(id(n) for n in down))
+        key = (last.request_id if recent and last else None, reload_error, tuple((n.subject, n.at) for n in down))
         if key == self._key:
             return
         self._key = key
