@@ -251,6 +251,10 @@ class ProxyServer:
                 "uptime_s": time.time() - self.state.started_at,
                 "aliases": {a.name: a.target for a in self.state.aliases.items()},
                 "dropped_events": self.state.bus.dropped,
+                # What is out of service now (proxy.notices): a shared Redis, the OTLP collector, a cost feed.
+                "degraded": [
+                    {"subject": n.subject, "since": n.at, "message": n.message} for n in self.state.degraded.values()
+                ],
                 "viewers": self.admin_stream.viewers,
                 "viewer_events_skipped": self.admin_stream.skipped,
                 "providers": {

@@ -12,6 +12,7 @@ import sys
 import threading
 from concurrent import futures
 
+import aiohttp
 import grpc
 import openai
 import orjson
@@ -77,6 +78,10 @@ async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credenti
     # The feed being down costs no request.
     async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as client:
         assert (await client.responses.create(model="arch.codex.default", input="hi")).output_text
+    # ...and scripts see it in /admin/stats while it lasts.
+    async with aiohttp.ClientSession() as s, s.get(proxy.url + "/admin/stats") as r:
+        (down,) = (await r.json())["degraded"]
+    assert down["subject"] == n.subject and down["message"] == n.message and FEED_SECRET not in str(down)
 
 
 async def test_the_dashboard_shows_warnings_raised_before_and_after_it_started(
