@@ -74,14 +74,20 @@ def status_line(url: str, stats: dict[str, Any] | None, plain: bool) -> str:
     p50 = _ms(stats.get("latency_p50"))
     aliases: dict[str, str] = stats.get("aliases") or {}
     cost = stats.get("cost_usd")  # not reported yet: there is no pricing source (shown as unknown)
+    # Services out of order now (proxy.notices): a shared Redis, the OTLP collector, a price feed.
+    down = [str(d.get("subject")) for d in stats.get("degraded") or () if isinstance(d, dict)]
     if plain:
         words = [f"planoai up {where}", f"req={req}", f"err={err}", f"p50={p50}"]
         words += [f"{a}={t}" for a, t in aliases.items()]
         words.append(f"cost={'-' if cost is None else f'{cost:.2f}'}")
+        if down:
+            words.append("down=" + ",".join(d.replace(" ", "-") for d in down))
         return " ".join(words)
     parts = [f"● planoai {where}", f"{req} req", f"{err} err", f"p50 {p50}"]
     parts += [f"{a}→{t}" for a, t in aliases.items()]
     parts.append("cost " + ("—" if cost is None else f"${cost:.2f}"))
+    if down:
+        parts.append("⚠ down: " + ", ".join(down))
     return " · ".join(parts)
 
 

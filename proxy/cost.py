@@ -431,7 +431,7 @@ class PriceBook:
                 self.latency = _prometheus(data)
             if self.errors.pop(s.url, None) is not None:
                 log.warning("model_metrics_sources: %s (%s) answers again", s.provider, without_credentials(s.url),
-                            extra={"back": without_credentials(s.url)})  # fmt: skip
+                            extra={"back": f"{s.provider} feed"})  # fmt: skip
             self.version += 1
         except asyncio.CancelledError:
             raise
@@ -439,7 +439,7 @@ class PriceBook:
             self.errors[s.url] = scrub_credentials(f"{type(exc).__name__}: {exc}")  # a URL's password stays out
             shown = without_credentials(s.url)
             log.warning("model_metrics_sources: %s (%s): %s", s.provider, shown, self.errors[s.url],
-                        extra={"down": shown})  # fmt: skip
+                        extra={"down": f"{s.provider} feed"})  # fmt: skip
 
 
 async def _fetch(s: Source, session_getter: Callable[[], aiohttp.ClientSession]) -> Any:

@@ -229,7 +229,7 @@ class ServiceNotice:
     source: str  # the module that warned: shared_state, tracing, cost, routing.router…
     message: str
     # What is out of service until a notice says it is back (level info, same subject): "redis", "otlp",
-    # a cost feed's URL. None for a one-off warning. The dashboard's banner holds a subject while it is down.
+    # "models.dev feed". None for a one-off warning. The dashboard's banner holds a subject while it is down.
     subject: str | None = None
 
 

@@ -65,7 +65,7 @@ async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credenti
     await eventually(lambda: any(n.source == "cost" for n in seen))
     n = next(n for n in seen if n.source == "cost")
     assert n.level == "warning" and "model_metrics_sources: models.dev" in n.message
-    assert n.subject == f"http://***@127.0.0.1:{port}/api.json?api_key=***&region=eu"  # down until said back
+    assert n.subject == "models.dev feed"  # out of service until a notice says it is back
     assert f"http://***@127.0.0.1:{port}/api.json?api_key=***&region=eu" in n.message
     for secret in (FEED_SECRET, FEED_KEY, "feeduser"):
         assert secret not in n.message
@@ -239,8 +239,16 @@ async def test_headless_prints_the_notice_as_a_line_and_keeps_secrets_out(tmp_pa
             raw = await asyncio.wait_for(proc.stdout.readline(), 60)  # type: ignore[union-attr]
             assert raw, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
             line = raw.decode()
-        assert "[warn] SERVICE_NOTICE: source=cost down='http://***@127.0.0.1:" in line
+        assert "[warn] SERVICE_NOTICE: source=cost down='models.dev feed'" in line
         assert "message='model_metrics_sources: models.dev (http://***@" in line
+        # `planoai status` (a tmux line, a script) says what is down.
+        for extra, want in ((["--plain"], "down=models.dev-feed"), ([], "⚠ down: models.dev feed")):
+            status = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "plano_tui", "status", "--port", str(port), *extra,
+                stdout=asyncio.subprocess.PIPE, cwd=tmp_path,
+            )  # fmt: skip
+            said, _ = await asyncio.wait_for(status.communicate(), 60)
+            assert status.returncode == 0 and want in said.decode(), said
     finally:
         proc.terminate()
         out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -290,7 +298,7 @@ model_metrics_sources:
     down = next(n for n in seen if n.level == "warning")
     back = next(n for n in seen if n.level == "info")
     assert "no priced models" in down.message and "answers again" in back.message
-    assert down.subject == back.subject == f"{server.url}/catalog"
+    assert down.subject == back.subject == "digitalocean feed"
 
 
 async def test_an_attached_banner_follows_the_proxy_not_its_own_memory(upstream: FakeUpstream, links) -> None:  # noqa: F811
