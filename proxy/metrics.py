@@ -144,6 +144,15 @@ class _StateCollector:
                 value=1.0 if shared.up else 0.0,
             )
         yield GaugeMetricFamily("planoai_in_flight_requests", "LLM requests in progress.", value=float(st.in_flight))
+        degraded = GaugeMetricFamily(
+            "planoai_service_degraded",
+            "1 for each service the proxy uses that is out of order now (redis, otlp, '<provider> feed'), from "
+            "its warning until it is back; requests never wait on one.",
+            labels=["service"],
+        )
+        for subject in st.degraded:  # a few fixed names: bounded cardinality
+            degraded.add_metric([subject], 1.0)
+        yield degraded
         totals = sorted(self._m.session_costs.values())
         hist = GaugeHistogramMetricFamily(
             "planoai_session_cost_usd",

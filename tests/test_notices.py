@@ -55,13 +55,21 @@ def notices_of(state: ProxyState) -> list[ServiceNotice]:
     return seen
 
 
-async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credentials(
-    upstream: FakeUpstream, make_proxy: ProxyFactory
-) -> None:
+async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credentials(upstream: FakeUpstream) -> None:
     port = closed_port()
     state = ProxyState(parse_config(feed_down_config(upstream.url, port), "c.yaml", FAKE_KEYS))
     seen = notices_of(state)
-    proxy = await make_proxy(state.config, state=state)
+    proxy = ProxyServer(state, host="127.0.0.1", port=0)
+    tel = install(proxy, metrics=True)  # /metrics, as `planoai tui` serves it
+    await proxy.start()
+    try:
+        await _feed_down_everywhere(proxy, seen, port)
+    finally:
+        await tel.stop()
+        await proxy.stop(drain_s=0)
+
+
+async def _feed_down_everywhere(proxy: ProxyServer, seen: list[ServiceNotice], port: int) -> None:
     await eventually(lambda: any(n.source == "cost" for n in seen))
     n = next(n for n in seen if n.source == "cost")
     assert n.level == "warning" and "model_metrics_sources: models.dev" in n.message
@@ -78,10 +86,14 @@ async def test_a_cost_feed_down_is_a_notice_everywhere_without_the_urls_credenti
     # The feed being down costs no request.
     async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as client:
         assert (await client.responses.create(model="arch.codex.default", input="hi")).output_text
-    # ...and scripts see it in /admin/stats while it lasts.
-    async with aiohttp.ClientSession() as s, s.get(proxy.url + "/admin/stats") as r:
-        (down,) = (await r.json())["degraded"]
+    # ...and scripts see it in /admin/stats, alerts in /metrics, while it lasts.
+    async with aiohttp.ClientSession() as s:
+        async with s.get(proxy.url + "/admin/stats") as r:
+            (down,) = (await r.json())["degraded"]
+        async with s.get(proxy.url + "/metrics") as r:
+            exposition = await r.text()
     assert down["subject"] == n.subject and down["message"] == n.message and FEED_SECRET not in str(down)
+    assert 'planoai_service_degraded{service="models.dev feed"} 1.0' in exposition
 
 
 async def test_the_dashboard_shows_warnings_raised_before_and_after_it_started(
