@@ -387,8 +387,14 @@ class PriceBook:
         """Hot reload: new sources replace the old ones (the built-in table stays loaded)."""
         if sources == self.sources:
             return
+        kept = {s.url for s in sources}
+        for s in self.sources:  # a failing feed the new config drops is out of order no more (proxy.notices)
+            if s.url in self.errors and s.url not in kept:
+                log.warning("model_metrics_sources: %s (%s) is no longer configured", s.provider,
+                            without_credentials(s.url), extra={"back": f"{s.provider} feed"})  # fmt: skip
         self.sources = sources
-        self.feed, self.latency, self.errors = {}, {}, {}
+        # A feed still configured keeps its error: the next good answer says it is back.
+        self.feed, self.latency, self.errors = {}, {}, {u: e for u, e in self.errors.items() if u in kept}
         self.loaded, self._first_loads = asyncio.Event(), 0
         for t in self._tasks:
             if not t.get_name().endswith("builtin"):

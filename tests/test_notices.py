@@ -339,3 +339,13 @@ async def test_an_attached_banner_follows_the_proxy_not_its_own_memory(upstream:
             assert any(isinstance(r, NoticeRow) and "model_metrics_sources" in r.text for r in app.store)
         finally:
             await second.stop(drain_s=0)
+
+
+async def test_a_reload_that_drops_a_failing_feed_takes_it_off_the_banner(upstream: FakeUpstream,
+                                                                         make_proxy: ProxyFactory) -> None:
+    state = ProxyState(parse_config(feed_down_config(upstream.url, closed_port()), "c.yaml", FAKE_KEYS))
+    await make_proxy(state.config, state=state)
+    await eventually(lambda: "models.dev feed" in state.degraded)
+    state.apply_config(parse_config(proxy_config_yaml(upstream.url), "c.yaml", FAKE_KEYS))  # as a reload does
+    await eventually(lambda: not state.degraded)
+    assert any(n.level == "info" and "no longer configured" in n.message for n in state.notices)
