@@ -38,6 +38,12 @@ def add_parsers(sub: Any) -> None:
     logs.add_argument("--debug", action="store_true", help="the proxy's own log instead (start-up, warnings, errors)")
     logs.set_defaults(func=cmd_logs)
 
+    # Plano's trace viewers, under the same command name: said plainly instead of "invalid choice".
+    for name in ("trace", "obs"):
+        p = sub.add_parser(name, help=f"Plano's own `planoai {name}` (not part of planoai-tui): what to run instead")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_plano_only, plano_command=name)
+
 
 # --------------------------------------------------------------------------- status
 
@@ -165,3 +171,15 @@ def follow(path: Path, offset: int) -> None:
             sys.stdout.write(data[:cut].decode("utf-8", "replace"))
             sys.stdout.flush()
             offset += cut
+
+
+def cmd_plano_only(args: argparse.Namespace) -> int:
+    """`planoai trace` / `planoai obs` are Plano's OTLP viewers; this package also installs a `planoai`
+    script, so a user coming from Plano types them here. Say where they are instead of "invalid choice"."""
+    sys.stderr.write(
+        f"planoai: `planoai {args.plano_command}` is Plano's own command, not part of planoai-tui.\n"
+        "  This proxy sends OTLP spans (config `tracing:`, default 127.0.0.1:4317) that it reads: install Plano's\n"
+        "  CLI in its own environment (python3 -m venv ~/.plano-cli && ~/.plano-cli/bin/pip install\n"
+        f"  planoai==0.4.39), then run ~/.plano-cli/bin/planoai {args.plano_command} ….\n"
+    )
+    return 2

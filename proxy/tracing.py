@@ -273,8 +273,8 @@ class Tracing:
                 if not self._failing:  # once per outage: planoai_trace_spans_dropped in /metrics counts the rest
                     self._failing = True
                     # Said so a newcomer on Plano's bundled config (100 % sampling, no collector) knows what to do.
-                    log.warning("OTLP traces dropped: nothing takes them at %s (run `planoai trace listen`, or "
-                                "set tracing.random_sampling: 0)", self._shown_endpoint,
+                    log.warning("OTLP traces dropped: no collector at %s (Plano's `planoai trace listen` is one; "
+                                "or set tracing.random_sampling: 0)", self._shown_endpoint,
                                 extra={"down": "otlp"})  # fmt: skip
                 self.failed += n
 

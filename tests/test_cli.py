@@ -176,6 +176,14 @@ def test_a_taken_metrics_port_or_an_unwritable_log_is_named_as_such(tmp_path: Pa
     assert proc.returncode == 1 and f"cannot write --log-json {nowhere}: No such file or directory" in proc.stderr
 
 
+def test_planos_trace_commands_say_where_they_are() -> None:
+    """`planoai trace` / `planoai obs` are Plano's (this package installs a `planoai` script too)."""
+    for cmd in (["trace", "listen"], ["obs"]):
+        proc = subprocess.run([sys.executable, "-m", "plano_tui", *cmd], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and f"`planoai {cmd[0]}` is Plano's own command" in proc.stderr
+        assert "planoai==0.4.39" in proc.stderr and "invalid choice" not in proc.stderr
+
+
 def test_console_script_is_installed() -> None:
     exe = Path(sys.executable).with_name("planoai")
     proc = subprocess.run([str(exe), "tui", "--help"], capture_output=True, text=True, timeout=30)

@@ -209,7 +209,7 @@ async def test_the_otlp_collector_down_then_back_is_said_from_the_export_thread(
         async with openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="k", max_retries=0) as client:
             await client.responses.create(model="gpt-5.3-codex", input="hi")
             tracing.flush()
-            dropped = "OTLP traces dropped: nothing takes them"
+            dropped = "OTLP traces dropped: no collector at"
             await eventually(lambda: any(dropped in n.message for n in seen), timeout=60)
             down = next(n for n in seen if dropped in n.message)
             assert "planoai trace listen" in down.message and "random_sampling: 0" in down.message
