@@ -168,12 +168,12 @@ class AdminStream:
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         viewer = Viewer(self.capacity)
-        # After the hello, the warnings raised before this viewer came (proxy.notices): what is down now.
-        earlier = [_line(codec.event_to_json(n)) for n in self.state.notices]
-        unsubscribe = self.state.bus.subscribe(viewer, SHOWN)
+        # Through the link, as an in-process dashboard subscribes: it also hands the viewer the warnings
+        # raised before it came (proxy.notices), sent after the hello on the first tick.
+        unsubscribe = self.link.subscribe(viewer, SHOWN)
         self._attach(viewer, float(rate) if rate else None, burst)
         try:
-            await self._write(resp, [_line(self._hello()), *earlier])
+            await self._write(resp, [_line(self._hello())])
             await self._pump(resp, viewer)
         except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass  # the viewer went away or stalled: only its stream ends

@@ -65,7 +65,6 @@ class LogNotices(logging.Handler):
         self._lock = threading.Lock()
         self._last: dict[str, tuple[str, float]] = {}  # source → its last message shown, when (monotonic)
         self._window = (0.0, 0)  # (start of the current minute, notices shown in it)
-        self.suppressed = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -87,13 +86,11 @@ class LogNotices(logging.Handler):
         with self._lock:
             last = self._last.get(source)
             if last is not None and last[0] == message and now - last[1] < REPEAT_S:
-                self.suppressed += 1
                 return False
             start, shown = self._window
             if now - start >= 60.0:
                 start, shown = now, 0
             if shown >= PER_MINUTE:
-                self.suppressed += 1
                 return False
             self._window = (start, shown + 1)
             if len(self._last) > 1024:

@@ -210,7 +210,7 @@ class DashboardApp(App[None]):
                 if ev.level == "info":  # a service is back
                     store.add_notice(ev.at, "service-ok", f"✓ {ev.message}")
                 else:
-                    store.add_notice(ev.at, "service-error" if ev.level == "error" else "service", f"⚠ {ev.message}")
+                    store.add_notice(ev.at, "service", f"⚠ {ev.message}")
                 added += 1
         with self.batch_update():
             if added:

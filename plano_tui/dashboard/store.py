@@ -35,13 +35,13 @@ class RequestRow:
 @dataclass(slots=True, eq=False)
 class NoticeRow:
     at: float  # epoch seconds
-    kind: str  # alias | reload | reload-failed | cooling | service | service-error | service-ok
+    kind: str  # alias | reload | reload-failed | cooling | service (a warning) | service-ok (it is back)
     text: str
     seq: int = 0
 
     @property
     def is_error(self) -> bool:
-        return self.kind in ("reload-failed", "service", "service-error")
+        return self.kind in ("reload-failed", "service")
 
 
 Row = RequestRow | NoticeRow

@@ -131,9 +131,8 @@ class ErrorBanner(Static):
     def show(self, *, last: RequestRecord | None, last_at: float, now: float, reload_error: str | None,
              degraded: Sequence[ServiceNotice] = ()) -> None:
         recent = last is not None and now - last_at < ERROR_WINDOW_S
-        down = degraded
         # The failure's clock time, not a ticking "N s ago": the banner repaints only when it changes.
-        key = (last.request_id if recent and last else None, reload_error, tuple((n.subject, n.at) for n in down))
+        key = (last.request_id if recent and last else None, reload_error, tuple((n.subject, n.at) for n in degraded))
         if key == self._key:
             return
         self._key = key
@@ -153,7 +152,7 @@ class ErrorBanner(Static):
             lines.append(Content.assemble(("⚠ config reload failed", "bold"),
                                           (" — still serving the previous config: ", ""), first,
                                           ("  (r: retry)", "$foreground-muted")))
-        for n in down:
+        for n in degraded:
             text = n.message if len(n.message) <= BANNER_CHARS else n.message[: BANNER_CHARS - 1] + "…"
             lines.append(Content.assemble(("⚠ ", "bold"), (f"since {fmt.clock(n.at)}  ", "$foreground-muted"), text))
         # A re-layout of the whole screen is the expensive part of an update: only when the height changes.
