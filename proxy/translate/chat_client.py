@@ -14,7 +14,7 @@ from .chat_stream import ChatEmitter
 from .client_request import ClientRequest, Sampling
 from .common import safe_name
 from .conversation import Conv
-from .pipe import ClientSide, Pipe, complete_body
+from .pipe import ClientSide
 from .tools import chat_choice, chat_tools
 
 _API_NAMES = {Api.MESSAGES: "Anthropic", Api.RESPONSES: "Responses"}  # for the `n` > 1 refusal
@@ -122,10 +122,5 @@ class ChatClientSide(ClientSide):
         include = stream and isinstance(so, dict) and so.get("include_usage") is True
         return req, ChatState(upstream_model, include)
 
-    def response(self, body: dict[str, Any], state: ChatState) -> dict[str, Any]:
-        em = ChatEmitter(state.model, False)
-        return complete_body(self._decoder(em), em, body)
-
-    def stream(self, state: ChatState) -> Pipe:
-        em = ChatEmitter(state.model, state.include_usage)
-        return Pipe(self._decoder(em), em)
+    def emitter(self, state: ChatState, streaming: bool) -> ChatEmitter:
+        return ChatEmitter(state.model, streaming and state.include_usage)

@@ -23,7 +23,7 @@ from .common import safe_name, unpack_signature
 from .conversation import Conv
 from .messages_request import effort_for_budget
 from .messages_stream import CHAT_SIG_PREFIX, MessagesEmitter, reported_model
-from .pipe import ClientSide, Pipe, complete_body
+from .pipe import ClientSide
 from .tools import anthropic_choice, anthropic_tools
 
 _BILLING = "x-anthropic-billing-header:"
@@ -172,10 +172,5 @@ class MessagesClientSide(ClientSide):
                             caps or caps_for(upstream_model), notes)
         return req, reported_model(body, upstream_model)
 
-    def response(self, body: dict[str, Any], state: str) -> dict[str, Any]:
-        em = MessagesEmitter(state)
-        return complete_body(self._decoder(em), em, body)
-
-    def stream(self, state: str) -> Pipe:
-        em = MessagesEmitter(state)
-        return Pipe(self._decoder(em), em)
+    def emitter(self, state: str, streaming: bool) -> MessagesEmitter:
+        return MessagesEmitter(state)

@@ -139,10 +139,23 @@ def complete_body(decoder: Decoder, emitter: Emitter, body: dict[str, Any]) -> d
 
 class ClientSide:
     """Base of the three client sides (chat_client, messages_client, responses_client): which client API
-    it reads and writes, which upstream API its translator targets and that API's decoder class."""
+    it reads and writes, which upstream API its translator targets and that API's decoder class. A side
+    names its emitter; the whole-body and streaming answers are built the same way for all three."""
 
     client: Api
 
     def __init__(self, upstream: Api, decoder: Callable[[Emitter], Decoder]) -> None:
         self.upstream = upstream
         self._decoder = decoder
+
+    def emitter(self, state: Any, streaming: bool) -> Emitter:
+        """The client API's emitter for one answer, from the state `read()` returned."""
+        raise NotImplementedError
+
+    def response(self, body: dict[str, Any], state: Any) -> dict[str, Any]:
+        em = self.emitter(state, False)
+        return complete_body(self._decoder(em), em, body)
+
+    def stream(self, state: Any) -> Pipe:
+        em = self.emitter(state, True)
+        return Pipe(self._decoder(em), em)

@@ -20,7 +20,7 @@ from ..wire.providers import Api
 from .client_request import ClientRequest, Sampling
 from .common import unpack_blob
 from .conversation import Conv
-from .pipe import ClientSide, Pipe, complete_body
+from .pipe import ClientSide
 from .responses_stream import ResponsesEmitter, RespState
 from .tools import Choice, FnTool, ToolMap, responses_choice, responses_tools
 
@@ -182,10 +182,5 @@ class ResponsesClientSide(ClientSide):
                             caps or caps_for(upstream_model), notes)
         return req, RespState(tmap, upstream_model, echo_fields(body))
 
-    def response(self, body: dict[str, Any], state: RespState) -> dict[str, Any]:
-        em = ResponsesEmitter(state)
-        return complete_body(self._decoder(em), em, body)
-
-    def stream(self, state: RespState) -> Pipe:
-        em = ResponsesEmitter(state)
-        return Pipe(self._decoder(em), em)
+    def emitter(self, state: RespState, streaming: bool) -> ResponsesEmitter:
+        return ResponsesEmitter(state)
