@@ -49,6 +49,7 @@ from .tls import wait_ready
 from .translate import Translation, get_translation
 from .turns import agent_of, fit_window, tool_names_of, turn_facts
 from .upstream import proxy_environment, proxy_for, redact_headers, upstream_headers, upstream_url
+from .upstream_http import Answer, UpstreamClient, UpstreamError, post_via_proxy
 from .watch import terminal_error_event
 from .wire.errors import Untranslatable
 from .wire.models import caps_of
@@ -61,7 +62,8 @@ _CHAT_ONLY = frozenset({Api.CHAT})
 # What OpenAI's `POST /responses/input_tokens` takes of a request.
 _INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
                                   "reasoning", "text"})
-_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=10)
+_COUNT_TIMEOUT_S = 10.0
+_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=_COUNT_TIMEOUT_S)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _BYTES_PER_TOKEN = 4  # English and code in JSON: about 4 bytes a token (a guess, not a floor)
 _GUESS_MIN_TOKENS = 16_000  # below this no configured window is at risk: no guess, no lookups
@@ -201,9 +203,11 @@ class LlmHandler:
         self._session = session_getter  # () -> aiohttp.ClientSession, created in the app's cleanup_ctx
         self._tasks = tasks if tasks is not None else set()  # in-flight handler tasks, drained at shutdown
         opts = state.options
-        self._timeout = aiohttp.ClientTimeout(
+        self._timeout = aiohttp.ClientTimeout(  # requests through an outbound proxy (aiohttp's client)
             total=None, sock_connect=opts.connect_timeout_s, sock_read=opts.idle_timeout_s
         )
+        # Every other model request goes through our own client (proxy.upstream_http: why).
+        self.upstream = UpstreamClient(opts.connect_timeout_s, opts.idle_timeout_s)
         self._proxy_env = proxy_environment()  # HTTPS_PROXY & co. as the process started
 
     async def handle(self, request: web.Request, client_api: Api) -> web.StreamResponse:
@@ -278,13 +282,14 @@ class LlmHandler:
         url = upstream_url(provider, up_api, res.upstream_model) + suffix
         headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())
         try:
-            if url[4] == "s":
-                await wait_ready()
-            async with self._session().post(url, data=orjson.dumps(payload), headers=headers,
-                                            timeout=_COUNT_TIMEOUT, proxy=proxy_for(url, self._proxy_env)) as up:
-                data = await up.read()
-                counted = orjson.loads(data).get("input_tokens") if up.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, AttributeError):
+            async with asyncio.timeout(_COUNT_TIMEOUT_S):
+                up = await self._post(url, orjson.dumps(payload), headers, _COUNT_TIMEOUT)
+                try:
+                    data = await up.read()
+                finally:
+                    up.release()
+            counted = orjson.loads(data).get("input_tokens") if up.status == 200 else None
+        except (UpstreamError, TimeoutError, orjson.JSONDecodeError, AttributeError):
             return estimate
         if not isinstance(counted, int):
             return estimate
@@ -487,23 +492,17 @@ class LlmHandler:
                     cand.route,
                 )
             )
-        timeout = self._timeout
-        if ctx.url[4] == "s":  # https: the CA bundle may still be loading right after start-up
-            await wait_ready()
         ctx.t_sent = time.perf_counter()  # issue #17 waterfall marks: sent, then response headers
         try:
-            up_cm = self._session().post(
-                ctx.url, data=payload, headers=headers, timeout=timeout, proxy=proxy_for(ctx.url, self._proxy_env)
-            )
-            up = await up_cm.__aenter__()
+            up = await self._post(ctx.url, payload, headers, self._timeout)
             ctx.t_headers = time.perf_counter()
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (UpstreamError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
             raise _Retry(provider.name, None, msg, "upstream_unreachable") from None
         refused: str | None = None
         try:
             if up.status < 400:
-                if "text/event-stream" in up.headers.get("Content-Type", ""):
+                if "text/event-stream" in up.headers.get("content-type", ""):
                     resp = await self._relay_stream(request, ctx, up, translation, tstate, last)
                 else:
                     resp = await self._relay_body(ctx, provider, up, translation, tstate)
@@ -527,15 +526,23 @@ class LlmHandler:
                     st.health.failure(provider.name, msg, parse_retry_after(up.headers.get("retry-after")))
                 return await self._upstream_error(ctx, provider, up, data, translation, failures)
         finally:
-            await up_cm.__aexit__(None, None, None)
+            up.release()
         # The model is not served on chat: remember it (never sent there again) and ask again at once.
         st.not_chat_models.add((provider.name, cand.upstream_model))
         ctx.attempts.append(_attempt_of(cand, t_start, up.status, f"{provider.name} answered {up.status}: {refused}"))
         note = f"{cand.upstream_model} is not a chat model: sent through the Responses API from now on"
         return await self._attempt(request, ctx, cand, body, raw, changed, last, failures, note)
 
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> Answer:
+        proxy = proxy_for(url, self._proxy_env)
+        if proxy is None:
+            return await self.upstream.post(url, body, headers)
+        if url[4] == "s":  # https through aiohttp: its CA bundle may still be loading right after start-up
+            await wait_ready()
+        return await post_via_proxy(self._session(), url, body, headers, proxy, timeout)
+
     async def _relay_body(
-        self, ctx: _Ctx, provider: Provider, up: aiohttp.ClientResponse, translation: Translation | None, tstate: Any
+        self, ctx: _Ctx, provider: Provider, up: Answer, translation: Translation | None, tstate: Any
     ) -> web.StreamResponse:
         data = await up.read()
         ctx.t_first_byte = time.perf_counter()  # issue #17: the whole body is the first byte here
@@ -569,9 +576,8 @@ class LlmHandler:
         if bus.wants(FirstToken):
             bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
 
-    def _kept_headers(self, up: aiohttp.ClientResponse, ctx: _Ctx) -> dict[str, str]:
-        # One pass over the upstream's few headers (eight case-insensitive lookups cost more).
-        h = {k.lower(): v for k, v in up.headers.items() if k.lower() in _RESPONSE_HEADERS_KEPT}
+    def _kept_headers(self, up: Answer, ctx: _Ctx) -> dict[str, str]:
+        h = {k: v for k, v in up.headers.items() if k in _RESPONSE_HEADERS_KEPT}  # names already lower case
         h["x-request-id"] = ctx.request_id
         if ctx.client_api is Api.RESPONSES:
             h["x-models-etag"] = self.state.models_etag
@@ -581,7 +587,7 @@ class LlmHandler:
         self,
         ctx: _Ctx,
         provider: Provider,
-        up: aiohttp.ClientResponse,
+        up: Answer,
         data: bytes,
         translation: Translation | None,
         failures: list[_Retry],
@@ -608,7 +614,7 @@ class LlmHandler:
         self,
         request: web.Request,
         ctx: _Ctx,
-        up: aiohttp.ClientResponse,
+        up: Answer,
         translation: Translation | None,
         tstate: Any,
         last: bool,
@@ -622,7 +628,7 @@ class LlmHandler:
         feed = relay.feed if translation is None else partial(_timed_feed, relay, ctx)
         limit = ctx.capture_limit
         pending: list[bytes] = []
-        it = up.content.iter_any().__aiter__()
+        it = up.__aiter__()
         # Phase 1 (only when a fallback remains): hold bytes back until the upstream produced real
         # output, so an upstream that fails before that can still be replaced by the next candidate.
         try:
@@ -642,7 +648,7 @@ class LlmHandler:
                                  "upstream_error")
                 if relay.started_output or relay.done or held > _MAX_HELD_BYTES:
                     break
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (UpstreamError, TimeoutError) as exc:
             raise _Retry(
                 provider,
                 up.status,
@@ -674,7 +680,7 @@ class LlmHandler:
             if tail:
                 await resp.write(tail)
                 ctx.capture(tail, limit)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (UpstreamError, TimeoutError) as exc:
             await self._end_stream(ctx, resp, relay, f"upstream stream broke: {_exc_text(exc)}", "stream_interrupted")
         except asyncio.CancelledError:
             if not self.state.draining:  # the client went away: nothing left to tell it
@@ -771,9 +777,7 @@ def _code_for(status: int, message: str = "") -> str:
 
 
 def _exc_text(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientPayloadError):  # its text quotes an internal "400" that reads like a status
-        return "the provider closed the connection mid-response"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) and not str(exc):  # aiohttp's, through an outbound proxy
         return "no data from the provider within the idle timeout"
     text = str(exc) or type(exc).__name__
     return text[:300]

@@ -85,6 +85,7 @@ class ProxyServer:
         self.state.prices.start(self._get_session, configured_models(self.state.config))
         yield
         await self.state.prices.stop()
+        await self.handler.upstream.close()
         await self._session.close()
 
     def _make_app(self) -> web.Application:
