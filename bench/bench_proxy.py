@@ -239,6 +239,7 @@ async def main() -> None:
         # Issue #16's figures: against the tuned floor at 10 connections, small and streaming.
         tuned10 = side_by_side(urls, SMALL, 3, side_reps, "tuned", 10) if shutil.which("wrk") else []
         tuned10_stream = side_by_side(urls, STREAM, 3, side_reps, "tuned", 10) if shutil.which("wrk") else []
+        tuned10_codex = side_by_side(urls, big40, 3, side_reps, "tuned", 10) if shutil.which("wrk") else []
         rss_end = rss_mb(proxy.pid)
         # Cold start on an otherwise idle machine: spawn → /healthz answering, median of 5. With bytecode
         # caches, as on every start after the first (a first run writes them; where
@@ -290,7 +291,9 @@ async def main() -> None:
         if tuned10:
             print(f"throughput side by side with the tuned floor, c=10 ({len(tuned10)} × 3s): proxy/tuned = "
                   f"{statistics.median(tuned10):.2f} (runs {', '.join(f'{r:.2f}' for r in tuned10)}); streaming "
-                  f"{statistics.median(tuned10_stream):.2f} (runs {', '.join(f'{r:.2f}' for r in tuned10_stream)})")
+                  f"{statistics.median(tuned10_stream):.2f} (runs {', '.join(f'{r:.2f}' for r in tuned10_stream)}); "
+                  f"Codex 40 KB bodies {statistics.median(tuned10_codex):.2f} "
+                  f"(runs {', '.join(f'{r:.2f}' for r in tuned10_codex)})")
         print(f"cold start (spawn → /healthz ready, bytecode cached, median of 5, idle machine): {cold_start:.3f} s")
         print(f"proxy RSS: {rss_start:.1f} MB at start, {rss_end:.1f} MB after the run")
     finally:
