@@ -5,8 +5,10 @@ Used as an async context manager by the composition root (plano_tui/cli.py) and 
     async with ProxyServer(state, host="127.0.0.1", port=0) as server:
         ...  # server.url, server.port
 
-One shared `ClientSession` lives in the app's `cleanup_ctx`. Handler cancellation is on, so a client
-that disconnects cancels its upstream request. Shutdown drains in-flight requests for
+One shared aiohttp `ClientSession` (cost feeds, the router model, requests through an outbound proxy)
+and the handler's `UpstreamClient` (every other model request: proxy.upstream_http) live in the app's
+`cleanup_ctx`. Handler cancellation is on, so a client that disconnects cancels its upstream request
+(and closes that upstream connection). Shutdown drains in-flight requests for
 `options.drain_s`, then cancels them (each ends its stream with a terminal error event).
 """
 

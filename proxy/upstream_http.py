@@ -296,14 +296,18 @@ class _Connection(asyncio.Protocol):
             self._interim = True
             a.headers = {}
             return
-        a.status = status
         h = a.headers
         a._framed = "content-length" in h or "chunked" in h.get("transfer-encoding", "").lower()
         coding = h.get("content-encoding", "").strip().lower()
-        if coding in ("gzip", "x-gzip", "deflate"):
+        if coding in ("gzip", "x-gzip"):
             a._decoder = zlib.decompressobj(47)  # 32 + 15: a gzip or zlib header, whichever comes
-            if coding == "deflate":
-                a._decoder = _Deflate()
+        elif coding == "deflate":
+            a._decoder = _Deflate()
+        elif coding and coding != "identity":  # asked for by a provider's own `headers:` (Accept-Encoding)
+            self._broken(UpstreamError(f"the provider's answer is compressed as {coding!r}, which the proxy "
+                                       "cannot decode (remove Accept-Encoding from the provider's headers)"))
+            return
+        a.status = status  # last: an answer with a status is one the caller gets
         self._headers_done()
 
     def on_body(self, body: bytes) -> None:

@@ -225,6 +225,18 @@ async def test_a_body_cut_short_is_an_error_not_a_short_answer(client: UpstreamC
         server.close()
 
 
+async def test_an_encoding_it_cannot_decode_is_an_error_not_garbage(client: UpstreamClient) -> None:
+    async def brotli(request: web.Request) -> web.Response:
+        return web.Response(body=b"\x1b\x03\x00", headers={"Content-Encoding": "br"})
+
+    runner, port = await serve(brotli)
+    try:
+        with pytest.raises(UpstreamError, match="compressed as 'br'"):
+            await client.post(f"http://127.0.0.1:{port}/x", b"{}", {"Accept-Encoding": "br"})
+    finally:
+        await runner.cleanup()
+
+
 async def test_not_http_is_an_error(client: UpstreamClient) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
