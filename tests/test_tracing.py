@@ -5,10 +5,12 @@ W3C traceparent flows client → proxy → upstream and back; a dead or silent c
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import socket
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,21 +56,26 @@ def port_open(port: int) -> bool:
 async def plano_listener(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     if not PLANOAI.exists():
         pytest.skip("planoai==0.4.39 not installed in .tools/plano-venv (see .ci/install_plano.sh)")
-    if port_open(PLANO_PORT):
-        pytest.skip("port 4317 is taken: `planoai trace listen` cannot bind it")
-    # Its own HOME: the listener's pid file lives in ~/.plano/run.
-    env = {**os.environ, "HOME": str(tmp_path), "PLANO_TRACE_PORT": str(PLANO_PORT), "COLUMNS": "100000",
-           "PLANO_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1"}  # fmt: skip
-    await asyncio.to_thread(
-        subprocess.run, [str(PLANOAI), "trace", "listen"], env=env, check=True, capture_output=True, timeout=60
-    )
-    await eventually(lambda: port_open(PLANO_PORT), timeout=60)
-    try:
-        yield env
-    finally:
+    # The listener always binds 4317: tests on other xdist workers that need it wait their turn here
+    # (they used to find the port taken and skip).
+    with (Path(tempfile.gettempdir()) / "planoai-tui-tests-4317.lock").open("w") as lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        if port_open(PLANO_PORT):
+            pytest.skip("port 4317 is taken by another program: `planoai trace listen` cannot bind it")
+        # Its own HOME: the listener's pid file lives in ~/.plano/run.
+        env = {**os.environ, "HOME": str(tmp_path), "PLANO_TRACE_PORT": str(PLANO_PORT), "COLUMNS": "100000",
+               "PLANO_SKIP_VERSION_CHECK": "1", "NO_COLOR": "1"}  # fmt: skip
         await asyncio.to_thread(
-            subprocess.run, [str(PLANOAI), "trace", "down"], env=env, capture_output=True, timeout=60
+            subprocess.run, [str(PLANOAI), "trace", "listen"], env=env, check=True, capture_output=True, timeout=60
         )
+        await eventually(lambda: port_open(PLANO_PORT), timeout=60)
+        try:
+            yield env
+        finally:
+            await asyncio.to_thread(
+                subprocess.run, [str(PLANOAI), "trace", "down"], env=env, capture_output=True, timeout=60
+            )
+            await eventually(lambda: not port_open(PLANO_PORT), timeout=30)
 
 
 def plano_trace_json(env: dict[str, str], trace_id: str) -> list[dict]:
