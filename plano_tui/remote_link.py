@@ -128,15 +128,21 @@ class RemoteLink:
             self.skipped = int(f["n"])
         elif kind == "bye":
             self.connected = False
-        else:
-            event = codec.event_from_json(f)
-            if event is None:
-                return
-            if kind == "alias":
-                self._aliases[f["alias"]] = f["new"]
-            for cb, types in self._callbacks:
-                if isinstance(event, types):
-                    cb(event)
+        elif kind == "events":  # a tick's events, in order
+            for e in f["events"]:
+                self._on_event(e)
+        else:  # one event per line (proxies before the `events` frame)
+            self._on_event(f)
+
+    def _on_event(self, f: dict[str, Any]) -> None:
+        event = codec.event_from_json(f)
+        if event is None:
+            return
+        if f.get("t") == "alias":
+            self._aliases[f["alias"]] = f["new"]
+        for cb, types in self._callbacks:
+            if isinstance(event, types):
+                cb(event)
 
     def _on_config(self, f: dict[str, Any]) -> None:
         self._config = codec.config_from_json(f["config"])  # a new object: the dashboard redraws it

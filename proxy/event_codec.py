@@ -71,7 +71,10 @@ def event_to_json(ev: Event) -> dict[str, Any] | None:
     """The events a front end shows (bus.TERMINAL and NOTICES); None for the others."""
     if isinstance(ev, RequestFinished | RequestFailed):
         kind = "finished" if isinstance(ev, RequestFinished) else "failed"
-        return {"t": kind, "record": record_to_json(ev.record)}
+        r = ev.record
+        # A record without details already has no headers or bodies: orjson writes the dataclass itself,
+        # exactly what record_to_json would give, without copying its 36 fields into a dict first.
+        return {"t": kind, "record": record_to_json(r) if r.detailed else r}
     if isinstance(ev, AliasChanged):
         return {"t": "alias", "alias": ev.alias, "old": ev.old_target, "new": ev.new_target, "source": ev.source}
     if isinstance(ev, ConfigReloaded):

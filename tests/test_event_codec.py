@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from proxy import event_codec as codec
@@ -77,3 +79,14 @@ def test_stats_and_config_round_trip() -> None:
     view = config_view(make_config("http://127.0.0.1:9"))
     assert codec.config_from_json(wire(codec.config_to_json(view))) == view  # type: ignore[arg-type]
     assert view.provider_named("openai/gpt-5.3-codex") is not None and view.missing_keys
+
+
+def test_a_record_without_details_is_sent_as_it_is() -> None:
+    """The admin stream writes such a record as the dataclass itself (no dict copy): the same JSON as
+    record_to_json, and the same record back."""
+    r = replace(full_record(), request_headers=(), request_body=None, upstream_body=None, response_body=None,
+                detailed=False)
+    sent = wire(codec.event_to_json(RequestFailed(r)))
+    assert sent["record"] == wire(codec.record_to_json(r))  # type: ignore[index]
+    back = codec.event_from_json(sent)  # type: ignore[arg-type]
+    assert isinstance(back, RequestFailed) and back.record == r
