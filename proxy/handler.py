@@ -378,6 +378,13 @@ class LlmHandler:
                 except ProxyError as exc:  # a deterministic failure ends the chain; it is still an attempt
                     ctx.attempts.append(_attempt_of(cand, t_try, exc.status, exc.message))
                     raise
+                except asyncio.CancelledError:
+                    # The client hung up after its answer's terminal event (Codex does at response.completed,
+                    # often before the upstream's EOF): this attempt answered it, and the record says so.
+                    if ctx.delivered:
+                        ctx.attempts.append(_attempt_of(cand, t_try, ctx.status or None, None))
+                        st.health.success(cand.provider.name)
+                    raise
                 except _Retry as retry:
                     failures.append(retry)
                     ctx.attempts.append(_attempt_of(cand, t_try, retry.status, retry.message))

@@ -99,6 +99,27 @@ async def test_fallback_on_500_then_success(pair, upstream, second) -> None:
     assert "attempts=2 fallback_from='openai/gpt-5.3-codex'" in format_record(rec)
 
 
+async def test_a_client_hanging_up_after_the_answer_keeps_every_attempt_in_the_record(pair, upstream, second) -> None:
+    """Codex closes the connection as soon as `response.completed` arrives, often before the upstream's
+    EOF: the handler is cancelled mid-relay. The record still lists the fallback that answered (it was
+    lost, so the headless line dropped `attempts=2 fallback_from=…` now and then)."""
+    proxy, events = pair
+    upstream.script("/responses", Script(status=500))
+    second.script("/responses", Script(frames=responses_events("grok-4", "done"), stall=5.0))  # no EOF for 5 s
+    body = {"model": "arch.codex.default", "input": "hi", "stream": True}
+    async with aiohttp.ClientSession() as s, s.post(proxy.url + "/v1/responses", json=body) as r:
+        async for line in r.content:
+            if b"response.completed" in line:
+                break  # hang up here, as Codex does
+    await eventually(lambda: finished(events))
+    rec = finished(events)[-1]
+    assert (rec.status, rec.error, rec.provider) == (200, None, "xai/grok-4")
+    assert [(a.provider, a.status) for a in rec.attempts] == [("openai/gpt-5.3-codex", 500), ("xai/grok-4", 200)]
+    from plano_tui.headless import format_record
+
+    assert "attempts=2 fallback_from='openai/gpt-5.3-codex'" in format_record(rec)
+
+
 async def test_fallback_on_connect_error(upstream, make_proxy, second) -> None:
     cfg = parse_config(two_provider_yaml("http://127.0.0.1:9", second.url), "t.yaml", KEYS, sidecar=SIDECAR)
     proxy = await make_proxy(cfg)

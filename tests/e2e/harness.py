@@ -139,11 +139,17 @@ class ProxyProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def jsonl(self) -> Path:
+        return self.config.parent / "requests.jsonl"
+
     async def start(self, timeout: float = 20.0) -> ProxyProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "plano_tui.cli", "tui", "--no-ui", "--config", str(self.config),
             "--port", str(self.port), "--no-watch", "--drain", "0.5", *self.args,
+            # every record, attempts and notes included: printed when a test fails (test_codex_reliability)
+            *(() if "--log-json" in self.args else ("--log-json", str(self.jsonl))),
             cwd=str(self.config.parent), env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())

@@ -96,6 +96,8 @@ async def launch(tmp_path: Path, e2e_upstream: E2EUpstream, request: pytest.Fixt
         stderr = await p.stop()
         if getattr(request.node, "rep_call_failed", False):
             print("--- proxy stdout\n" + "\n".join(p.lines) + f"\n--- proxy stderr\n{stderr[-3000:]}")
+            if p.jsonl.exists():
+                print("--- --log-json\n" + p.jsonl.read_text())
 
 
 # ----------------------------------------------------------------------------- 1. failover
