@@ -30,7 +30,7 @@ import logging
 import ssl
 import zlib
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import aiohttp
 import httptools
@@ -249,7 +249,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport: create_connection's
 
     def data_received(self, data: bytes) -> None:
         self.last_io = self.client.now()
@@ -336,7 +336,8 @@ class _Connection(asyncio.Protocol):
 
     # the client's side
     def send(self, data: bytes, answer: UpstreamAnswer, ready: asyncio.Future[None]) -> None:
-        assert self.transport is not None
+        if self.transport is None:  # accepted, then closed before we wrote (an overloaded server does)
+            raise UpstreamError("the provider closed the connection before the request went out")
         self.answer = answer
         self.headers_ready = ready
         self.last_io = self.client.now()
