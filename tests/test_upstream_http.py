@@ -451,3 +451,35 @@ async def test_a_provider_behind_an_outbound_proxy(monkeypatch, make_proxy, upst
         assert "unreachable" in err.value.message
     finally:
         await runner.cleanup()
+
+
+async def test_idle_pooled_connections_are_closed_after_the_keepalive_window(client: UpstreamClient) -> None:
+    """A connection idle in the pool for longer than the keep-alive window is closed by the watchdog (the
+    provider would close it soon anyway); the next request opens a new one. The watchdog's clock is
+    passed in, so no test waits 15 s."""
+    peers: list[object] = []
+
+    async def hello(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response({})
+
+    runner, port = await serve(hello)
+    url = f"http://127.0.0.1:{port}/x"
+    try:
+        for _ in range(2):
+            answer = await client.post(url, b"{}", {})
+            await answer.read()
+            answer.release()
+        assert len(set(peers)) == 1
+        client._expire(client.now() + 1.0)  # within the window: kept
+        answer = await client.post(url, b"{}", {})
+        await answer.read()
+        answer.release()
+        assert len(set(peers)) == 1
+        client._expire(client.now() + 60.0)  # long idle: closed
+        answer = await client.post(url, b"{}", {})
+        await answer.read()
+        answer.release()
+        assert len(set(peers)) == 2
+    finally:
+        await runner.cleanup()
