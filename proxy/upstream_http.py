@@ -2,9 +2,9 @@
 
 Why not aiohttp's `ClientSession` here: on a forwarder's hot path it is half of the CPU per request —
 the ~50-line aiohttp forwarder we measure against served 1.9× the requests with a minimal client of this
-kind in place of `ClientSession`, side by side on one core (bench/RESULTS.md, session 8). Forwarding needs little of what it does per
-request (URL objects, cookie and trace hooks, a timer rescheduled per chunk, a request object graph), so
-this client does only what forwarding needs:
+kind in place of `ClientSession`, side by side on one core (bench/RESULTS.md, session 8). Forwarding
+needs little of what it does per request (URL objects, cookie and trace hooks, a timer rescheduled per
+chunk, a request object graph), so this client does only what forwarding needs:
 
 - POST of a body already in memory, keep-alive connections pooled per origin, TLS with the system
   trust store (or `SSL_CERT_FILE`);
