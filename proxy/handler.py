@@ -63,7 +63,6 @@ _CHAT_ONLY = frozenset({Api.CHAT})
 _INPUT_TOKENS_FIELDS = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
                                   "reasoning", "text"})
 _COUNT_TIMEOUT_S = 10.0
-_COUNT_TIMEOUT = aiohttp.ClientTimeout(total=_COUNT_TIMEOUT_S)
 _MAX_HELD_BYTES = 1 << 20  # bytes held back for failover before committing to an upstream anyway
 _BYTES_PER_TOKEN = 4  # English and code in JSON: about 4 bytes a token (a guess, not a floor)
 _GUESS_MIN_TOKENS = 16_000  # below this no configured window is at risk: no guess, no lookups
@@ -285,7 +284,7 @@ class LlmHandler:
         headers = upstream_headers(provider, up_api, Api.MESSAGES, request.headers, self.state.next_request_id())
         try:
             async with asyncio.timeout(_COUNT_TIMEOUT_S):
-                up = await self._post(url, orjson.dumps(payload), headers, _COUNT_TIMEOUT)
+                up = await self._post(url, orjson.dumps(payload), headers)
                 try:
                     data = await up.read()
                 finally:
@@ -503,7 +502,7 @@ class LlmHandler:
             )
         ctx.t_sent = time.perf_counter()  # issue #17 waterfall marks: sent, then response headers
         try:
-            up = await self._post(ctx.url, payload, headers, self._timeout)
+            up = await self._post(ctx.url, payload, headers)
             ctx.t_headers = time.perf_counter()
         except (UpstreamError, TimeoutError) as exc:
             msg = f"provider '{provider.name}' unreachable at {provider.display_url}: {_exc_text(exc)}"
@@ -542,13 +541,13 @@ class LlmHandler:
         note = f"{cand.upstream_model} is not a chat model: sent through the Responses API from now on"
         return await self._attempt(request, ctx, cand, body, raw, changed, last, failures, note)
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> Answer:
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         proxy = proxy_for(url, self._proxy_env)
         if proxy is None:
             return await self.upstream.post(url, body, headers)
         if url[4] == "s":  # https through aiohttp: its CA bundle may still be loading right after start-up
             await wait_ready()
-        return await post_via_proxy(self._session(), url, body, headers, proxy, timeout)
+        return await post_via_proxy(self._session(), url, body, headers, proxy, self._timeout)
 
     async def _relay_body(
         self, ctx: _Ctx, provider: Provider, up: Answer, translation: Translation | None, tstate: Any
@@ -787,7 +786,4 @@ def _code_for(status: int, message: str = "") -> str:
 
 
 def _exc_text(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):  # aiohttp's, through an outbound proxy
-        return "no data from the provider within the idle timeout"
-    text = str(exc) or type(exc).__name__
-    return text[:300]
+    return (str(exc) or type(exc).__name__)[:300]

@@ -143,13 +143,11 @@ class UpstreamAnswer:
         self._resume()
         while not self._eof:
             await self._wait()
-        if self._error is not None and not self._chunks:
+        if self._error is not None:
             raise self._error
         data = b"".join(self._chunks)
         self._chunks.clear()
         self._size = 0
-        if self._error is not None:
-            raise self._error
         return data
 
     def __aiter__(self) -> UpstreamAnswer:
@@ -264,16 +262,13 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        self.client.forget(self)
         a = self.answer
-        if a is None:
-            return
-        self.answer = None
-        if a.status and not a._framed and not a._eof:  # no length, not chunked: the body ends at EOF
+        if a is not None and a.status and not a._framed and not a._eof:  # no length, not chunked: EOF ends it
+            self.answer = None
             a._finish()
+            self.client.forget(self)
             return
-        a._fail(UpstreamError(f"the provider closed the connection{': ' + str(exc) if exc else ''}"))
-        self._headers_done()
+        self._broken(UpstreamError(f"the provider closed the connection{': ' + str(exc) if exc else ''}"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -352,15 +347,11 @@ class _Connection(asyncio.Protocol):
         self.client.forget(self)
 
     def idle_too_long(self) -> None:
-        a = self.answer
-        if a is not None:
-            limit = self.client.idle_timeout_s
-            a._fail(TimeoutError(f"no data from the provider within the idle timeout ({limit:g} s)"))
-            self.answer = None
-            self._headers_done()
-        self.abort()
+        limit = self.client.idle_timeout_s
+        self._broken(TimeoutError(f"no data from the provider within the idle timeout ({limit:g} s)"))
 
     def _broken(self, exc: BaseException) -> None:
+        """The answer in flight (if any) ends with `exc`, and the connection with it."""
         a = self.answer
         self.answer = None
         if a is not None:
@@ -406,13 +397,12 @@ class UpstreamClient:
         self._ssl: ssl.SSLContext | None = None
         self._ssl_loading: asyncio.Future[ssl.SSLContext] | None = None
         self._watchdog: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.now: Callable[[], float] = lambda: 0.0
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.now = self._loop.time
-        self._watchdog = self._loop.create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        self.now = loop.time
+        self._watchdog = loop.create_task(self._watch())
 
     async def close(self) -> None:
         if self._watchdog is not None:
@@ -528,11 +518,22 @@ class UpstreamClient:
                 c.abort()
 
 
+def _from_aiohttp(exc: Exception) -> Exception:
+    """aiohttp's failure as this module's: the same texts the handler shows for its own client."""
+    if isinstance(exc, TimeoutError):  # connect or read timeout (aiohttp's carry no useful text)
+        return TimeoutError("no data from the provider within the idle timeout")
+    if isinstance(exc, aiohttp.ClientPayloadError):  # its text quotes an internal "400" that reads like a status
+        return UpstreamError("the provider closed the connection mid-response")
+    return UpstreamError(str(exc) or type(exc).__name__)
+
+
+_AIOHTTP_FAILURES = (aiohttp.ClientError, TimeoutError)
+
+
 class AiohttpAnswer:
     """An aiohttp answer behind `UpstreamAnswer`'s interface: requests through an outbound proxy."""
 
-    def __init__(self, cm: Any, resp: aiohttp.ClientResponse) -> None:
-        self._cm = cm
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -541,8 +542,8 @@ class AiohttpAnswer:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise UpstreamError(str(exc) or type(exc).__name__) from None
+        except _AIOHTTP_FAILURES as exc:
+            raise _from_aiohttp(exc) from None
 
     def __aiter__(self) -> AiohttpAnswer:
         return self
@@ -550,12 +551,11 @@ class AiohttpAnswer:
     async def __anext__(self) -> bytes:
         try:
             return await self._it.__anext__()
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise UpstreamError(str(exc) or type(exc).__name__) from None
+        except _AIOHTTP_FAILURES as exc:
+            raise _from_aiohttp(exc) from None
 
     def release(self) -> None:
         self._resp.release()
-        self._cm = None
 
 
 async def post_via_proxy(
@@ -563,11 +563,10 @@ async def post_via_proxy(
     timeout: aiohttp.ClientTimeout,
 ) -> AiohttpAnswer:
     try:
-        cm = session.post(url, data=body, headers=headers, timeout=timeout, proxy=proxy)
-        resp = await cm.__aenter__()
-    except aiohttp.ClientConnectionError as exc:
-        raise UpstreamError(str(exc) or type(exc).__name__) from None
-    return AiohttpAnswer(cm, resp)
+        resp = await session.post(url, data=body, headers=headers, timeout=timeout, proxy=proxy)
+    except _AIOHTTP_FAILURES as exc:
+        raise _from_aiohttp(exc) from None
+    return AiohttpAnswer(resp)
 
 
 Answer = UpstreamAnswer | AiohttpAnswer

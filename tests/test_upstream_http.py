@@ -11,6 +11,7 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import orjson
 import pytest
 import trustme
@@ -413,14 +414,21 @@ async def test_a_provider_behind_an_outbound_proxy(monkeypatch, make_proxy, upst
         relayed.append(request.raw_path)
         import aiohttp
 
+        body = await request.read()
         async with aiohttp.ClientSession() as s, s.post(
-            upstream.url + request.path, data=await request.read(),
+            upstream.url + request.path, data=body,
             headers={"Content-Type": "application/json", "Authorization": request.headers.get("Authorization", "")},
         ) as up:
             resp = web.StreamResponse(status=up.status, headers={"Content-Type": up.headers["Content-Type"]})
+            resp.enable_chunked_encoding()
             await resp.prepare(request)
-            async for chunk in up.content.iter_any():
-                await resp.write(chunk)
+            data = await up.read()
+            if b"CUT" in body:  # the stream breaks part way: a chunked body that never ends
+                await resp.write(data[:40])
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            await resp.write(data)
             await resp.write_eof()
             return resp
 
@@ -443,6 +451,12 @@ async def test_a_provider_behind_an_outbound_proxy(monkeypatch, make_proxy, upst
         assert relayed
         assert all(u.startswith("http://llm.example.test:9/") and u.endswith("/chat/completions") for u in relayed)
         assert len(upstream.requests) == 2
+        # A stream broken part way says so in the client's grammar, with the text of a direct break.
+        cut = {"model": "ollama/llama3.1", "messages": [{"role": "user", "content": "CUT"}], "stream": True}
+        async with aiohttp.ClientSession() as s, s.post(proxy.url + "/v1/chat/completions", json=cut) as r:
+            streamed = await r.read()
+        assert r.status == 200 and b'"error"' in streamed
+        assert b"upstream stream broke: the provider closed the connection mid-response" in streamed
         await runner.cleanup()  # the outbound proxy goes away: a clear error, in the client's format
         async with openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key="k", max_retries=0) as oai:
             with pytest.raises(openai.APIStatusError) as err:
