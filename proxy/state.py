@@ -166,7 +166,6 @@ class ProxyState:
         self._catalog_version = 0
         self._etag: tuple[int, str] = (-1, "")
 
-
     def _notice(self, n: ServiceNotice) -> None:
         self.notices.append(n)
         if n.subject is None:
@@ -176,6 +175,7 @@ class ProxyState:
         elif self.degraded.pop(n.subject, None) is None:
             return
         self.degraded_version += 1
+
     def _settle_session(self, event: Any) -> None:
         r = event.record
         if r.session_id and r.usage and len(self.sessions):  # no bindings: nothing to settle
