@@ -29,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from . import event_codec as codec
+from .counted_routes import RouteAdder
 from .details import DetailBudget
 from .events import NOTICES, TERMINAL, Event, RequestRecord, without_bodies
 from .local_link import LocalLink
@@ -95,7 +96,7 @@ class AdminStream:
         """Events viewers never got because they fell behind (for /admin/stats)."""
         return self._skipped_done + sum(v.skipped for v in self.active)
 
-    def add_routes(self, router: web.UrlDispatcher, guard: Callable[[web.Request], web.Response | None]) -> None:
+    def add_routes(self, router: RouteAdder, guard: Callable[[web.Request], web.Response | None]) -> None:
         """The routes, each behind `guard` (the server's loopback / admin-token check)."""
 
         def guarded(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:

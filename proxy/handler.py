@@ -108,6 +108,7 @@ class _Ctx:
     captured: list[bytes]
     captured_n: int = 0
     cs: ClientStream | None = None  # the client's SSE stream, for streaming requests
+    traceparent: str | None = None  # while OTLP tracing is on: sent upstream and on every response
     metadata: dict[str, Any] | None = None
     cost: Cost | None = None
     # --- issue #17 (proxy.turns): turn facts and the latency waterfall's perf_counter marks (0.0: not reached)
@@ -151,6 +152,14 @@ class _Ctx:
         if self.captured_n < limit:
             self.captured.append(chunk[: limit - self.captured_n])
             self.captured_n += len(self.captured[-1])
+
+    def reply_headers(self) -> dict[str, str]:
+        """The headers every answer to the client carries, error or not (the W3C trace context when
+        tracing is on: set here rather than by an `on_response_prepare` signal, which every response of
+        every route would pay for)."""
+        if self.traceparent is None:
+            return {"x-request-id": self.request_id}
+        return {"x-request-id": self.request_id, "traceparent": self.traceparent}
 
     def record(self, keep_details: bool, keep_bodies: bool) -> RequestRecord:
         """`keep_details`: redact and keep the client's headers, and the bodies if `keep_bodies`."""
@@ -299,7 +308,7 @@ class LlmHandler:
     def _error_response(self, ctx: _Ctx, exc: ProxyError) -> web.Response:
         body = error_body(ctx.client_api, exc.status, exc.message, exc.code, ctx.request_id)
         ctx.capture(body, self.state.options.capture_bytes)  # an error body is kept whatever the budget
-        headers = {"x-request-id": ctx.request_id, **exc.headers}
+        headers = {**ctx.reply_headers(), **exc.headers}
         return web.Response(status=exc.status, body=body, content_type="application/json", headers=headers)
 
     async def _run(self, request: web.Request, ctx: _Ctx) -> web.StreamResponse:
@@ -318,8 +327,8 @@ class LlmHandler:
         # issue #17: turn facts for the sessions view (one header lookup, the last input item), and the mark.
         ctx.turn_id, ctx.user_turn = turn_facts(request.headers, body, ctx.client_api)
         ctx.agent = agent_of(request.headers)
-        if st.tracer is not None:  # OTLP tracing on: the span's request attributes (sampled requests only)
-            st.tracer.note_request(request, ctx.request_id, ctx.client_api, body)
+        if st.tracer is not None:  # OTLP tracing on: the trace's ids, and its request attributes if sampled
+            ctx.traceparent = st.tracer.note_request(request.headers, ctx.request_id, ctx.client_api, body)
         ctx.t_parsed = time.perf_counter()
         if st.bus.wants(RequestStarted):  # lifecycle events are built only when someone listens
             st.bus.publish(
@@ -336,7 +345,7 @@ class LlmHandler:
         inline_prefs = body.pop("routing_preferences", None)
         changed = inline_prefs is not None
         if ctx.stream:
-            ctx.cs = ClientStream(request, ctx.client_api, opts.heartbeat_s, {"x-request-id": ctx.request_id})
+            ctx.cs = ClientStream(request, ctx.client_api, opts.heartbeat_s, ctx.reply_headers())
             ctx.cs.start_heartbeats()  # only speaks after `heartbeat_s` of silence (router, slow upstream)
         try:
             resolver = st.resolver  # read once: a reload mid-request does not affect this request
@@ -486,8 +495,8 @@ class LlmHandler:
         ctx.upstream_body = payload if payload is not raw else None
         ctx.url = upstream_url(provider, up_api, cand.upstream_model)
         headers = upstream_headers(provider, up_api, ctx.client_api, request.headers, ctx.request_id)
-        if st.tracer is not None:  # OTLP tracing on (proxy.tracing): the W3C trace context goes upstream
-            headers["traceparent"] = st.tracer.traceparent(request, ctx.request_id)
+        if ctx.traceparent is not None:  # OTLP tracing on (proxy.tracing): the W3C trace context goes upstream
+            headers["traceparent"] = ctx.traceparent
         if st.bus.wants(ModelResolved):
             st.bus.publish(
                 ModelResolved(
@@ -587,6 +596,8 @@ class LlmHandler:
     def _kept_headers(self, up: Answer, ctx: _Ctx) -> dict[str, str]:
         h = {k: v for k, v in up.headers.items() if k in _RESPONSE_HEADERS_KEPT}  # names already lower case
         h["x-request-id"] = ctx.request_id
+        if ctx.traceparent is not None:
+            h["traceparent"] = ctx.traceparent
         if ctx.client_api is Api.RESPONSES:
             h["x-models-etag"] = self.state.models_etag
         return h
@@ -663,7 +674,7 @@ class LlmHandler:
                 f"stream broke before any output: {_exc_text(exc)}",
                 "stream_interrupted",
             ) from None
-        cs = ctx.cs or ClientStream(request, ctx.client_api, 0, {"x-request-id": ctx.request_id})
+        cs = ctx.cs or ClientStream(request, ctx.client_api, 0, ctx.reply_headers())
         await cs.stop_heartbeats()
         resp = await cs.start(200, self._kept_headers(up, ctx))
         ctx.status = up.status

@@ -6,7 +6,7 @@ Names, labels and buckets follow brightstaff's `metrics/mod.rs` and `metrics/lab
 derived from the one terminal record per request on the event bus (`RequestFinished`/`RequestFailed`):
 the request path only appends the record to a list, folded into plain-dict aggregates when Prometheus
 scrapes. Other routes (`/routing/v1/*`, `/v1/models`, …) publish no records and are counted as their
-responses are sent (aiohttp's `on_response_prepare`). State rather than events (in-flight, cooldowns,
+handlers return (proxy.counted_routes). State rather than events (in-flight, cooldowns,
 dropped events, per-session cost) is read at scrape time by collectors.
 
 Cardinality stays bounded: labels are fixed vocabularies or configured names; a model label is kept for
@@ -374,7 +374,8 @@ class _Plan(NamedTuple):
 
 
 class Metrics:
-    """The registry and the families; subscribe the instance to the bus and `on_response_prepare` to the app."""
+    """The registry and the families; subscribe the instance to the bus and `count_response` to the server's
+    other routes (proxy.counted_routes)."""
 
     TYPES = (RequestFinished, RequestFailed, ProviderCooling)
 
@@ -575,24 +576,23 @@ class Metrics:
         inc(SESSION_CACHE, ("store",))
 
     # ------------------------------------------------------------------ HTTP (everything but the LLM endpoints)
-    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Counts the responses of other routes (`/routing/v1/*`, `/v1/models`, 404s…) as they are sent.
-        A signal, not a middleware: a middleware wrapped every LLM request too, for 2 % of small-request
-        throughput; these routes are counted without durations (brightstaff's duration panel reads the
-        LLM handler's, which come from the records)."""
+    def count_response(self, request: web.Request, status: int, response: web.StreamResponse | None) -> None:
+        """A response of a route other than the LLM endpoints (`/routing/v1/*`, `/v1/models`, 404s…), as
+        proxy.counted_routes reports it. Counted without durations: brightstaff's duration panel reads the
+        LLM handler's, which come from the records."""
         path = request.path
         label = handler_label(path)
         if label == "llm_chat" or path == "/metrics":  # LLM requests are counted from their records
             return
-        self.agg.inc(HTTP_REQUESTS, (label, request.method, status_class(response.status)))
+        self.agg.inc(HTTP_REQUESTS, (label, request.method, status_class(status)))
         if label == "routing_decision":
-            self._routing_outcome(response)
+            self._routing_outcome(status, response)
 
-    def _routing_outcome(self, resp: web.StreamResponse) -> None:
+    def _routing_outcome(self, status: int, resp: web.StreamResponse | None) -> None:
         """`/routing/v1/*`: decision_served, no_candidates (no route matched) or policy_error (4xx/5xx),
         plus the decision itself under route="routing", as brightstaff's routing service counts them."""
         inc = self.agg.inc
-        if resp.status >= 400:
+        if status >= 400:
             inc(ROUTING_SERVICE, ("policy_error",))
             return
         body = getattr(resp, "body", None)

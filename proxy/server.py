@@ -28,6 +28,7 @@ from aiohttp import web
 from . import notices
 from .admin_stream import AdminStream
 from .cost import configured_models
+from .counted_routes import CountedRoutes
 from .handler import LlmHandler
 from .routing import install as install_routing
 from .routing.api import add_routes as add_routing_routes
@@ -100,16 +101,19 @@ class ProxyServer:
             r.add_post(f"{prefix}/chat/completions", self._chat)
             r.add_post(f"{prefix}/messages", self._messages)
             r.add_post(f"{prefix}/messages/count_tokens", self._count_tokens)
-        r.add_get("/v1/models", self._models)
-        r.add_get("/models", self._models)
-        r.add_get("/healthz", self._healthz)
-        r.add_get("/admin/aliases", self._admin_aliases)
-        r.add_put("/admin/aliases", self._admin_set_alias)
-        r.add_post("/admin/aliases", self._admin_set_alias)
-        r.add_get("/admin/stats", self._admin_stats)
-        r.add_post("/admin/reload", self._admin_reload)
-        self.admin_stream.add_routes(r, self._admin_denied)
-        add_routing_routes(r, self.state)  # POST /routing/v1/…: routing decisions without a model call
+        # Every other route is counted for /metrics as its handler returns (proxy.counted_routes).
+        self.routes = c = CountedRoutes(r)
+        c.add_get("/v1/models", self._models)
+        c.add_get("/models", self._models)
+        c.add_get("/healthz", self._healthz)
+        c.add_get("/admin/aliases", self._admin_aliases)
+        c.add_put("/admin/aliases", self._admin_set_alias)
+        c.add_post("/admin/aliases", self._admin_set_alias)
+        c.add_get("/admin/stats", self._admin_stats)
+        c.add_post("/admin/reload", self._admin_reload)
+        self.admin_stream.add_routes(c, self._admin_denied)
+        add_routing_routes(c, self.state)  # POST /routing/v1/…: routing decisions without a model call
+        c.add_fallback()
         return app
 
     async def start(self) -> None:

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .budget import Budget
 from .bus import EventBus
@@ -29,9 +29,6 @@ from .stats import Stats
 from .turns import SessionLog, WindowBook
 from .wire.models import caps_of
 from .wire.providers import Api
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 
 @dataclass
@@ -94,10 +91,10 @@ class Reloader(Protocol):
 class Tracer(Protocol):
     """OTLP tracing (proxy.tracing.Tracing)."""
 
-    def traceparent(self, request: web.Request, request_id: str) -> str: ...
-
-    def note_request(self, request: web.Request, request_id: str, client_api: Api, body: dict[str, Any]) -> None:
-        """The parsed request, for the span's request attributes (read at once, not kept)."""
+    def note_request(self, headers: Any, request_id: str, client_api: Api, body: dict[str, Any]) -> str:
+        """The request's trace begins (a client's `traceparent` continued); its request attributes are read
+        from the parsed body at once, not kept. Returns the `traceparent` naming the request's LLM span."""
+        ...
 
     def routing_call(self, headers: Any, call: Any) -> str:
         """A `/routing/v1/*` decision traced; returns the trace id the decision answers with."""

@@ -79,7 +79,7 @@ def install(
     if metrics:
         m = Metrics(server.state, pricer)
         server.state.bus.subscribe(m, Metrics.TYPES)
-        server.app.on_response_prepare.append(m.on_response_prepare)
+        server.routes.count = m.count_response
 
         async def serve_metrics(request: web.Request) -> web.StreamResponse:
             # Same rule as /admin/*: loopback clients, and the admin token when one is set.
@@ -100,7 +100,6 @@ def install(
         server.state.tracer = tr  # the handler asks it for upstream traceparents
         if server.state.router is not None:  # the session router's span attributes, computed from now on
             server.state.router.span_details = True
-        server.app.on_response_prepare.append(tr.on_response_prepare)
         if m is not None:
             m.spans_dropped = lambda: tr.dropped
     return Telemetry(m, listener, tr)

@@ -11,12 +11,12 @@ docs/plano-sessions.md §5.2), and, when routing ran, a child span of service `p
 
 W3C trace context: a client's `traceparent` makes the LLM span its child (and its sampled flag is
 honoured); the upstream call and the client's response carry a `traceparent` naming the LLM span.
-The ids are chosen at the request's first upstream call (the handler asks `state.tracer`).
+The ids are chosen once the request's body is parsed (the handler asks `state.tracer`).
 
 Cost: the request path only appends (terminal record, ids) to a bounded deque. An export thread turns a
 second's worth of records into one OTLP `ExportTraceServiceRequest` written as protobuf bytes
 (proxy.span_encoding: ~3× cheaper than the protobuf library's message objects), and sends
-it through the OTLP exporter library's own `_export` (its channel, retries and reconnects). The SDK's
+those bytes through the OTLP exporter library's own `_export` (its channel, retries and reconnects). The SDK's
 span objects and its encoder are skipped: they cost ~130 µs per span (bench/RESULTS.md, session 4),
 against ~200 µs of proxy work per small request. A slow or dead collector only fills (then overflows)
 the bounded queue, never a request.
@@ -32,9 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aiohttp import web
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
@@ -91,7 +90,6 @@ class RoutingCall:
     span_attrs: tuple[tuple[str, Any], ...] = ()  # the session router's (RouteInfo.span_attrs)
 
 
-TRACE_KEY = web.RequestKey("plano_trace", _Trace)
 # Numbers vary per request (durations, tokens, cost) and are built per span; strings and flags come from
 # small vocabularies (paths, models, routes, session ids, custom attributes) and are serialized once.
 _FRESH_STRINGS = frozenset({"request_id", "error.message", "routing.selection_reason"})
@@ -120,13 +118,31 @@ def _resource(service: str) -> bytes:
     return b"".join(field(b"\x0a", enc.key_value(k, v)) for k, v in attrs)
 
 
-class _Exporter(OTLPSpanExporter):
-    """The OTLP/gRPC exporter library, fed a ready `ExportTraceServiceRequest` (built by `_Encoder`)
-    instead of SDK spans: its channel, retry with backoff and reconnect logic are kept as they are."""
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-    def _translate_data(self, data: Any) -> ExportTraceServiceRequest:
-        req: ExportTraceServiceRequest = data[0]
-        return req
+
+class _RawTraceService:
+    """The trace service's stub, sending an `ExportTraceServiceRequest` that is already protobuf bytes (a
+    gRPC method without a request serializer takes bytes as they are)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.Export = channel.unary_unary(EXPORT_METHOD, request_serializer=None,
+                                          response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
+
+
+class _Exporter(OTLPSpanExporter):
+    """The OTLP/gRPC exporter library, fed a ready request (proxy.span_encoding's bytes) instead of SDK
+    spans: its channel, retry with backoff and reconnect logic are kept as they are. The bytes go out as
+    encoded: parsing them into the library's message only for gRPC to serialize it again cost ~2.5 µs per
+    span (tests/test_span_encoding.py checks the encoding against the library's own serializer)."""
+
+    def _initialize_channel_and_stub(self) -> None:  # at start, and on every reconnect
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        self._client = _RawTraceService(self._channel)  # type: ignore[assignment]
+
+    def _translate_data(self, data: Any) -> bytes:  # type: ignore[override]  # bytes, not the message
+        raw: bytes = data[0]
+        return raw
 
     def _count_data(self, data: Any) -> int:
         return int(data[1])
@@ -166,19 +182,6 @@ class Tracing:
         return self.failed + self.overflow
 
     # ------------------------------------------------------------------ request start
-    def traceparent(self, request: web.Request, request_id: str) -> str:
-        """The `traceparent` for a request's upstream calls (the handler asks before each attempt): ids
-        chosen on the first ask, a client's trace continued. No middleware: one would wrap every
-        request, and cost more than this."""
-        return self._trace_of(request, request_id).traceparent
-
-    def _trace_of(self, request: web.Request, request_id: str) -> _Trace:
-        """The request's trace, begun at the first ask (the parsed body's facts, or the first attempt)."""
-        t = self._live.get(request_id)  # (a dict: aiohttp's request.get of a missing key raises inside)
-        if t is None:
-            t = request[TRACE_KEY] = self._live[request_id] = self._begin(request.headers)
-        return t
-
     def _begin(self, headers: Mapping[str, str] | None) -> _Trace:
         parent = parse_traceparent(headers.get("traceparent")) if headers is not None else None
         if parent is not None:
@@ -189,18 +192,15 @@ class Tracing:
         custom = self._custom(headers) if headers is not None else self.settings.static_attributes
         return _Trace(tid, random.getrandbits(64) or 1, psid, sampled, custom)
 
-    def note_request(self, request: web.Request, request_id: str, client_api: Api, body: dict[str, Any]) -> None:
-        """The request facts Plano puts on its LLM span (temperature, tools, a preview of the user's message),
-        read from the parsed body while the handler holds it; for sampled requests only."""
-        t = self._trace_of(request, request_id)
+    def note_request(self, headers: Mapping[str, str], request_id: str, client_api: Api, body: dict[str, Any]) -> str:
+        """The request's trace begins: ids chosen (a client's trace continued) and, for sampled requests,
+        the facts Plano puts on its LLM span (temperature, tools, a preview of the user's message), read
+        from the parsed body while the handler holds it. Returns the `traceparent` the handler sends
+        upstream and back to the client."""
+        t = self._live[request_id] = self._begin(headers)
         if t.sampled:
             t.facts = request_facts(client_api, body)
-
-    @staticmethod
-    async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        t = request.get(TRACE_KEY)
-        if t is not None:
-            response.headers["traceparent"] = t.traceparent
+        return t.traceparent
 
     def _custom(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         """`span_attributes`: static pairs, plus headers with a listed prefix as `suffix.with.dots`."""
@@ -278,7 +278,7 @@ class Tracing:
                                 extra={"down": "otlp"})  # fmt: skip
                 self.failed += n
 
-    def _encode(self, items: list[tuple[Any, _Trace]]) -> tuple[ExportTraceServiceRequest, int]:
+    def _encode(self, items: list[tuple[Any, _Trace]]) -> tuple[bytes, int]:
         llm: list[bytes] = []
         routing: list[bytes] = []
         for item, t in items:
@@ -288,9 +288,7 @@ class Tracing:
                 self._record_spans(item, t, llm, routing)
         res = self._resources
         raw = export_request(((res[SERVICE_LLM], llm), (res[SERVICE_ROUTING], routing)), "planoai-tui")
-        # Parsed back by the protobuf library (C): the exporter sends its message type, and a span we
-        # encoded wrong fails this batch's export here, never a request.
-        return ExportTraceServiceRequest.FromString(raw), len(llm) + len(routing)
+        return raw, len(llm) + len(routing)
 
     def _record_spans(self, r: RequestRecord, t: _Trace, llm: list[bytes], routing: list[bytes]) -> None:
         start = int(r.started_at * 1e9)
@@ -310,9 +308,9 @@ class Tracing:
         static, resolved = cached
         enc = self._encoder
         a = enc.attribute
-        fresh = [a("request_id", r.request_id), a("llm.duration_ms", round(r.latency_ms, 3))]
+        fresh = [a("request_id", r.request_id), a("llm.duration_ms", r.latency_ms)]
         if r.ttft_ms is not None:
-            fresh.append(a("llm.time_to_first_token", round(r.ttft_ms, 3)))
+            fresh.append(a("llm.time_to_first_token", r.ttft_ms))
         if fallback:
             fresh.append(a("planoai.attempts", len(r.attempts)))
         u = r.usage

@@ -115,6 +115,28 @@ async def test_proxy_port_metrics_follow_the_admin_rule(upstream) -> None:
         assert status == 200 and "brightstaff_build_info" in text
 
 
+async def test_other_routes_are_counted_as_they_answer_and_unknown_ones_answer_as_before(metered) -> None:
+    """Routes other than the LLM endpoints are counted by a wrapper, not a response signal (which every
+    LLM response would pay for): a 404 and a 405 still answer as aiohttp does, and are counted."""
+    server, tel = metered
+    assert len(server.app.on_response_prepare) == 0
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url + "/no/such/route") as r:
+            assert r.status == 404 and await r.text() == "404: Not Found"
+        async with s.get(server.url + "/v1/responses") as r:  # exists for POST only
+            assert r.status == 405 and r.headers["Allow"] == "POST"
+        async with s.delete(server.url + "/admin/aliases") as r:
+            assert r.status == 405 and set(r.headers["Allow"].split(",")) == {"GET", "HEAD", "PUT", "POST"}
+        async with s.get(server.url + "/healthz") as r:
+            assert r.status == 200
+    text = tel.metrics.render().decode()
+    assert value(text, "brightstaff_http_requests_total", handler="not_found", method="GET", status_class="4xx") == 1
+    assert value(text, "brightstaff_http_requests_total", handler="admin", method="DELETE", status_class="4xx") == 1
+    assert value(text, "brightstaff_http_requests_total", handler="healthz", method="GET", status_class="2xx") == 1
+    # A wrong method on an LLM endpoint is not an LLM request: not counted under llm_chat (nothing to record).
+    assert value(text, "brightstaff_http_requests_total", handler="llm_chat") == 0
+
+
 async def test_metrics_off_installs_nothing(upstream) -> None:
     state = ProxyState(telemetry_config(upstream.url))
     server = ProxyServer(state, host="127.0.0.1", port=0)

@@ -254,8 +254,17 @@ async def test_unsampled_requests_build_no_spans_but_still_carry_a_traceparent(u
             )) as r:  # fmt: skip
                 assert r.status == 200
                 tp = parse_traceparent(r.headers.get("traceparent"))
+            # Answers the proxy shapes itself carry it too: an unknown model (4xx), a streamed answer.
+            async with s.post(server.url + "/v1/responses", data=b'{"model": "gpt-9", "input": "hi"}') as r:
+                assert r.status == 400 and parse_traceparent(r.headers.get("traceparent")) is not None
+            async with s.post(server.url + "/v1/responses", data=orjson.dumps(
+                {"model": "gpt-5.3-codex", "input": "hi", "stream": True}
+            )) as r:  # fmt: skip
+                await r.read()
+                streamed = parse_traceparent(r.headers.get("traceparent"))
         assert tp is not None and tp[2] is False
-        assert parse_traceparent(upstream.last("/responses").headers.get("traceparent")) == tp  # chat via Responses
+        assert streamed is not None and streamed[0] != tp[0]
+        assert parse_traceparent(upstream.last("/responses").headers.get("traceparent")) == streamed
     await tel.stop()
     assert tel.tracing is not None and tel.tracing.spans == 0
 
@@ -277,6 +286,7 @@ def test_settings_follow_plano_config_and_env() -> None:
 def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
     """The export thread's protobuf (fragments serialized once and concatenated) parses back to exactly the
     span a record describes: ids, parent, times, status, and every attribute with its type."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
     from proxy.events import Attempt, RequestRecord, RouteInfo
@@ -303,8 +313,9 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
         for _ in range(2):  # the second time from the shape cache
             trace = _Trace(0xABC, 0xDEF, 0x123, True, {"team": "core"})
             trace.facts = {"llm.tools": "shell(...)", "llm.user_message_preview": "fix it"}
-            req, n = tr._encode([(rec, trace)])
+            raw, n = tr._encode([(rec, trace)])
             assert n == 2
+            req = ExportTraceServiceRequest.FromString(raw)  # what the collector reads
             by_service = {r.resource.attributes[0].value.string_value: r.scope_spans[0].spans
                           for r in req.resource_spans}  # fmt: skip
             (llm,), (routing,) = by_service["plano(llm)"], by_service["plano(routing)"]

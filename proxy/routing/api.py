@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..counted_routes import RouteAdder
 from ..errors import ProxyError, error_body
 from ..intake import parse_client_body, read_body, resolve_or_4xx
 from ..resolve import ModelNotFound, Resolution, Resolver
@@ -35,7 +36,7 @@ PATHS = (
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
-def add_routes(router: web.UrlDispatcher, state: ProxyState) -> None:
+def add_routes(router: RouteAdder, state: ProxyState) -> None:
     for path, api in PATHS:
         router.add_post(path, _endpoint(state, api))
 
