@@ -99,6 +99,22 @@ class SessionRef(NamedTuple):  # a NamedTuple: built on every request, ~5x cheap
     source: str  # affinity | client | implicit
 
 
+# (source, id, prefix hash) → its SessionRef: every request of a session names the same one (building the
+# tuple and its key string was a third of `resolve`).
+_REFS: dict[tuple[str, str, int | None], SessionRef] = {}
+
+
+def _ref(source: str, session_id: str, prefix: int | None) -> SessionRef:
+    k = (source, session_id, prefix)
+    ref = _REFS.get(k)
+    if ref is None:
+        if len(_REFS) >= 4096:
+            _REFS.clear()
+        key = f"a:{session_id}" if source == "affinity" else f"c:{session_id}:{prefix}"
+        ref = _REFS[k] = SessionRef(session_id, key, prefix, source)
+    return ref
+
+
 def resolve(
     headers: Any,
     instructions: str,
@@ -107,16 +123,20 @@ def resolve(
     implicit_on: bool,
 ) -> SessionRef | None:
     """The request's session, or None (nothing to anchor to)."""
-    cache_off = (header(headers, CACHE_HEADER) or "").lower() == "off"
-    explicit = header(headers, AFFINITY_HEADER)
+    if headers is None or isinstance(headers, dict):  # tests and benches: a plain dict, in any case
+        headers = {str(k).lower(): v for k, v in (headers or {}).items()}
+    get = headers.get  # aiohttp's headers are case-insensitive; every request asks up to five of them
+    off = get(CACHE_HEADER)
+    cache_off = bool(off) and str(off).lower() == "off"
+    explicit = get(AFFINITY_HEADER) or None
     client = None
     if not explicit:
         if not implicit_on or cache_off:
             return None
-        client = next((v for h in CLIENT_SESSION_HEADERS if (v := header(headers, h))), None)
+        client = get("session-id") or get("session_id") or get("x-claude-code-session-id") or None
     prefix = None
     if not cache_off and first_user is not None:
-        base, prefix = _prefix_state(instructions, ",".join(tool_names))
+        base, prefix = _prefix_state(instructions, ",".join(tool_names) if tool_names else "")
         if not explicit and not client:  # only the implicit key hashes the first user message too
             h = base.copy()  # the memoised state stays as it is
             h.update(first_user.encode("utf-8", "surrogatepass"))
@@ -124,9 +144,9 @@ def resolve(
             session = f"{IMPLICIT_PREFIX}{h.hexdigest()}"
             return SessionRef(session, session, prefix, "implicit")
     if explicit:
-        return SessionRef(explicit, f"a:{explicit}", prefix, "affinity")
+        return _ref("affinity", str(explicit), prefix)
     if client:
-        return SessionRef(client, f"c:{client}:{prefix}", prefix, "client")
+        return _ref("client", str(client), prefix)
     return None
 
 
@@ -292,6 +312,21 @@ def bind(
     the router freely, reason `free`). The binding is stored either way."""
     now = store.clock()
     b = store.get(ref.key, now)
+    if (
+        gate is None and b is not None and b.anchor_model == candidate
+        and (b.prefix_hash == ref.prefix_hash or b.prefix_hash is None or ref.prefix_hash is None)
+        and 0.0 <= (idle := now - b.last_used) <= cache_window_s(candidate)
+    ):  # fmt: skip
+        # Every turn of a warm session on its anchor (no budget): the general path below, minus what
+        # cannot change here.
+        b.route_name, b.decision, b.reason = route, "allowed", "same_anchor"
+        b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
+        if context_tokens > 0:
+            b.cached_tokens = context_tokens
+        b.requests += 1
+        b.visit(candidate, now, b.cached_tokens)
+        store.put(ref.key, b)
+        return SessionDecision(candidate, route, True, False, "allowed", "same_anchor", idle)
     idle = b.idle_s(now) if b is not None else 0.0
     drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (
         b.prefix_hash != ref.prefix_hash
