@@ -75,8 +75,11 @@ class Rates:
         return self.input + self.output
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Cost:
+    """Treated as immutable once built (it rides on frozen records). Not `frozen=True`: a frozen dataclass
+    sets each field through `object.__setattr__`, 3× the cost of this one built on every priced request."""
+
     input_usd: float  # uncached input (and cache writes)
     cached_usd: float  # cache reads
     output_usd: float
@@ -88,11 +91,8 @@ class Cost:
 
 def request_cost(usage: Usage, rates: Rates, discount: float = DEFAULT_CACHE_READ_DISCOUNT) -> Cost:
     uncached = max(0, usage.input_tokens - usage.cached_tokens)
-    return Cost(
-        uncached * rates.input / MILLION,
-        usage.cached_tokens * rates.cached_rate(discount) / MILLION,
-        usage.output_tokens * rates.output / MILLION,
-    )
+    return Cost(uncached * rates.input / MILLION, usage.cached_tokens * rates.cached_rate(discount) / MILLION,
+                usage.output_tokens * rates.output / MILLION)  # fmt: skip
 
 
 def _num(v: Any) -> float | None:

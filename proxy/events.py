@@ -15,9 +15,10 @@ from .cost import Cost
 from .wire.usage import EMPTY, Usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Attempt:
-    """One upstream try (the failover chain of a request has one per provider tried)."""
+    """One upstream try (the failover chain of a request has one per provider tried). Immutable by
+    convention, not `frozen=True`, which costs 3× to build (proxy.cost.Cost says why)."""
 
     provider: str
     upstream_model: str

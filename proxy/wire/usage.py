@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Usage:
+    """Immutable by convention (one is built per answer; `frozen=True` costs 3× to build: proxy.cost.Cost)."""
+
     input_tokens: int = 0  # all prompt tokens, cached included
     cached_tokens: int = 0
     output_tokens: int = 0  # reasoning included
