@@ -301,6 +301,7 @@ FAMILIES = (
     ALIAS_COST,
     MODEL_COST,
 )
+_LLM_CHAT = ("llm_chat",)
 PENDING_MAX = 256  # records folded in batches: few enough that they die young (no gen-2 GC work)
 
 
@@ -357,20 +358,13 @@ class _Aggregates:
 
 
 class _Plan(NamedTuple):
-    http: tuple[str, ...]
-    requests: tuple[str, ...]
-    translation: tuple[str, ...] | None
-    attempts: tuple[tuple[tuple[str, ...], tuple[str, ...], bool], ...]  # (LLM labels, provider+model, fallback)
-    pm: tuple[str, str] | None
-    ok: bool
-    served_by_fallback: bool
+    """What a kind of record adds, its label tuples resolved once (`Metrics._plan_of`)."""
+
+    ones: tuple[tuple[dict[tuple[str, ...], Any], tuple[str, ...]], ...]  # counters this kind adds 1 to
+    attempts: tuple[tuple[str, ...], ...]  # LLM_DURATION labels per attempt (provider, model)
+    pm: tuple[str, str] | None  # the answering provider and model
     ttft: bool
-    prompt: tuple[str, ...]
-    completion: tuple[str, ...]
-    cache_read: tuple[str, ...]
-    cache_write: tuple[str, ...]
-    hit: tuple[str, ...]
-    miss: tuple[str, ...]
+    tokens: tuple[tuple[str, ...], ...]  # LLM_TOKENS labels: prompt, completion[, cache_read][, cache_write]
 
 
 class Metrics:
@@ -453,48 +447,45 @@ class Metrics:
             self.observe(r)
 
     def observe(self, r: RequestRecord) -> None:
-        agg = self.agg
-        inc, obs = agg.inc, agg.observe
+        """One record into the aggregates: its kind's plan says which counters go up by one; only durations,
+        token counts and cost are read per record. (Inlined dict updates: this runs once per request.)"""
         p = self._plan_of(r)
-        inc(HTTP_REQUESTS, p.http)
-        obs(HTTP_DURATION, ("llm_chat",), r.latency_ms / 1000)
-        for (labels, pm_a, fallback), a in zip(p.attempts, r.attempts, strict=True):
-            inc(LLM_REQUESTS, labels)
+        for d, labels in p.ones:
+            d[labels] = d.get(labels, 0.0) + 1.0
+        obs = self.agg.observe
+        obs(HTTP_DURATION, _LLM_CHAT, r.latency_ms / 1000)
+        for pm_a, a in zip(p.attempts, r.attempts, strict=True):
             obs(LLM_DURATION, pm_a, a.duration_ms / 1000)
-            if fallback:
-                inc(FALLBACK_ATTEMPTS, labels)
-        inc(REQUESTS, p.requests)
-        if p.translation is not None:
-            inc(TRANSLATIONS, p.translation)
         pm = p.pm
         if pm is not None:
-            if p.served_by_fallback:
-                inc(SERVED_BY_FALLBACK, pm)
             if p.ttft:
                 obs(LLM_TTFT, pm, r.ttft_ms / 1000)  # type: ignore[operator]
             u = r.usage
             if u:
-                inc(LLM_TOKENS, p.prompt, u.input_tokens)
-                inc(LLM_TOKENS, p.completion, u.output_tokens)
-                if u.cached_tokens:
-                    inc(LLM_TOKENS, p.cache_read, u.cached_tokens)
-                if u.cache_write_tokens:
-                    inc(LLM_TOKENS, p.cache_write, u.cache_write_tokens)
-                # Plano's rule: the cache was active if the request read it or wrote it.
-                inc(PROMPT_CACHE, p.hit if u.cached_tokens or u.cache_write_tokens else p.miss)
+                d = self.agg.values[LLM_TOKENS]
+                write = u.cache_write_tokens
+                for labels, n in zip(p.tokens, (u.input_tokens, u.output_tokens, u.cached_tokens or write, write),
+                                     strict=False):  # fmt: skip
+                    d[labels] = d.get(labels, 0.0) + n
                 self._cost(r, pm, u)
-            elif p.ok:
-                inc(USAGE_MISSING, pm)
         if r.route is not None:
             self._routing(r)
 
     def _plan_of(self, r: RequestRecord) -> _Plan:
-        """The label tuples of a record, computed once per kind of record (status, models, attempts…):
-        a fold then only adds values. Half the per-record cost of metrics was building these labels."""
+        """The label tuples of a record, computed once per kind of record (status, models, attempts, which
+        token kinds…): a fold then only adds values. Half the per-record cost of metrics was building these
+        labels."""
+        u = r.usage
+        atts = r.attempts
+        if len(atts) == 1:  # the common case, without a generator
+            a = atts[0]
+            att_key: tuple[Any, ...] = (a.provider, a.upstream_model, a.status, a.error if a.status is None else None)
+        else:
+            att_key = tuple((a.provider, a.upstream_model, a.status, a.error if a.status is None else None)
+                            for a in atts)  # fmt: skip
         key = (r.status, r.error is None, r.via, r.client_api, r.upstream_api, r.provider, r.upstream_model,
-               r.stream, r.ttft_ms is None,
-               tuple((a.provider, a.upstream_model, a.status, a.error if a.status is None else None)
-                     for a in r.attempts))  # fmt: skip
+               r.stream, r.ttft_ms is None, len(atts), att_key, bool(u), bool(u.cached_tokens) if u else False,
+               bool(u.cache_write_tokens) if u else False)  # fmt: skip
         if self._plans_config is not self.state.config:  # provider labels may change with a reload
             self._plans.clear()
             self._plans_config = self.state.config
@@ -506,32 +497,49 @@ class Metrics:
         return p
 
     def _plan(self, r: RequestRecord) -> _Plan:
+        v = self.agg.values
         rsc = status_class(r.status)
         n = len(r.attempts)
-        attempts = []
+        ones: list[tuple[dict[tuple[str, ...], Any], tuple[str, ...]]] = [(v[HTTP_REQUESTS], ("llm_chat", "POST", rsc))]
+        durations = []
         for i, a in enumerate(r.attempts):
             last = i == n - 1
             provider, model = self._provider(a.provider), self._model(a.upstream_model)
-            ec = error_class(a, last, r)
             sc = status_class(r.status if last and a.status is not None else a.status)
-            attempts.append(((provider, model, sc, ec), (provider, model), not last))
+            labels = (provider, model, sc, error_class(a, last, r))
+            ones.append((v[LLM_REQUESTS], labels))
+            if not last:
+                ones.append((v[FALLBACK_ATTEMPTS], labels))
+            durations.append((provider, model))
+        ones.append((v[REQUESTS], (r.via or "none", rsc)))
+        if r.upstream_api:
+            ones.append((v[TRANSLATIONS], (r.client_api, r.upstream_api)))
         pm = (self._provider(r.provider), self._model(r.upstream_model)) if n and r.provider else None
         ok = r.ok
+        tokens: tuple[tuple[str, ...], ...] = ()
+        if pm is not None:
+            if n > 1 and ok:
+                ones.append((v[SERVED_BY_FALLBACK], pm))
+            u = r.usage
+            if u:
+                # Plano's rule: the cache was active if the request read it or wrote it.
+                ones.append((v[PROMPT_CACHE], (*pm, "hit" if u.cached_tokens or u.cache_write_tokens else "miss")))
+                # Token kinds in the order observe() reads them: cache kinds only when the provider reported
+                # them (the plan's key says which), so the third value is `cached_tokens or cache_write_tokens`.
+                kinds = ["prompt", "completion"]
+                if u.cached_tokens:
+                    kinds.append("cache_read")
+                if u.cache_write_tokens:
+                    kinds.append("cache_write")
+                tokens = tuple((*pm, k) for k in kinds)
+            elif ok:
+                ones.append((v[USAGE_MISSING], pm))
         return _Plan(
-            http=("llm_chat", "POST", rsc),
-            requests=(r.via or "none", rsc),
-            translation=(r.client_api, r.upstream_api) if r.upstream_api else None,
-            attempts=tuple(attempts),
+            ones=tuple(ones),
+            attempts=tuple(durations),
             pm=pm,
-            ok=ok,
-            served_by_fallback=pm is not None and n > 1 and ok,
             ttft=pm is not None and ok and r.stream and r.ttft_ms is not None,
-            prompt=(*pm, "prompt") if pm else (),
-            completion=(*pm, "completion") if pm else (),
-            cache_read=(*pm, "cache_read") if pm else (),
-            cache_write=(*pm, "cache_write") if pm else (),
-            hit=(*pm, "hit") if pm else (),
-            miss=(*pm, "miss") if pm else (),
+            tokens=tokens,
         )
 
     def _cost(self, r: RequestRecord, pm: tuple[str, str], u: Usage) -> None:

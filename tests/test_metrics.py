@@ -173,3 +173,34 @@ async def test_cli_serves_metrics_on_the_proxy_and_the_scraper_port(tmp_path, up
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def test_token_kinds_and_cache_outcome_per_record_whatever_kinds_came_before(upstream) -> None:
+    """A fold adds each record's own token kinds: records of one kind share precomputed labels, and a
+    record reporting cache reads, writes, both or neither must not borrow another kind's."""
+    from proxy.events import Attempt, RequestRecord
+    from proxy.metrics import Metrics
+
+    m = Metrics(ProxyState(telemetry_config(upstream.url)))
+    provider = "openai/gpt-5-mini"
+
+    def rec(usage: Usage) -> RequestRecord:
+        return RequestRecord("r", 1.0, "responses", "/v1/responses", "gpt-5-mini", False, 200, 3.0,
+                             provider=provider, upstream_model="gpt-5-mini", usage=usage,
+                             attempts=(Attempt(provider, "gpt-5-mini", 200, None, 2.0),))  # fmt: skip
+
+    # (input, cached, output, reasoning, cache_write), twice over so the second pass reuses the plans
+    usages = [Usage(100, 0, 10), Usage(100, 40, 10), Usage(100, 0, 10, 0, 60), Usage(100, 30, 10, 0, 50), Usage()]
+    for u in usages * 2:
+        m.observe(rec(u))
+    text = m.render().decode()
+
+    def tokens(kind: str) -> float:
+        return value(text, "brightstaff_llm_tokens_total", model="gpt-5-mini", kind=kind)
+
+    assert (tokens("prompt"), tokens("completion")) == (800, 80)
+    assert (tokens("cache_read"), tokens("cache_write")) == (140, 220)
+    assert value(text, "brightstaff_prompt_cache_requests_total", outcome="hit") == 6
+    assert value(text, "brightstaff_prompt_cache_requests_total", outcome="miss") == 2
+    assert value(text, "brightstaff_llm_tokens_usage_missing_total", model="gpt-5-mini") == 2
+    assert value(text, "brightstaff_http_requests_total", handler="llm_chat", status_class="2xx") == 10
