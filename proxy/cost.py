@@ -75,10 +75,11 @@ class Rates:
         return self.input + self.output
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(unsafe_hash=True)
 class Cost:
     """Treated as immutable once built (it rides on frozen records). Not `frozen=True`: a frozen dataclass
-    sets each field through `object.__setattr__`, 3× the cost of this one built on every priced request."""
+    sets each field through `object.__setattr__`, 3× the cost of this one built on every priced request.
+    No slots: orjson writes it 4× faster with a __dict__ (proxy.events.Timing)."""
 
     input_usd: float  # uncached input (and cache writes)
     cached_usd: float  # cache reads

@@ -15,7 +15,7 @@ from .cost import Cost
 from .wire.usage import EMPTY, Usage
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(unsafe_hash=True)
 class Attempt:
     """One upstream try (the failover chain of a request has one per provider tried). Immutable by
     convention, not `frozen=True`, which costs 3× to build (proxy.cost.Cost says why)."""
@@ -27,7 +27,7 @@ class Attempt:
     duration_ms: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: see Timing
 class RouteInfo:
     """What task-aware routing did for a request (proxy.routing)."""
 
@@ -53,7 +53,10 @@ class RouteInfo:
         return self.route is not None or self.backend is not None or self.reason is not None
 
 
-@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field through object.__setattr__, per request
+# Not frozen: a frozen __init__ sets each field through object.__setattr__, per request. No slots: orjson
+# writes a dataclass with a __dict__ 4× faster than a slotted one (~0.16 against ~0.66 µs), and a record
+# carries four of them (usage, attempts, cost, timing) to --log-json and every attached dashboard.
+@dataclass
 class Timing:
     """Where a request's time went (the detail view's waterfall): monotonic marks in ms since it arrived,
     taken with `time.perf_counter()` only (no aiohttp tracing on the request path). None: not reached."""
