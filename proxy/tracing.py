@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .cost_hook import Pricer
@@ -140,9 +143,12 @@ class _Exporter(OTLPSpanExporter):
         super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
         self._client = _RawTraceService(self._channel)  # type: ignore[assignment]
 
-    def _translate_data(self, data: Any) -> bytes:  # type: ignore[override]  # bytes, not the message
+    def _translate_data(self, data: Any) -> Any:
         raw: bytes = data[0]
-        return raw
+        if isinstance(getattr(self, "_client", None), _RawTraceService):
+            return raw
+        # An exporter version whose channel set-up this class no longer hooks: its own stub serializes.
+        return ExportTraceServiceRequest.FromString(raw)
 
     def _count_data(self, data: Any) -> int:
         return int(data[1])

@@ -342,3 +342,25 @@ def test_spans_built_from_records_parse_back_as_plano_expects(upstream) -> None:
             assert r_got["plano.cache.idle_ms"] == 1200 and r_got["plano.session.total_cost_in_usd"] == 0.5
     finally:
         tr.stop()
+
+
+def test_spans_go_out_as_encoded_bytes_and_still_go_out_if_the_exporter_changes(upstream) -> None:
+    """The exporter sends our protobuf bytes through a stub that takes bytes; should an exporter version stop
+    calling the hook that installs it, the batch is handed over as the library's own message instead."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from proxy.span_encoding import export_request
+    from proxy.tracing import Tracing, _RawTraceService
+
+    tr = Tracing(ProxyState(telemetry_config(upstream.url)),
+                 TraceSettings(sampling=1.0, endpoint=f"http://127.0.0.1:{closed_port()}"))  # fmt: skip
+    try:
+        raw = export_request([(b"", [b"\x2a\x04name"])], "planoai-tui")  # one span named "name"
+        assert isinstance(tr.exporter._client, _RawTraceService)
+        assert tr.exporter._translate_data((raw, 1)) == raw
+        tr.exporter._client = object()  # as if the library had set up its own stub
+        msg = tr.exporter._translate_data((raw, 1))
+        assert isinstance(msg, ExportTraceServiceRequest)
+        assert msg.resource_spans[0].scope_spans[0].spans[0].name == "name"
+    finally:
+        tr.stop(0.5)
