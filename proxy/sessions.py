@@ -320,12 +320,7 @@ def bind(
         # Every turn of a warm session on its anchor (no budget): the general path below, minus what
         # cannot change here.
         b.route_name, b.decision, b.reason = route, "allowed", "same_anchor"
-        b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
-        if context_tokens > 0:
-            b.cached_tokens = context_tokens
-        b.requests += 1
-        b.visit(candidate, now, b.cached_tokens)
-        store.put(ref.key, b)
+        _used(store, ref, b, candidate, lane, now, alias, context_tokens)
         return SessionDecision(candidate, route, True, False, "allowed", "same_anchor", idle)
     idle = b.idle_s(now) if b is not None else 0.0
     drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (
@@ -358,13 +353,20 @@ def bind(
                 fresh.baseline_usd, fresh.switch_spend_usd = b.baseline_usd, b.switch_spend_usd
                 fresh.default_model = b.default_model or model
         b = fresh
+    _used(store, ref, b, model, lane, now, alias, context_tokens)
+    return SessionDecision(model, route, warm, switched, decision, reason, idle)
+
+
+def _used(store: SessionStore, ref: SessionRef, b: Binding, model: str, lane: str, now: float, alias: str | None,
+          context_tokens: int) -> None:  # fmt: skip
+    """What every request does to its binding, whatever was decided: its lane, prefix and last use, its
+    context size, the model's visit, and its place in the store."""
     b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
     if context_tokens > 0:
         b.cached_tokens = context_tokens
     b.requests += 1
     b.visit(model, now, b.cached_tokens)
     store.put(ref.key, b)
-    return SessionDecision(model, route, warm, switched, decision, reason, idle)
 
 
 def replay(store: SessionStore, ref: SessionRef | None, lane: str) -> Binding | None:
