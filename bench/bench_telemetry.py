@@ -11,6 +11,9 @@ both start orders and the geometric mean of the two cancels the harness's own bi
     .venv/bin/python bench/bench_telemetry.py --baseline e175cb0   # also: off vs the pre-telemetry revision
     .venv/bin/python bench/bench_telemetry.py --only NONE --issue14  # sessions and cost accounting (#14)
 
+Each ratio is also given in microseconds of CPU per request (the baseline's CPU × (1/ratio − 1)): a ratio
+is a share of a base that moves whenever the rest of the proxy gets faster or slower; a feature's µs do not.
+
 `--issue14` (what issue 14's session store and cost accounting cost, same code on both sides): a priced
 model vs the same proxy on a model without a price (cost accounting), and Codex's `session-id` on every
 request with sessions on (`prompt_caching.enabled`) vs off; metrics on (the default) on both sides.
@@ -81,11 +84,12 @@ def side_by_side(procs: list[tuple[subprocess.Popen[bytes], str]], body: bytes, 
 
 
 Side = tuple[Path, Path, tuple[str, ...]]  # source tree, config, extra CLI arguments
+Row = tuple[float, list[float], list[float], tuple[str, str]]
 
 
 def compare(a: Side, b: Side, body: bytes, reps: int, seconds: int, labels: tuple[str, str] = ("off", "on"),
-            headers: dict[str, str] | None = None) -> tuple[float, list[float], list[float]]:  # fmt: skip
-    """b/a throughput, both orders combined (geometric mean), and each order's ratios."""
+            headers: dict[str, str] | None = None) -> Row:  # fmt: skip
+    """b/a throughput, both orders combined (geometric mean), each order's ratios, and the two labels."""
     out = []
     for first, second, names in ((a, b, labels), (b, a, labels[::-1])):
         procs = [start(*first[:2], *first[2]), start(*second[:2], *second[2])]
@@ -96,7 +100,7 @@ def compare(a: Side, b: Side, body: bytes, reps: int, seconds: int, labels: tupl
                 p.terminate()
                 p.wait(10)
     forward, backward = statistics.median(out[0]), statistics.median(out[1])
-    return (forward / backward) ** 0.5, out[0], out[1]
+    return (forward / backward) ** 0.5, out[0], out[1], labels
 
 
 ROUTED = """\
@@ -107,7 +111,7 @@ routing_preferences:
 """
 
 
-def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> tuple[str, float, list, list]:
+def redis_row(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> tuple[str, *Row]:
     """Routed proxies (local backend, so every request looks pins up and stores them): sessions in
     Redis (a redis-server on CPU 0) vs in memory."""
     port = free_port()
@@ -144,7 +148,7 @@ model_aliases:
 PRICES = {"openai": {"models": {"bench-model": {"cost": {"input": 1.25, "output": 10.0, "cache_read": 0.125}}}}}
 
 
-def issue14_rows(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> list[tuple[str, float, list, list]]:
+def issue14_rows(tmp: Path, up_port: int, body: bytes, reps: int, seconds: int) -> list[tuple[str, *Row]]:
     """Sessions and cost accounting (issue 14), each against the same proxy without them."""
     prices = tmp / "prices.json"
     prices.write_text(json.dumps(PRICES))
@@ -216,9 +220,15 @@ def main() -> None:
             rows.append((name, *compare(base, off, body, args.reps, args.seconds, (args.baseline, "off"))))
         kind = "streaming" if args.stream else "Codex 40 KB" if args.codex else "small"
         print(f"throughput ratios, {kind} requests, side by side on one core, {args.reps} x {args.seconds} s per order")
-        for name, combined, fwd, bwd in rows:
+        for name, combined, fwd, bwd, _ in rows:
             detail = ", ".join(f"{x:.3f}" for x in fwd) + " | " + ", ".join(f"{1 / x:.3f}" for x in bwd)
             print(f"  {name:<42} {combined:.3f}   ({detail})")
+        # The same results in microseconds: a ratio is a share of the base, which moves whenever the rest of
+        # the proxy gets faster or slower; the CPU a feature adds to each request does not.
+        print("what each costs per request, from the ratio and the baseline's CPU (base × (1/ratio − 1)):")
+        for name, combined, _, _, (base_label, _) in rows:
+            base = statistics.median(CPU_US[base_label])
+            print(f"  {name:<42} {base * (1 / combined - 1):+6.1f} µs   (baseline {base:.1f} µs)")
         print("CPU µs per request (median over every rep; the proxy's own user + system time):")
         for label, us in CPU_US.items():
             print(f"  {label:<42} {statistics.median(us):7.1f}   (min {min(us):.1f}, max {max(us):.1f})")
