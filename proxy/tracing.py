@@ -69,8 +69,11 @@ class _Trace:
         self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
         self.sampled, self.custom = sampled, custom
         self.facts: dict[str, str] | None = None  # what the request asked (sampled requests only)
-        # Formatted once: the upstream call and the response both send it.
-        self.traceparent = f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
+        # Formatted once: the upstream call and the response both send it (`to_bytes().hex()`: half the cost
+        # of the `:032x` format spec, on every request while tracing is on).
+        self.traceparent = (
+            f"00-{trace_id.to_bytes(16, 'big').hex()}-{span_id.to_bytes(8, 'big').hex()}-{'01' if sampled else '00'}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
