@@ -101,6 +101,9 @@ class RoutingCall:
 _FRESH_STRINGS = frozenset({"request_id", "error.message", "routing.selection_reason"})
 
 
+_TOOL_LISTS: dict[tuple[str, ...], str] = {}  # tool names → `llm.tools` as written
+
+
 def request_facts(api: Api, body: dict[str, Any]) -> dict[str, str]:
     """`llm.temperature`, `llm.tools` ("name(...)" per line) and `llm.user_message_preview` (50 characters,
     then "..."), each when the request has it, formatted as brightstaff records them."""
@@ -110,7 +113,12 @@ def request_facts(api: Api, body: dict[str, Any]) -> dict[str, str]:
         out["llm.temperature"] = format(temp, "g")
     names = tool_names(body)
     if names:
-        out["llm.tools"] = "\n".join(f"{n}(...)" for n in names)
+        listed = _TOOL_LISTS.get(names)  # a coding agent sends the same dozen tools every request
+        if listed is None:
+            if len(_TOOL_LISTS) >= 256:
+                _TOOL_LISTS.clear()
+            listed = _TOOL_LISTS[names] = "\n".join(f"{n}(...)" for n in names)
+        out["llm.tools"] = listed
     text = recent_user_message(api, body)
     if text is not None:
         out["llm.user_message_preview"] = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "..."
