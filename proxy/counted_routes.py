@@ -42,6 +42,10 @@ class CountedRoutes:
                 if (count := self.count) is not None:
                     count(request, exc.status, None)
                 raise
+            except Exception:  # aiohttp answers 500 for a handler that crashed
+                if (count := self.count) is not None:
+                    count(request, 500, None)
+                raise
             if (count := self.count) is not None:
                 count(request, resp.status, resp)
             return resp

@@ -204,3 +204,37 @@ def test_token_kinds_and_cache_outcome_per_record_whatever_kinds_came_before(ups
     assert value(text, "brightstaff_prompt_cache_requests_total", outcome="miss") == 2
     assert value(text, "brightstaff_llm_tokens_usage_missing_total", model="gpt-5-mini") == 2
     assert value(text, "brightstaff_http_requests_total", handler="llm_chat", status_class="2xx") == 10
+
+
+async def test_counted_routes_report_every_outcome_of_a_wrapped_handler() -> None:
+    """`CountedRoutes` reports what the client got: the handler's answer, an HTTP exception it raised, the
+    500 aiohttp gives for one that crashed, and the catch-all's 404 / 405."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from proxy.counted_routes import CountedRoutes
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def gone(request: web.Request) -> web.Response:
+        raise web.HTTPGone()
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app = web.Application()
+    routes = CountedRoutes(app.router)
+    seen: list[tuple[str, str, int, bool]] = []
+    routes.count = lambda request, status, resp: seen.append((request.method, request.path, status, resp is not None))
+    routes.add_get("/ok", ok)
+    routes.add_get("/gone", gone)
+    routes.add_post("/boom", boom)
+    routes.add_fallback()
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as s:
+        for method, path, status in (("GET", "/ok", 200), ("GET", "/gone", 410), ("POST", "/boom", 500),
+                                     ("GET", "/nowhere", 404), ("GET", "/boom", 405)):  # fmt: skip
+            async with s.request(method, server.make_url(path)) as r:
+                assert r.status == status
+    assert seen == [("GET", "/ok", 200, True), ("GET", "/gone", 410, False), ("POST", "/boom", 500, False),
+                    ("GET", "/nowhere", 404, False), ("GET", "/boom", 405, False)]  # fmt: skip
