@@ -137,13 +137,11 @@ class _Ctx:
     def timing(self) -> Timing:
         t0 = self.t0
 
-        # Milliseconds to the microsecond (the clock's digits beyond are noise): every record is written
-        # out by --log-json and the admin stream, where 17-digit floats were a tenth of each line.
         def ms(t: float) -> float | None:
-            return round((t - t0) * 1000, 3) if t else None
+            return _ms(t - t0) if t else None
 
         return Timing(ms(self.t_parsed), ms(self.t_routed), ms(self.t_sent), ms(self.t_headers),
-                      ms(self.t_first_byte), round(self.translate_s * 1000, 3))
+                      ms(self.t_first_byte), _ms(self.translate_s))
 
     def fail(self, status: int, message: str, code: str) -> None:
         self.status, self.error, self.error_code = status, message, code
@@ -153,13 +151,15 @@ class _Ctx:
             self.captured.append(chunk[: limit - self.captured_n])
             self.captured_n += len(self.captured[-1])
 
-    def reply_headers(self) -> dict[str, str]:
-        """The headers every answer to the client carries, error or not (the W3C trace context when
-        tracing is on: set here rather than by an `on_response_prepare` signal, which every response of
-        every route would pay for)."""
-        if self.traceparent is None:
-            return {"x-request-id": self.request_id}
-        return {"x-request-id": self.request_id, "traceparent": self.traceparent}
+    def reply_headers(self, into: dict[str, str] | None = None) -> dict[str, str]:
+        """The headers every answer to the client carries, error or not, added to `into` (the W3C trace
+        context when tracing is on: set here rather than by an `on_response_prepare` signal, which every
+        response of every route would pay for)."""
+        h = {} if into is None else into
+        h["x-request-id"] = self.request_id
+        if self.traceparent is not None:
+            h["traceparent"] = self.traceparent
+        return h
 
     def record(self, keep_details: bool, keep_bodies: bool) -> RequestRecord:
         """`keep_details`: redact and keep the client's headers, and the bodies if `keep_bodies`."""
@@ -176,7 +176,7 @@ class _Ctx:
             "client_model": self.client_model,
             "stream": self.stream,
             "status": self.status,
-            "latency_ms": round((time.perf_counter() - self.t0) * 1000, 3),
+            "latency_ms": _ms(time.perf_counter() - self.t0),
             "provider": r.provider.name if r else None,
             "upstream_model": r.upstream_model if r else None,
             "upstream_api": self.upstream_api.value if self.upstream_api else None,
@@ -588,16 +588,14 @@ class LlmHandler:
         )
 
     def _first_token(self, ctx: _Ctx) -> None:
-        ctx.ttft_ms = round((time.perf_counter() - ctx.t0) * 1000, 3)
+        ctx.ttft_ms = _ms(time.perf_counter() - ctx.t0)
         bus = self.state.bus
         if bus.wants(FirstToken):
             bus.publish(FirstToken(ctx.request_id, ctx.ttft_ms))
 
     def _kept_headers(self, up: Answer, ctx: _Ctx) -> dict[str, str]:
-        h = {k: v for k, v in up.headers.items() if k in _RESPONSE_HEADERS_KEPT}  # names already lower case
-        h["x-request-id"] = ctx.request_id
-        if ctx.traceparent is not None:
-            h["traceparent"] = ctx.traceparent
+        kept = {k: v for k, v in up.headers.items() if k in _RESPONSE_HEADERS_KEPT}  # names already lower case
+        h = ctx.reply_headers(kept)
         if ctx.client_api is Api.RESPONSES:
             h["x-models-etag"] = self.state.models_etag
         return h
@@ -743,9 +741,14 @@ def _timed_feed(relay: Relay, ctx: _Ctx, chunk: bytes) -> bytes:
     return out
 
 
+def _ms(seconds: float) -> float:
+    """Milliseconds to the microsecond (the clock's digits beyond are noise): every record is written out
+    by --log-json and the admin stream, where 17-digit floats were a tenth of each line."""
+    return round(seconds * 1000, 3)
+
+
 def _attempt_of(cand: Resolution, started: float, status: int | None, error: str | None) -> Attempt:
-    return Attempt(cand.provider.name, cand.upstream_model, status, error,
-                   round((time.perf_counter() - started) * 1000, 3))
+    return Attempt(cand.provider.name, cand.upstream_model, status, error, _ms(time.perf_counter() - started))
 
 
 class _Retry(Exception):

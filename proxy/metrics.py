@@ -364,7 +364,8 @@ class _Plan(NamedTuple):
     attempts: tuple[tuple[str, ...], ...]  # LLM_DURATION labels per attempt (provider, model)
     pm: tuple[str, str] | None  # the answering provider and model
     ttft: bool
-    tokens: tuple[tuple[str, ...], ...]  # LLM_TOKENS labels: prompt, completion[, cache_read][, cache_write]
+    # LLM_TOKENS: (labels, index in (input, output, cached, cache_write)) for each kind this record reports
+    tokens: tuple[tuple[tuple[str, ...], int], ...]
 
 
 class Metrics:
@@ -463,10 +464,9 @@ class Metrics:
             u = r.usage
             if u:
                 d = self.agg.values[LLM_TOKENS]
-                write = u.cache_write_tokens
-                for labels, n in zip(p.tokens, (u.input_tokens, u.output_tokens, u.cached_tokens or write, write),
-                                     strict=False):  # fmt: skip
-                    d[labels] = d.get(labels, 0.0) + n
+                counts = (u.input_tokens, u.output_tokens, u.cached_tokens, u.cache_write_tokens)
+                for labels, i in p.tokens:
+                    d[labels] = d.get(labels, 0.0) + counts[i]
                 self._cost(r, pm, u)
         if r.route is not None:
             self._routing(r)
@@ -516,7 +516,7 @@ class Metrics:
             ones.append((v[TRANSLATIONS], (r.client_api, r.upstream_api)))
         pm = (self._provider(r.provider), self._model(r.upstream_model)) if n and r.provider else None
         ok = r.ok
-        tokens: tuple[tuple[str, ...], ...] = ()
+        tokens: tuple[tuple[tuple[str, ...], int], ...] = ()
         if pm is not None:
             if n > 1 and ok:
                 ones.append((v[SERVED_BY_FALLBACK], pm))
@@ -524,14 +524,13 @@ class Metrics:
             if u:
                 # Plano's rule: the cache was active if the request read it or wrote it.
                 ones.append((v[PROMPT_CACHE], (*pm, "hit" if u.cached_tokens or u.cache_write_tokens else "miss")))
-                # Token kinds in the order observe() reads them: cache kinds only when the provider reported
-                # them (the plan's key says which), so the third value is `cached_tokens or cache_write_tokens`.
-                kinds = ["prompt", "completion"]
+                # Cache kinds only when the provider reported them (the plan's key says which).
+                kinds = [("prompt", 0), ("completion", 1)]
                 if u.cached_tokens:
-                    kinds.append("cache_read")
+                    kinds.append(("cache_read", 2))
                 if u.cache_write_tokens:
-                    kinds.append("cache_write")
-                tokens = tuple((*pm, k) for k in kinds)
+                    kinds.append(("cache_write", 3))
+                tokens = tuple(((*pm, k), i) for k, i in kinds)
             elif ok:
                 ones.append((v[USAGE_MISSING], pm))
         return _Plan(

@@ -133,7 +133,9 @@ def resolve(
     if not explicit:
         if not implicit_on or cache_off:
             return None
-        client = get("session-id") or get("session_id") or get("x-claude-code-session-id") or None
+        for name in CLIENT_SESSION_HEADERS:
+            if client := get(name):
+                break
     prefix = None
     if not cache_off and first_user is not None:
         base, prefix = _prefix_state(instructions, ",".join(tool_names) if tool_names else "")
