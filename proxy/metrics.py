@@ -90,9 +90,14 @@ class _SessionCosts:
     def __init__(self, max_entries: int = MAX_SESSIONS) -> None:
         self.max_entries = max_entries
         self._totals: OrderedDict[bytes, float] = OrderedDict()
+        self._digests: dict[str, bytes] = {}
 
     def add(self, session_id: str, usd: float) -> None:
-        key = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
+        key = self._digests.get(session_id)
+        if key is None:  # a session's requests all add to it: its digest is computed once
+            if len(self._digests) >= 4096:
+                self._digests.clear()
+            key = self._digests[session_id] = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
         self._totals[key] = self._totals.pop(key, 0.0) + usd
         if len(self._totals) > self.max_entries:
             self._totals.popitem(last=False)

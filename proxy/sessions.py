@@ -219,12 +219,16 @@ class SessionStore:
         self.clock = clock or time.monotonic
         self._data: OrderedDict[str, Binding] = OrderedDict()
         self._keys: dict[str, str] = {}  # session id → the store key it was last bound under
+        self._last: str | None = None  # the key most recently put or touched: the LRU's newest
+        self._settled: list[Any] = []  # records whose response side (settle) is not applied yet
         self.version = 0  # bumped on every change, so the dashboard redraws only when something moved
 
     def __len__(self) -> int:
         return len(self._data)
 
     def get(self, key: str, now: float | None = None) -> Binding | None:
+        if self._settled:
+            self.apply_settled()
         b = self._data.get(key)
         if b is None:
             return None
@@ -238,6 +242,7 @@ class SessionStore:
         self._data[key] = binding
         self._data.move_to_end(key)
         self._keys[binding.session_id] = key
+        self._last = key
         while len(self._data) > self.max_entries:
             _, old = self._data.popitem(last=False)
             if self._keys.get(old.session_id) not in self._data:
@@ -260,8 +265,27 @@ class SessionStore:
             b.session_cost_usd += cost_usd
         self.version += 1
 
+    def settle_later(self, record: Any) -> None:
+        """`settle` from a finished request's record, queued: applied in batches, before anything reads what
+        it changes (`get`, `live`). A warm session's turn on its anchor never reads it (bind's fast path),
+        and settling each response as it came cost ~2 µs of it. The version moves now, so a dashboard
+        polling it still redraws."""
+        q = self._settled
+        q.append(record)
+        self.version += 1
+        if len(q) >= 64:
+            self.apply_settled()
+
+    def apply_settled(self) -> None:
+        q, self._settled = self._settled, []
+        for r in q:
+            if (u := r.usage) is not None:
+                self.settle(r.session_id, u.input_tokens, r.cost.total_usd if r.cost else None)
+
     def live(self) -> Iterator[Binding]:
         """Unexpired bindings, most recently used first."""
+        if self._settled:
+            self.apply_settled()
         now = self.clock()
         for b in reversed(list(self._data.values())):
             if now - b.last_used <= self.ttl_s:
@@ -270,7 +294,18 @@ class SessionStore:
     def by_session(self, session_id: str) -> Binding | None:
         return next((b for b in self.live() if b.session_id == session_id), None)
 
+    def touch(self, key: str, b: Binding) -> None:
+        """`put` for a binding already stored under `key` (bind's fast path): it becomes the most recent.
+        A local proxy mostly sees one session's turns back to back: then it already is."""
+        if key is not self._last:
+            self._data.move_to_end(key)
+            self._keys[b.session_id] = key
+            self._last = key
+        self.version += 1
+
     def clear(self) -> None:
+        self._settled.clear()
+        self._last = None
         self._data.clear()
         self._keys.clear()
         self.version += 1
@@ -313,17 +348,19 @@ def bind(
     episode; on a warm one, the same anchor stays, a different candidate asks the gate (no budget: follow
     the router freely, reason `free`). The binding is stored either way."""
     now = store.clock()
-    b = store.get(ref.key, now)
+    b = store._data.get(ref.key)
     if (
         gate is None and b is not None and b.anchor_model == candidate
         and (b.prefix_hash == ref.prefix_hash or b.prefix_hash is None or ref.prefix_hash is None)
-        and 0.0 <= (idle := now - b.last_used) <= cache_window_s(candidate)
+        and 0.0 <= (idle := now - b.last_used) <= (_WINDOWS.get(candidate) or cache_window_s(candidate))
+        and idle <= store.ttl_s
     ):  # fmt: skip
         # Every turn of a warm session on its anchor (no budget): the general path below, minus what
-        # cannot change here.
+        # cannot change here (no expiry, no pending settles to read, no new binding).
         b.route_name, b.decision, b.reason = route, "allowed", "same_anchor"
-        _used(store, ref, b, candidate, lane, now, alias, context_tokens)
+        _used(store, ref, b, candidate, lane, now, alias, context_tokens, True)
         return SessionDecision(candidate, route, True, False, "allowed", "same_anchor", idle)
+    b = store.get(ref.key, now)
     idle = b.idle_s(now) if b is not None else 0.0
     drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (
         b.prefix_hash != ref.prefix_hash
@@ -360,15 +397,18 @@ def bind(
 
 
 def _used(store: SessionStore, ref: SessionRef, b: Binding, model: str, lane: str, now: float, alias: str | None,
-          context_tokens: int) -> None:  # fmt: skip
+          context_tokens: int, stored: bool = False) -> None:  # fmt: skip
     """What every request does to its binding, whatever was decided: its lane, prefix and last use, its
-    context size, the model's visit, and its place in the store."""
+    context size, the model's visit, and its place in the store (`stored`: it is there under `ref.key`)."""
     b.requested_model, b.prefix_hash, b.last_used, b.alias = lane, ref.prefix_hash, now, alias
     if context_tokens > 0:
         b.cached_tokens = context_tokens
     b.requests += 1
     b.visit(model, now, b.cached_tokens)
-    store.put(ref.key, b)
+    if stored:
+        store.touch(ref.key, b)
+    else:
+        store.put(ref.key, b)
 
 
 def replay(store: SessionStore, ref: SessionRef | None, lane: str) -> Binding | None:

@@ -123,6 +123,13 @@ class SharedSessionStore(SessionStore):
         if b is not None:
             self.shared.write_session(self, key, b)  # type: ignore[arg-type]
 
+    def settle_later(self, record: Any) -> None:
+        super().settle_later(record)
+        self.apply_settled()  # now: the write-through is this request's, under its tenant
+
+    def touch(self, key: str, b: Binding) -> None:
+        self.put(key, b)  # written through like any change
+
     def adopt(self, key: str, binding: Binding) -> None:
         SessionStore.put(self, key, binding)
 

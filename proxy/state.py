@@ -175,8 +175,8 @@ class ProxyState:
 
     def _settle_session(self, event: Any) -> None:
         r = event.record
-        if r.session_id and r.usage and len(self.sessions):  # no bindings: nothing to settle
-            self.sessions.settle(r.session_id, r.usage.input_tokens, r.cost.total_usd if r.cost else None)
+        if r.session_id and r.usage is not None and self.sessions._data:  # no bindings: nothing to settle
+            self.sessions.settle_later(r)
 
     @property
     def models_etag(self) -> str:

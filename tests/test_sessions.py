@@ -84,6 +84,52 @@ def test_store_is_bounded_and_expires_on_its_clock() -> None:
     assert store.get("s2") is None and list(store.live()) == []
 
 
+def test_lru_order_follows_every_turn_including_back_to_back_ones() -> None:
+    """A warm turn on its anchor only `touch`es its binding, and skips the move when it is already the
+    newest: eviction must still drop the session used least recently."""
+    from proxy.sessions import SessionRef, bind
+
+    store = SessionStore(ttl_s=600, max_entries=2, clock=Clock())
+    refs = [SessionRef(f"s{i}", f"s{i}", 1, "affinity") for i in range(4)]
+    for ref in (refs[0], refs[1], refs[1], refs[0], refs[0]):  # s0 is the newest now, s1 the oldest
+        assert bind(store, ref, "openai/a", None, "openai/a", 10).model == "openai/a"
+    bind(store, refs[2], "openai/a", None, "openai/a", 10)
+    assert store.get("s1") is None and store.get("s0") is not None
+    bind(store, refs[0], "openai/a", None, "openai/a", 10)  # s2 is the oldest now
+    bind(store, refs[3], "openai/a", None, "openai/a", 10)
+    assert [b.session_id for b in store.live()] == ["s3", "s0"]
+    assert store.get("s0").requests == 4  # type: ignore[union-attr]
+
+
+def test_response_side_settles_in_batches_but_every_reader_sees_it() -> None:
+    """`settle_later` queues a record's usage and cost; `live`, `get` and the dashboard's version see them
+    at once, and the queue never grows past its batch."""
+    from types import SimpleNamespace
+
+    from proxy.cost import Cost
+    from proxy.sessions import SessionRef, bind
+    from proxy.wire.usage import Usage
+
+    store = SessionStore(clock=Clock())
+    bind(store, SessionRef("s", "s", 1, "client"), "openai/a", None, "openai/a", 0)
+
+    def record(tokens: int, usd: float | None) -> SimpleNamespace:
+        return SimpleNamespace(session_id="s", usage=Usage(input_tokens=tokens, output_tokens=3),
+                               cost=Cost(usd, 0.0, 0.0) if usd is not None else None)
+
+    v = store.version
+    store.settle_later(record(1200, 0.5))
+    assert store.version > v  # a dashboard polling the version redraws
+    (b,) = store.live()
+    assert b.cached_tokens == 1200 and b.session_cost_usd == 0.5 and b.history[0].cached_tokens == 1200
+    store.settle_later(record(1500, None))  # an unpriced answer still refreshes the context size
+    assert store.get("s").cached_tokens == 1500 and store.get("s").session_cost_usd == 0.5  # type: ignore[union-attr]
+    for _ in range(200):
+        store.settle_later(record(2000, 0.25))
+    assert len(store._settled) < 64  # applied in batches as they come, not only when read
+    assert next(store.live()).session_cost_usd == 0.5 + 200 * 0.25
+
+
 # ------------------------------------------------------------------ the decision API, Plano's answers
 
 

@@ -139,6 +139,26 @@ def test_a_turn_that_changed_model_midway_is_flagged_with_why() -> None:
     assert rows[4][5] == "apply_patch" and str(rows[4][-1]) == "↳ fallback"
 
 
+def test_records_fold_in_batches_yet_every_read_sees_them() -> None:
+    """The log queues records and folds them in batches: the handler's context read and the dashboard's
+    version move with each record, every other read folds first, and the least recently used session
+    leaves both the log and the context map."""
+    t = [50.0]
+    log = SessionLog(clock=lambda: t[0], max_sessions=2)
+    v = log.version
+    log(RequestFinished(rec(1, user_turn=True)))
+    assert log.version > v and log.context_of("s1") == 1000  # before any fold
+    t[0] = 60.0
+    log(RequestFinished(rec(2, user_turn=False)))
+    (turn,) = log.turns("s1")  # folded: one turn, both steps, each at its own arrival time
+    assert [s.request_id for s in turn.steps] == ["r1", "r2"] and next(iter(log.live())).last_used == 60.0
+    for n in range(3, 200):
+        log(RequestFinished(rec(n, session_id=f"x{n % 2}", user_turn=True)))
+    assert len(log._pending) < 64  # folded as they come, not only when read
+    assert len(log) == 2 and log.context_of("s1") == 0  # s1 was the least recently used: gone everywhere
+    assert log.context_of("x1") == 199_000 and len(log.turns("x1")) == 99
+
+
 # ----------------------------------------------------------------------------- through the proxy
 async def test_recorded_codex_runs_become_turns_with_their_tool_loops(upstream, make_proxy) -> None:
     server = await make_proxy(make_config(upstream.url))

@@ -148,22 +148,37 @@ class TaskRouter:
             sessions_on = self.settings.session_affinity or self.budget is not None
             if not sessions_on and not session_header(headers, AFFINITY_HEADER):
                 return resolution, None  # the hot path: no preferences, no sessions, nothing to do
-            return await self._session_only(client_api, body, headers, resolution, resolver)
+            if not hasattr(self.sessions, "prefetch"):  # in memory: nothing to await (no coroutine to build)
+                ref = self._session_ref(client_api, body, headers)
+                return self._session_only(ref, client_api, body, headers, resolution, resolver)
+            return await self._session_route(client_api, body, headers, resolution, resolver)
         d = await self.decide(client_api, body, headers, resolution, resolver, inline_preferences)
         return d.resolution, d.info
 
-    async def _session_only(
+    def _session_ref(self, client_api: Api, body: dict[str, Any], headers: Any) -> SessionRef | None:
+        instructions, tools, first_user = prefix_facts(client_api, body if isinstance(body, dict) else {})
+        implicit = self.settings.session_affinity or self.budget is not None
+        return sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
+
+    async def _session_route(
         self, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution, resolver: Resolver
     ) -> tuple[Resolution, RouteInfo | None]:
         """No routing, but a session (affinity header, prompt caching, routing budget): Plano's session
-        router still runs with the requested model as the candidate."""
-        instructions, tools, first_user = prefix_facts(client_api, body if isinstance(body, dict) else {})
-        implicit = self.settings.session_affinity or self.budget is not None
-        ref = sessions_mod.resolve(headers, instructions, tools, first_user, implicit)
+        router still runs with the requested model as the candidate. A Redis-shared store (proxy.shared_state)
+        reads the session first."""
+        ref = self._session_ref(client_api, body, headers)
+        if ref is not None and (prefetch := getattr(self.sessions, "prefetch", None)) is not None:
+            await prefetch(ref.key, headers, self.budget is not None)
+        return self._session_only(ref, client_api, body, headers, res, resolver)
+
+    def _session_only(
+        self, ref: SessionRef | None, client_api: Api, body: dict[str, Any], headers: Any, res: Resolution,
+        resolver: Resolver,
+    ) -> tuple[Resolution, RouteInfo | None]:
+        """`_session_route` once the session is known. Not a coroutine: it runs on every request of every
+        session."""
         if ref is None:
             return res, None
-        if (prefetch := getattr(self.sessions, "prefetch", None)) is not None:  # Redis-shared (proxy.shared_state)
-            await prefetch(ref.key, headers, self.budget is not None)
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
@@ -257,7 +272,7 @@ class TaskRouter:
             if not prefs:
                 return Decision(resolution, RouteInfo(reason="request sent empty routing_preferences: not routed"))
         if not prefs:
-            res, info = await self._session_only(client_api, body, headers, resolution, resolver)
+            res, info = await self._session_route(client_api, body, headers, resolution, resolver)
             if info is None:
                 return Decision(res, None)
             return Decision(res, info, session_id=info.session_id, pinned=info.pinned, switched=info.switched)
