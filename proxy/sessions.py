@@ -279,8 +279,7 @@ class SessionStore:
     def apply_settled(self) -> None:
         q, self._settled = self._settled, []
         for r in q:
-            if (u := r.usage) is not None:
-                self.settle(r.session_id, u.input_tokens, r.cost.total_usd if r.cost else None)
+            self.settle(r.session_id, r.usage.input_tokens, r.cost.total_usd if r.cost else None)
 
     def live(self) -> Iterator[Binding]:
         """Unexpired bindings, most recently used first."""
