@@ -80,8 +80,17 @@ _PREFIXES: dict[tuple[int, str, str, str], tuple[str, Any, int]] = {}
 _PREFIXES_MAX = 1024
 
 
-def _prefix_state(instructions: str, tools: str) -> tuple[Any, int]:
-    """(the hash state after system + tools, its digest as the prefix hash)."""
+_LAST_PREFIX: list[Any] = [None, None, None, 0]  # the last (instructions, tool names, state, hash) asked
+
+
+def _prefix_state(instructions: str, tool_names: tuple[str, ...] | list[str]) -> tuple[Any, int]:
+    """(the hash state after system + tools, its digest as the prefix hash). Every turn of a session asks
+    for the same prefix as the turn before (the head reader hands back the same instructions string), so
+    the last answer is checked first, without building the fingerprint."""
+    last = _LAST_PREFIX
+    if (last[0] is instructions or last[0] == instructions) and last[1] == tool_names:
+        return last[2], last[3]
+    tools = ",".join(tool_names) if tool_names else ""
     k = (len(instructions), instructions[:64], instructions[-64:], tools)
     got = _PREFIXES.get(k)
     if got is None or got[0] != instructions:  # new, or another prompt with the same fingerprint
@@ -89,6 +98,7 @@ def _prefix_state(instructions: str, tools: str) -> tuple[Any, int]:
             _PREFIXES.clear()
         h = _hasher(instructions, tools)
         got = _PREFIXES[k] = (instructions, h, int.from_bytes(h.digest(), "big"))
+    last[:] = instructions, tuple(tool_names), got[1], got[2]
     return got[1], got[2]
 
 
@@ -138,7 +148,7 @@ def resolve(
                 break
     prefix = None
     if not cache_off and first_user is not None:
-        base, prefix = _prefix_state(instructions, ",".join(tool_names) if tool_names else "")
+        base, prefix = _prefix_state(instructions, tool_names)
         if not explicit and not client:  # only the implicit key hashes the first user message too
             h = base.copy()  # the memoised state stays as it is
             h.update(first_user.encode("utf-8", "surrogatepass"))
