@@ -303,6 +303,25 @@ class SessionStore:
     def by_session(self, session_id: str) -> Binding | None:
         return next((b for b in self.live() if b.session_id == session_id), None)
 
+    def warm_turn(self, ref: SessionRef, candidate: str, route: str | None, lane: str, alias: str | None,
+                  context_tokens: int = 0) -> float | None:
+        """A turn of a warm, undrifted session on its anchor, without a routing budget, recorded as `bind`
+        would (decision `allowed`, reason `same_anchor`); returns the idle time before it. None: not that
+        case, and nothing was changed (`bind`'s general path decides). Every turn of a coding agent's
+        session but the first is this case, so it is kept to the few reads and writes it needs."""
+        now = self.clock()
+        b = self._data.get(ref.key)
+        if b is None or b.anchor_model != candidate:
+            return None
+        idle = now - b.last_used
+        if idle < 0.0 or idle > (_WINDOWS.get(candidate) or cache_window_s(candidate)) or idle > self.ttl_s:
+            return None
+        if b.prefix_hash != ref.prefix_hash and b.prefix_hash is not None and ref.prefix_hash is not None:
+            return None  # drifted: a new episode
+        b.route_name, b.decision, b.reason = route, "allowed", "same_anchor"
+        _used(self, ref, b, candidate, lane, now, alias, context_tokens, True)
+        return idle
+
     def touch(self, key: str, b: Binding) -> None:
         """`put` for a binding already stored under `key` (bind's fast path): it becomes the most recent.
         A local proxy mostly sees one session's turns back to back: then it already is."""
@@ -356,19 +375,9 @@ def bind(
     """Plano's session_router::route: honour the candidate on a cold (or drifted) session and start a warm
     episode; on a warm one, the same anchor stays, a different candidate asks the gate (no budget: follow
     the router freely, reason `free`). The binding is stored either way."""
-    now = store.clock()
-    b = store._data.get(ref.key)
-    if (
-        gate is None and b is not None and b.anchor_model == candidate
-        and (b.prefix_hash == ref.prefix_hash or b.prefix_hash is None or ref.prefix_hash is None)
-        and 0.0 <= (idle := now - b.last_used) <= (_WINDOWS.get(candidate) or cache_window_s(candidate))
-        and idle <= store.ttl_s
-    ):  # fmt: skip
-        # Every turn of a warm session on its anchor (no budget): the general path below, minus what
-        # cannot change here (no expiry, no pending settles to read, no new binding).
-        b.route_name, b.decision, b.reason = route, "allowed", "same_anchor"
-        _used(store, ref, b, candidate, lane, now, alias, context_tokens, True)
+    if gate is None and (idle := store.warm_turn(ref, candidate, route, lane, alias, context_tokens)) is not None:
         return SessionDecision(candidate, route, True, False, "allowed", "same_anchor", idle)
+    now = store.clock()
     b = store.get(ref.key, now)
     idle = b.idle_s(now) if b is not None else 0.0
     drifted = b is not None and b.prefix_hash is not None and ref.prefix_hash is not None and (

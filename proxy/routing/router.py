@@ -181,6 +181,8 @@ class TaskRouter:
             return res, None
         if self.budget is None:  # the common case, kept lean: no gate, nothing can change the model
             name = model_name(res)
+            if not self.span_details and self.sessions.warm_turn(ref, name, None, name, res.alias) is not None:
+                return res, self._session_info(ref.session_id, True, False, "allowed", "same_anchor")
             sd = sessions_mod.bind(self.sessions, ref, name, None, name, 0, None, res.alias)
             if self.span_details:
                 return res, RouteInfo(session_id=ref.session_id, pinned=sd.warm, switched=sd.switched,
