@@ -280,6 +280,8 @@ class SessionStore:
         it changes (`get`, `live`). A warm session's turn on its anchor never reads it (bind's fast path),
         and settling each response as it came cost ~2 µs of it. The version moves now, so a dashboard
         polling it still redraws."""
+        if not self._data:  # no bindings: nothing to settle
+            return
         q = self._settled
         q.append(record)
         self.version += 1

@@ -175,7 +175,7 @@ class ProxyState:
 
     def _settle_session(self, event: Any) -> None:
         r = event.record
-        if r.session_id and r.usage and self.sessions._data:  # no bindings: nothing to settle
+        if r.session_id and r.usage:
             self.sessions.settle_later(r)
 
     @property
