@@ -88,7 +88,7 @@ def _prefix_state(instructions: str, tool_names: tuple[str, ...] | list[str]) ->
     for the same prefix as the turn before (the head reader hands back the same instructions string), so
     the last answer is checked first, without building the fingerprint."""
     last = _LAST_PREFIX
-    if (last[0] is instructions or last[0] == instructions) and last[1] == tool_names:
+    if last[0] == instructions and last[1] == tool_names:  # str equality is identity first, then memcmp
         return last[2], last[3]
     tools = ",".join(tool_names) if tool_names else ""
     k = (len(instructions), instructions[:64], instructions[-64:], tools)
@@ -277,7 +277,7 @@ class SessionStore:
 
     def settle_later(self, record: Any) -> None:
         """`settle` from a finished request's record, queued: applied in batches, before anything reads what
-        it changes (`get`, `live`). A warm session's turn on its anchor never reads it (bind's fast path),
+        it changes (`get`, `live`). A warm session's turn on its anchor never reads it (`warm_turn`),
         and settling each response as it came cost ~2 µs of it. The version moves now, so a dashboard
         polling it still redraws."""
         if not self._data:  # no bindings: nothing to settle
@@ -325,7 +325,7 @@ class SessionStore:
         return idle
 
     def touch(self, key: str, b: Binding) -> None:
-        """`put` for a binding already stored under `key` (bind's fast path): it becomes the most recent.
+        """`put` for a binding already stored under `key` (`warm_turn`): it becomes the most recent.
         A local proxy mostly sees one session's turns back to back: then it already is."""
         if key is not self._last:
             self._data.move_to_end(key)
