@@ -25,13 +25,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from bench_proxy import SMALL, STREAM, codex_body
-from common import free_port, pin, wrk_result, wrk_start
+from common import free_port, pin, scratch_dir, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -102,7 +101,7 @@ def main() -> None:
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     up_port = free_port()
     upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
     procs: list[subprocess.Popen[bytes]] = []

@@ -22,12 +22,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from common import free_port, pct, pin, wrk_result, wrk_start
+from common import free_port, pct, pin, scratch_dir, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -151,7 +150,7 @@ async def main() -> None:
 
     procs: list[subprocess.Popen[bytes]] = []
     up_port, floor_port, proxy_port, tuned_port = free_port(), free_port(), free_port(), free_port()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     cfg = tmp / "config.yaml"
     cfg.write_text(
         "version: v0.4.0\nmodel_providers:\n"

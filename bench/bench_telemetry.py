@@ -28,14 +28,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from ab_versions import CONFIG, tree
 from bench_proxy import SMALL, STREAM, codex_body
-from common import free_port, pin, wrk_result, wrk_start
+from common import free_port, pin, scratch_dir, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -181,7 +180,7 @@ def main() -> None:
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     up_port, otlp_port = free_port(), free_port()
     count_file = tmp / "spans"
     upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])

@@ -42,7 +42,6 @@ import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import free_port, pct, pin, wrk_result, wrk_start
+from common import free_port, pct, pin, scratch_dir, wrk_result, wrk_start
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -145,7 +144,7 @@ class Child:
     def __init__(self, ui: bool, upstream: str) -> None:
         self.ui = ui
         self.port = free_port()
-        self.result = Path(tempfile.mkdtemp()) / "result.json"
+        self.result = scratch_dir() / "result.json"
         cmd = [*pin(1), PY, __file__, "serve", "--port", str(self.port), "--upstream", upstream,
                "--result", str(self.result)] + (["--ui"] if ui else [])
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}

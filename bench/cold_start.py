@@ -12,13 +12,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from ab_versions import CONFIG, tree
-from common import free_port
+from common import free_port, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -47,7 +46,7 @@ def main() -> None:
     ap.add_argument("revs", nargs="+", help="git revisions (or WORKTREE)")
     ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     try:
         config = tmp / "config.yaml"
         config.write_text(CONFIG.format(port=free_port()))

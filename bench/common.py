@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -10,6 +11,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
+
+
+def scratch_dir() -> Path:
+    """A fresh temporary folder removed when the script exits: benchmarks run hundreds of times, and
+    their leftovers once filled the disk CI runs on."""
+    path = Path(tempfile.mkdtemp(prefix="planoai-bench-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def free_port() -> int:
@@ -41,7 +50,7 @@ def wrk_start(
 ) -> subprocess.Popen[str]:
     """wrk (one thread, on CPU 0) POSTing `body` as JSON to `url` for `seconds` (with extra `headers`);
     read it with `wrk_result`."""
-    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script = scratch_dir() / "post.lua"
     body_file = script.with_name("body.json")
     body_file.write_bytes(body)
     script.write_text(

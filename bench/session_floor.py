@@ -24,12 +24,11 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from bench_proxy import SMALL
 from bench_telemetry import ISSUE14, PRICES, PY, ROOT, compare
-from common import free_port, pin
+from common import free_port, pin, scratch_dir
 
 ANCHOR = '            if not hasattr(self.sessions, "prefetch"):'
 CUTS = {
@@ -82,7 +81,7 @@ def variant(into: Path, cut: str | None) -> Path:
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("needs wrk (apt-get install wrk)")
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     up_port = free_port()
     upstream = subprocess.Popen([*pin(0), PY, str(ROOT / "bench" / "upstream_server.py"), str(up_port)])
     try:

@@ -17,7 +17,6 @@ import json
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import free_port
+from common import free_port, scratch_dir
 
 from tests.fakes import chat_events, messages_events, responses_events
 
@@ -103,7 +102,7 @@ async def main() -> None:
     await runner.setup()
     up_port, px_port = free_port(), free_port()
     await web.TCPSite(runner, "127.0.0.1", up_port).start()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = scratch_dir()
     (tmp / "config.yaml").write_text(
         "version: v0.4.0\nmodel_providers:\n"
         f"  - model: openai/gpt-5.3-codex\n    access_key: sk-soak\n    base_url: http://127.0.0.1:{up_port}/v1\n"
