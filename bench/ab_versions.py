@@ -132,7 +132,6 @@ def main() -> None:
             if p.poll() is None:
                 p.terminate()
         upstream.terminate()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,6 @@ def main() -> None:
         upstream.terminate()
         if count_file.exists():
             print(f"  spans received by the OTLP collector: {count_file.read_text()}")
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

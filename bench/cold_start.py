@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,19 +46,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
     tmp = scratch_dir()
-    try:
-        config = tmp / "config.yaml"
-        config.write_text(CONFIG.format(port=free_port()))
-        trees = [tree(r, tmp / f"t{i}") for i, r in enumerate(args.revs)]
-        subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "proxy"), str(ROOT / "plano_tui")], check=True)
-        times: list[list[float]] = [[] for _ in trees]
-        for _ in range(args.runs):
-            for i, src in enumerate(trees):
-                times[i].append(once(src, config))
-        for rev, ts in zip(args.revs, times, strict=True):
-            print(f"{rev:<12} cold start median {statistics.median(ts):.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    config = tmp / "config.yaml"
+    config.write_text(CONFIG.format(port=free_port()))
+    trees = [tree(r, tmp / f"t{i}") for i, r in enumerate(args.revs)]
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "proxy"), str(ROOT / "plano_tui")], check=True)
+    times: list[list[float]] = [[] for _ in trees]
+    for _ in range(args.runs):
+        for i, src in enumerate(trees):
+            times[i].append(once(src, config))
+    for rev, ts in zip(args.revs, times, strict=True):
+        print(f"{rev:<12} cold start median {statistics.median(ts):.3f} s  (min {min(ts):.3f}, max {max(ts):.3f})")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,6 @@ def main() -> None:
                   f"{', '.join(f'{x:.3f}' for x in back)})", flush=True)
     finally:
         upstream.terminate()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
